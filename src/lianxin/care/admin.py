@@ -1,0 +1,93 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from lianxin.care.models import (
+    CareRecipient,
+    Consent,
+    EmergencyContact,
+    Feeder,
+    Household,
+    Membership,
+    Meter,
+    Team,
+    TransformerArea,
+)
+
+admin.site.site_header = _("Lianxin administration")
+admin.site.site_title = _("Lianxin")
+
+
+@admin.register(Feeder)
+class FeederAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "substation"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(TransformerArea)
+class TransformerAreaAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "feeder"]
+    list_filter = ["feeder"]
+    search_fields = ["code", "name", "name_en"]
+
+
+class MeterInline(admin.TabularInline):
+    model = Meter
+    extra = 0
+
+
+@admin.register(Household)
+class HouseholdAdmin(admin.ModelAdmin):
+    list_display = ["code", "address", "community", "transformer_area"]
+    list_filter = ["transformer_area"]
+    search_fields = ["code", "address", "address_en", "meters__number", "meters__account_number"]
+    inlines = [MeterInline]
+
+
+@admin.register(Meter)
+class MeterAdmin(admin.ModelAdmin):
+    list_display = ["number", "account_number", "household", "kind", "interval_minutes", "prepaid"]
+    list_filter = ["kind", "prepaid", "interval_minutes"]
+    search_fields = ["number", "account_number", "household__address"]
+    raw_id_fields = ["household"]
+
+
+class ConsentInline(admin.TabularInline):
+    model = Consent
+    extra = 0
+    can_delete = False  # withdrawal is recorded on the consent, never by deleting it
+
+
+class EmergencyContactInline(admin.TabularInline):
+    model = EmergencyContact
+    extra = 0
+
+
+@admin.register(CareRecipient)
+class CareRecipientAdmin(admin.ModelAdmin):
+    list_display = ["name", "name_en", "birth_year", "household", "team", "sensitivity"]
+    list_filter = ["team", "sensitivity"]
+    search_fields = ["name", "name_en", "phone", "household__address"]
+    raw_id_fields = ["household"]
+    inlines = [ConsentInline, EmergencyContactInline]
+
+
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin):
+    list_display = ["care_recipient", "scope", "given_at", "given_by", "withdrawn_at"]
+    list_filter = ["scope"]
+    search_fields = ["care_recipient__name", "given_by"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "name_en"]
+    inlines = [MembershipInline]

@@ -1,0 +1,95 @@
+"""A finding: what the engine noticed about one home (or one transformer area), and why.
+
+This is the contract between the engine and everything after it (alerts, replay files, Spark).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    NO_POWER = "no_power"
+    GRID_OUTAGE = "grid_outage"
+    INACTIVITY = "inactivity"
+    HIGH_LOAD = "high_load"
+    DATA_GAP = "data_gap"
+    CONSUMPTION_SHIFT = "consumption_shift"
+    PAYMENT_RISK = "payment_risk"
+    PREPAID_CUTOFF = "prepaid_cutoff"
+    VOLTAGE = "voltage"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding, raised (event="raised") or closed (event="resolved").
+
+    household_id is set for findings about one home; a grid_outage names its
+    transformer_area and the households it covers instead. Times are timezone-aware UTC.
+    detected_at is the end of the latest interval the engine had seen when it decided: nothing
+    after that instant influenced the finding.
+    """
+
+    kind: Kind
+    severity: Severity
+    started_at: datetime
+    detected_at: datetime
+    reason_en: str
+    reason_zh: str
+    household_id: str | None = None
+    transformer_area: str | None = None
+    households: tuple[str, ...] = ()
+    evidence: dict = field(default_factory=dict)
+    event: str = "raised"
+    finding_id: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", Kind(self.kind))
+        object.__setattr__(self, "severity", Severity(self.severity))
+        if self.event not in ("raised", "resolved"):
+            raise ValueError(f"finding event must be 'raised' or 'resolved', not {self.event!r}")
+        for name in ("started_at", "detected_at"):
+            value = getattr(self, name)
+            if value.tzinfo is None:
+                raise ValueError(f"finding {name} must be timezone-aware")
+        if self.kind == Kind.GRID_OUTAGE and not self.transformer_area:
+            raise ValueError("a grid_outage finding names its transformer_area")
+        if self.kind != Kind.GRID_OUTAGE and not self.household_id:
+            raise ValueError(f"a {self.kind} finding names its household_id")
+        if not self.finding_id:
+            subject = self.household_id or f"ta:{self.transformer_area}"
+            key = f"{self.kind}|{subject}|{self.started_at.astimezone(UTC).isoformat()}"
+            object.__setattr__(self, "finding_id", hashlib.sha1(key.encode()).hexdigest()[:16])
+
+    @property
+    def subject(self) -> str:
+        return self.household_id or f"ta:{self.transformer_area}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = str(self.kind)
+        d["severity"] = str(self.severity)
+        d["households"] = list(self.households)
+        d["started_at"] = self.started_at.astimezone(UTC).isoformat()
+        d["detected_at"] = self.detected_at.astimezone(UTC).isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Finding:
+        d = dict(d)
+        d["started_at"] = datetime.fromisoformat(d["started_at"])
+        d["detected_at"] = datetime.fromisoformat(d["detected_at"])
+        d["households"] = tuple(d.get("households") or ())
+        return cls(**d)
