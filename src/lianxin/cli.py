@@ -20,6 +20,13 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "lianxin.commands.demo", "seed a demo town and start the duty room on this machine"),
     ("init", "lianxin.commands.init", "create or upgrade the database (alias: migrate)"),
     ("serve", "lianxin.commands.serve", "serve the web app (duty room, admin, push API)"),
+    ("monitor", "lianxin.commands.monitor", "run the loop readings -> engine -> alerts"),
+    ("import", "lianxin.commands.import_", "import meter data files (CSV, XLSX, Parquet)"),
+    ("watch", "lianxin.commands.watch", "import files dropped into a folder, as they arrive"),
+    ("export-readings", "lianxin.commands.export_readings", "write stored readings to CSV/Parquet"),
+    ("ingest", "lianxin.commands.ingest", "take streamed meter data (MQTT); API tokens"),
+    ("replay", "lianxin.commands.replay", "run recorded meter data through the engine, causally"),
+    ("eval", "lianxin.commands.eval", "score the engine on real data with injected incidents"),
     ("manage", "lianxin.commands.manage", "run a Django management command (createsuperuser, ...)"),
 ]
 ALIASES = {"migrate": "init"}

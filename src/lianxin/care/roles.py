@@ -36,13 +36,26 @@ def _view(app: str, models: list[str]) -> list[str]:
     return [f"{app}.view_{m}" for m in models]
 
 
-# "app_label.codename" for each role. Admins also get every permission there is.
+_ALERT_MODELS = ["alert", "alertevent", "awayperiod"]
+_DISPATCH_MODELS = ["call", "workorder"]
+
+# "app_label.codename" for each role. Admins also get every permission there is (the audit log
+# included: dispatch.view_auditentry is granted to admins only).
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.ADMIN: [],
-    Role.TEAM_LEAD: _all("care", _CARE_MODELS),
+    Role.TEAM_LEAD: _all("care", _CARE_MODELS)
+    + _all("alerts", _ALERT_MODELS)
+    + _all("dispatch", _DISPATCH_MODELS)
+    + ["dispatch.export_personal_data"],
     Role.DUTY_OPERATOR: _view("care", _CARE_MODELS)
-    + ["care.change_carerecipient", "care.add_emergencycontact", "care.change_emergencycontact"],
-    Role.FIELD_MEMBER: _view("care", ["household", "meter", "carerecipient", "emergencycontact"]),
+    + ["care.change_carerecipient", "care.add_emergencycontact", "care.change_emergencycontact"]
+    + _view("alerts", _ALERT_MODELS)
+    + ["alerts.change_alert", "alerts.add_awayperiod", "alerts.change_awayperiod"]
+    + _view("dispatch", _DISPATCH_MODELS)
+    + ["dispatch.add_call", "dispatch.add_workorder", "dispatch.change_workorder"],
+    # Field members work their own team's orders; the alert queue is not theirs.
+    Role.FIELD_MEMBER: _view("care", ["household", "meter", "carerecipient", "emergencycontact"])
+    + ["dispatch.view_workorder", "dispatch.change_workorder", "dispatch.add_call"],
 }
 
 

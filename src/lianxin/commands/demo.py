@@ -1,3 +1,20 @@
+"""`lianxin demo`: the whole system on one machine, with a town whose homes replay real curves.
+
+Seeds the demo town, warms the engine up on weeks of real history, then feeds the live
+quarter-hours in accelerated time (a quarter-hour every --step-seconds) with an incident every
+minute or two, through the same monitor that runs in production, while serving the duty room.
+Once the demo clock has caught up with the wall clock it runs in real time.
+"""
+
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+DEFAULT_SAMPLE = Path(__file__).resolve().parents[3] / "tests" / "data" / "lcl_sample.parquet"
+
+
 def add_arguments(parser):
     parser.add_argument(
         "--seed", type=int, default=2021, help="random seed of the demo town (default %(default)s)"
@@ -8,6 +25,42 @@ def add_arguments(parser):
     parser.add_argument("--seed-only", action="store_true", help="seed the database and exit")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        default=15.0,
+        help="wall-clock seconds per quarter-hour while catching up (default %(default)s)",
+    )
+    parser.add_argument(
+        "--catch-up-hours",
+        type=float,
+        default=24.0,
+        help="the live feed starts this long before now (default %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup-days",
+        type=int,
+        default=42,
+        help="days of history the engine learns from first (default %(default)s)",
+    )
+    parser.add_argument(
+        "--incident-every",
+        type=float,
+        default=90.0,
+        help="mean wall-clock seconds between incidents (default %(default)s)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="stop after this many quarter-hours (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        default=DEFAULT_SAMPLE,
+        help="real half-hourly curves to replay (household_id, ts, kwh)",
+    )
 
 
 def run(args) -> int:
@@ -26,13 +79,118 @@ def run(args) -> int:
             f"{s.transformer_areas} transformer areas, {s.meters} meters, "
             f"{s.care_recipients} care recipients"
         )
-    print(f"logins (password for all: {DEMO_PASSWORD}):")
-    for user in DEMO_USERS:
-        print(f"  {user.username:<10} {user.role}")
     if args.seed_only:
+        _print_logins(DEMO_USERS, DEMO_PASSWORD)
         return 0
+    if not args.sample.exists():
+        from lianxin.errors import LianxinError
+
+        raise LianxinError(f"the demo needs its sample curves at {args.sample} (see --sample)")
+
+    from django.conf import settings
+
+    from lianxin.monitor import Monitor
+    from lianxin.monitor.demo import STEP, floor_step
+
+    monitor = Monitor(settings.LIANXIN_HOME, settings.TIME_ZONE)
+    monitor.sync_registry()
+    feed = _feed(args, settings.TIME_ZONE)
+    if monitor.engine.now is None:
+        live = floor_step(datetime.now(UTC) - timedelta(hours=args.catch_up_hours))
+        _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live)
+    sim = datetime.fromtimestamp(monitor.engine.now, UTC)
+
     from lianxin.commands.serve import serve
 
+    server = threading.Thread(target=serve, args=(args.host, args.port), daemon=True)
+    server.start()
+    time.sleep(0.5)
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
-    serve(args.host, args.port)
+    _print_logins(DEMO_USERS, DEMO_PASSWORD)
+    print(
+        f"live feed: a quarter-hour every {args.step_seconds:g} s until the demo clock "
+        "reaches now; Ctrl-C stops",
+        flush=True,
+    )
+
+    steps_per_incident = max(1, round(args.incident_every / args.step_seconds))
+    step = 0
+    while not args.steps or step < args.steps:
+        nxt = sim + STEP
+        if feed.rng.random() < 1 / steps_per_incident:
+            inc = feed.schedule(sim)
+            print(
+                f"[{_local(sim, settings.TIME_ZONE)}] incident: {inc.label}, "
+                f"{(inc.end - inc.start).total_seconds() / 3600:.2f} h",
+                flush=True,
+            )
+        monitor.stores.readings.write(feed.frame(sim, nxt))
+        events = feed.events(sim, nxt)
+        if events is not None:
+            monitor.stores.events.write(events)
+        report = monitor.step(nxt)
+        for f in report.findings:
+            who = f.household_id or f"{f.transformer_area} ({len(f.households)} homes)"
+            print(
+                f"[{_local(nxt, settings.TIME_ZONE)}] {f.event} {f.kind} {who}: {f.reason_en}",
+                flush=True,
+            )
+        sim, step = nxt, step + 1
+        lag = (datetime.now(UTC) - sim).total_seconds()
+        time.sleep(
+            args.step_seconds
+            if lag > STEP.total_seconds()
+            else max(0.0, STEP.total_seconds() - lag)
+        )
     return 0
+
+
+def _feed(args, tz):
+    from lianxin.care.models import CareRecipient, Meter
+    from lianxin.monitor.demo import DemoFeed
+
+    meters = list(
+        Meter.objects.filter(kind=Meter.Kind.ELECTRICITY, active=True)
+        .order_by("household__code", "number")
+        .values_list("number", "household__code", "household__transformer_area__code")
+    )
+    cared = set(CareRecipient.objects.values_list("household__code", flat=True))
+    care_rows = [i for i, (_, home, _) in enumerate(meters) if home in cared]
+    return DemoFeed(
+        args.sample,
+        [m for m, _, _ in meters],
+        [a or "" for _, _, a in meters],
+        care_rows,
+        tz,
+        seed=args.seed,
+    )
+
+
+def _warm_up(monitor, feed, start, live):
+    began = time.monotonic()
+    t = start
+    written = 0
+    while t < live:
+        end = min(t + timedelta(days=7), live)
+        written += monitor.stores.readings.write(feed.frame(t, end, with_incidents=False)).accepted
+        t = end
+    report = monitor.step(live, raise_alerts=False)
+    print(
+        f"engine warmed up on {written:,} real readings "
+        f"({(live - start).days} days x {feed.n} homes) in {time.monotonic() - began:.1f} s; "
+        f"{len(report.findings)} findings of the warm-up not raised as alerts",
+        flush=True,
+    )
+
+
+def _local(t, tz):
+    from zoneinfo import ZoneInfo
+
+    return t.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+def _print_logins(users, password):
+    print(f"logins (password for all: {password}):")
+    for user in users:
+        print(f"  {user.username:<10} {user.role}")
+    sys.stdout.flush()

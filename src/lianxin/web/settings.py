@@ -32,6 +32,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "lianxin.care",
+    "lianxin.alerts",
+    "lianxin.dispatch",
+    "lianxin.ingest",
+    "lianxin.ingest.api",
 ]
 
 MIDDLEWARE = [
@@ -99,7 +103,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = LIANXIN_HOME / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [("vendor/echarts", NODE_MODULES / "echarts" / "dist")]
+STATICFILES_DIRS = [
+    # lianxin.web is not an app, so its static folder is listed here (lianxin.css, the scripts).
+    PACKAGE_DIR / "web" / "static",
+    ("vendor/echarts", NODE_MODULES / "echarts" / "dist"),
+]
 # Serve straight from the finders: the embedded mode has no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -1,0 +1,381 @@
+"""Findings in, alerts out; and the case steps that belong to the alert itself.
+
+The monitor calls apply_findings(findings) and nothing else. It is idempotent on
+(finding_id, event): a finding applied twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lianxin.alerts.models import (
+    ACTIVE,
+    NOT_RESOLVED,
+    Action,
+    Alert,
+    AppliedFinding,
+    AwayPeriod,
+    Outcome,
+    Status,
+    TransitionError,
+)
+from lianxin.care.models import CareRecipient, Consent, Household, TransformerArea
+from lianxin.engine.findings import SEVERITY_RANK, Finding, Kind, Severity
+from lianxin.errors import LianxinError
+
+# A grid outage inhibits these per-home alarms of the homes inside it.
+INHIBITED_BY_OUTAGE = {Kind.NO_POWER.value, Kind.INACTIVITY.value}
+
+
+def alert_key(finding: Finding) -> str:
+    return f"{finding.kind}|{finding.subject}"
+
+
+def apply_findings(findings: Iterable[Finding], now: datetime | None = None) -> list[Alert]:
+    """Open, update or clear alerts from findings; returns the alerts touched, in order.
+
+    A finding names a household or transformer area this database does not know: that is an
+    error naming the finding, raised before anything is written for it. A finding about a home
+    where nobody is enrolled with consent to monitoring opens no alert (the engine watches every
+    home of a transformer area to tell a grid outage from a fault at home; the duty room acts
+    only for people who agreed): it is recorded as applied, with no alert.
+    """
+    touched: list[Alert] = []
+    now = now or timezone.now()
+    release_expired_silences(now)
+    for finding in findings:
+        with transaction.atomic():
+            if AppliedFinding.objects.filter(
+                finding_id=finding.finding_id, event=finding.event
+            ).exists():
+                continue
+            if finding.event == "raised":
+                alert = _raise(finding, now)
+            else:
+                alert = _clear(finding, now)
+            AppliedFinding.objects.create(
+                finding_id=finding.finding_id,
+                event=finding.event,
+                alert=alert,
+                applied_at=now,
+                finding=finding.to_dict(),
+            )
+        if alert is not None and alert not in touched:
+            touched.append(alert)
+    return touched
+
+
+def _subject(finding: Finding):
+    if finding.kind == Kind.GRID_OUTAGE:
+        ta = TransformerArea.objects.filter(code=finding.transformer_area).first()
+        if ta is None:
+            raise LianxinError(
+                f"finding {finding.finding_id}: unknown transformer_area "
+                f"{finding.transformer_area!r}"
+            )
+        return None, ta
+    home = Household.objects.filter(code=finding.household_id).first()
+    if home is None:
+        raise LianxinError(
+            f"finding {finding.finding_id}: unknown household_id {finding.household_id!r}"
+        )
+    return home, home.transformer_area
+
+
+def _watched(home: Household) -> bool:
+    return CareRecipient.objects.filter(
+        household=home,
+        consents__scope=Consent.Scope.MONITORING,
+        consents__withdrawn_at__isnull=True,
+    ).exists()
+
+
+def _raise(finding: Finding, now) -> Alert | None:
+    home, ta = _subject(finding)
+    if home is not None and not _watched(home):
+        return None
+    key = alert_key(finding)
+    alert = Alert.objects.select_for_update().filter(key=key, status__in=NOT_RESOLVED).first()
+    if alert is not None:
+        _update(alert, finding)
+        return alert
+    alert = Alert(
+        kind=finding.kind.value,
+        key=key,
+        household=home,
+        transformer_area=ta,
+        reason_en=finding.reason_en,
+        reason_zh=finding.reason_zh,
+        evidence=finding.evidence,
+        started_at=finding.started_at,
+        detected_at=finding.detected_at,
+        last_detected_at=finding.detected_at,
+        opened_at=now,
+    )
+    alert.set_severity(finding.severity)
+    if finding.kind == Kind.GRID_OUTAGE:
+        codes = list(finding.households) or list(ta.households.values_list("code", flat=True))
+        alert.households = codes
+    try:
+        with transaction.atomic():
+            alert.save()
+    except IntegrityError:
+        # Another writer opened the alert of this key first: update theirs.
+        alert = Alert.objects.get(key=key, status__in=NOT_RESOLVED)
+        _update(alert, finding)
+        return alert
+    alert.log(Action.OPENED, data={"finding_id": finding.finding_id}, at=now)
+    if finding.kind == Kind.GRID_OUTAGE:
+        _inhibit_homes(alert, now)
+    else:
+        _inhibit_or_silence_new(alert, now)
+    return alert
+
+
+def _update(alert: Alert, finding: Finding):
+    """Deduplication: the open alert of this key takes the newer reason and time."""
+    old_rank = alert.severity_rank
+    recurred = alert.condition_cleared_at is not None
+    alert.reason_en, alert.reason_zh = finding.reason_en, finding.reason_zh
+    alert.evidence = finding.evidence
+    alert.last_detected_at = max(alert.last_detected_at, finding.detected_at)
+    alert.condition_cleared_at = None
+    if SEVERITY_RANK[Severity(finding.severity)] > old_rank:
+        alert.set_severity(finding.severity)
+    if finding.kind == Kind.GRID_OUTAGE and finding.households:
+        alert.households = sorted(set(alert.households) | set(finding.households))
+    alert.save()
+    data = {"finding_id": finding.finding_id}
+    if alert.severity_rank > old_rank:
+        alert.log(Action.ESCALATED, data=data | {"severity": alert.severity})
+    elif recurred:
+        alert.log(Action.RECURRED, data=data)
+    if finding.kind == Kind.GRID_OUTAGE:
+        _inhibit_homes(alert, timezone.now())
+
+
+def covering_outage(home: Household) -> Alert | None:
+    # households is a JSON list; filtering it in Python keeps the query the same on SQLite
+    # and PostgreSQL, and there are only ever a handful of active outages.
+    for outage in Alert.objects.filter(
+        kind=Kind.GRID_OUTAGE.value, status__in=NOT_RESOLVED, condition_cleared_at__isnull=True
+    ).order_by("-opened_at"):
+        if home.code in outage.households:
+            return outage
+    return None
+
+
+def active_away(home: Household, at) -> AwayPeriod | None:
+    return (
+        AwayPeriod.objects.filter(household=home, starts_at__lte=at, ends_at__gt=at)
+        .order_by("-ends_at")
+        .first()
+    )
+
+
+def _inhibit_or_silence_new(alert: Alert, now):
+    if alert.kind in INHIBITED_BY_OUTAGE:
+        outage = covering_outage(alert.household)
+        if outage is not None:
+            alert.parent = outage
+            alert.transition(
+                Status.INHIBITED, action=Action.INHIBITED, data={"outage": outage.pk}, at=now
+            )
+            return
+    if alert.kind in AwayPeriod.SILENCES:
+        away = active_away(alert.household, now)
+        if away is not None:
+            alert.transition(
+                Status.SILENCED,
+                action=Action.SILENCED,
+                note=away.comment,
+                data={"away_period": away.pk},
+                at=now,
+            )
+
+
+def _inhibit_homes(outage: Alert, now):
+    """Mute the no_power/inactivity alarms of homes inside the outage that nobody works yet."""
+    for alert in Alert.objects.filter(
+        household__code__in=outage.households,
+        kind__in=INHIBITED_BY_OUTAGE,
+        status=Status.OPEN,
+    ):
+        alert.parent = outage
+        alert.transition(
+            Status.INHIBITED, action=Action.INHIBITED, data={"outage": outage.pk}, at=now
+        )
+
+
+def _clear(finding: Finding, now) -> Alert | None:
+    applied = (
+        AppliedFinding.objects.filter(finding_id=finding.finding_id, event="raised")
+        .select_related("alert")
+        .first()
+    )
+    alert = applied.alert if applied else None
+    if alert is None:
+        alert = Alert.objects.filter(key=alert_key(finding), status__in=NOT_RESOLVED).first()
+    if alert is None or alert.status == Status.RESOLVED:
+        return alert
+    alert.condition_cleared_at = finding.detected_at
+    alert.save(update_fields=["condition_cleared_at"])
+    alert.log(Action.CLEARED, data={"finding_id": finding.finding_id}, at=now)
+    if alert.kind == Kind.GRID_OUTAGE:
+        # Power is back: a home that still has no power (or no activity) is a case of its own.
+        for child in alert.children.filter(
+            status=Status.INHIBITED, condition_cleared_at__isnull=True
+        ):
+            child.transition(
+                Status.OPEN, action=Action.RELEASED, note=_("The grid outage is over."), at=now
+            )
+    return alert
+
+
+def release_expired_silences(now=None):
+    """Silenced alerts whose away period is over come back to the queue if still active."""
+    now = now or timezone.now()
+    for alert in Alert.objects.filter(status=Status.SILENCED).select_related("household"):
+        if active_away(alert.household, now) is None:
+            alert.transition(
+                Status.OPEN, action=Action.RELEASED, note=_("The away period is over."), at=now
+            )
+
+
+# --- case steps on the alert itself (calls and work orders live in lianxin.dispatch) -------
+
+
+def acknowledge(alert: Alert, user, note: str = "") -> Alert:
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status == Status.ACKNOWLEDGED and alert.holder_id == user.pk:
+            return alert
+        alert.holder = user
+        alert.transition(Status.ACKNOWLEDGED, actor=user, action=Action.ACKNOWLEDGED, note=note)
+    return alert
+
+
+def resolve(alert: Alert, user, outcome: str, note: str = "") -> Alert:
+    if outcome not in Outcome.values:
+        raise TransitionError(_("Choose an outcome."))
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status == Status.RESOLVED:
+            raise TransitionError(_("This alert is already resolved."))
+        alert.outcome = outcome
+        if alert.holder_id is None:
+            alert.holder = user
+        alert.transition(
+            Status.RESOLVED,
+            actor=user,
+            action=Action.RESOLVED,
+            note=note,
+            data={"outcome": outcome},
+        )
+        if alert.kind == Kind.GRID_OUTAGE:
+            _close_children(alert, user, outcome)
+    return alert
+
+
+def _close_children(outage: Alert, user, outcome: str):
+    for child in outage.children.filter(status=Status.INHIBITED):
+        if child.condition_cleared_at is not None:
+            child.outcome = outcome
+            child.transition(
+                Status.RESOLVED,
+                actor=user,
+                action=Action.RESOLVED,
+                note=_("Closed with the grid outage."),
+                data={"outcome": outcome},
+            )
+        else:
+            child.transition(
+                Status.OPEN,
+                actor=user,
+                action=Action.RELEASED,
+                note=_("The grid outage was closed but this home still shows the problem."),
+            )
+
+
+def add_note(alert: Alert, user, note: str):
+    if not note.strip():
+        raise TransitionError(_("Write a note."))
+    return alert.log(Action.NOTE, actor=user, note=note.strip())
+
+
+def add_away_period(household: Household, user, starts_at, ends_at, comment: str) -> AwayPeriod:
+    """Set an away period and silence the home's open inactivity alerts now inside it."""
+    if ends_at <= starts_at:
+        raise TransitionError(_("An away period must end after it starts."))
+    if not comment.strip():
+        raise TransitionError(_("Say why the resident is away."))
+    with transaction.atomic():
+        away = AwayPeriod.objects.create(
+            household=household,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            comment=comment.strip(),
+            author=user,
+        )
+        now = timezone.now()
+        if away.covers(now):
+            for alert in Alert.objects.filter(
+                household=household, kind__in=AwayPeriod.SILENCES, status=Status.OPEN
+            ):
+                alert.transition(
+                    Status.SILENCED,
+                    actor=user,
+                    action=Action.SILENCED,
+                    note=away.comment,
+                    data={"away_period": away.pk},
+                )
+    return away
+
+
+def end_away_period(away: AwayPeriod, user) -> AwayPeriod:
+    now = timezone.now()
+    if away.ends_at > now:
+        # An away period that has not begun yet simply ends at its start (the constraint
+        # wants ends_at after starts_at).
+        away.ends_at = max(now, away.starts_at + timedelta(seconds=1))
+        away.save(update_fields=["ends_at"])
+    release_expired_silences(now)
+    return away
+
+
+# Worst first: severity, then whether the condition is still going on (power back is less
+# urgent than power still off), then the oldest anomaly.
+WORST_FIRST = [
+    "-severity_rank",
+    Case(When(condition_cleared_at__isnull=True, then=0), default=1),
+    "started_at",
+    "id",
+]
+
+
+def queue(**filters):
+    """The alerts a person works, worst first (severity, then oldest anomaly)."""
+    qs = Alert.objects.filter(status__in=ACTIVE).select_related(
+        "household", "transformer_area", "holder"
+    )
+    return qs.filter(**filters).order_by(*WORST_FIRST)
+
+
+# Steps whose first occurrence the duty room is measured by, in case order.
+RESPONSE_STEPS = [Action.ACKNOWLEDGED, Action.CALL, Action.ARRIVED, Action.RESOLVED]
+
+
+def response_times(alert: Alert) -> list[tuple[str, timedelta]]:
+    """(action, time since the alert reached the duty room) for the first of each step, read
+    from the event log."""
+    firsts: dict[str, datetime] = {}
+    for action, at in alert.events.order_by("at", "id").values_list("action", "at"):
+        firsts.setdefault(action, at)
+    opened = firsts.get(Action.OPENED, alert.opened_at)
+    return [(a, firsts[a] - opened) for a in RESPONSE_STEPS if a in firsts]

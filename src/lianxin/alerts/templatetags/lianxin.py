@@ -1,0 +1,67 @@
+"""Template helpers for the duty room: names in the reader's language and compact ages."""
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+@register.filter
+def loc(obj, field: str):
+    """obj.<field>_en for English readers when it is filled in, else obj.<field>."""
+    if obj is None:
+        return ""
+    if (get_language() or "").startswith("en"):
+        english = getattr(obj, f"{field}_en", "")
+        if english:
+            return english
+    return getattr(obj, field, "")
+
+
+@register.filter
+def age(since, now=None):
+    """'2 d 3 h', '3 h 20 min', '7 min': how long ago, short enough for a queue column."""
+    if not since:
+        return ""
+    seconds = max(0, int(((now or timezone.now()) - since).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return _("%(d)d d %(h)d h") % {"d": days, "h": hours}
+    if hours:
+        return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    return _("%(m)d min") % {"m": minutes}
+
+
+@register.filter
+def minutes_between(start, end):
+    if not start or not end:
+        return ""
+    return age(start, end)
+
+
+@register.filter
+def who(user):
+    """A person's full name, else their user name; '—' for nobody."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.get_username()
+
+
+@register.filter
+def duration(delta):
+    """A timedelta as '3 min', '1 h 5 min', '2 d 3 h'."""
+    if delta is None:
+        return ""
+    now = timezone.now()
+    return age(now - delta, now)
+
+
+@register.filter
+def years_old(birth_year):
+    if not birth_year:
+        return ""
+    return _("%(n)d y") % {"n": timezone.localdate().year - int(birth_year)}

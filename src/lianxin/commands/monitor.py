@@ -1,0 +1,56 @@
+"""`lianxin monitor`: the long-running loop store -> engine -> alerts (one per data directory)."""
+
+import signal
+import sys
+import time
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--every", type=float, default=60.0, help="seconds between steps (default %(default)s)"
+    )
+    parser.add_argument("--once", action="store_true", help="run one step and exit")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=28,
+        help="on a first start, learn from this many days of stored readings",
+    )
+
+
+def run(args) -> int:
+    from lianxin.web.setup import require_migrated, setup_django
+
+    setup_django()
+    require_migrated()
+    from django.conf import settings
+
+    from lianxin.monitor import Monitor
+
+    monitor = Monitor(settings.LIANXIN_HOME, settings.TIME_ZONE, history_days=args.history_days)
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        monitor.sync_registry()
+        report = monitor.step()
+        print(
+            f"{report.now:%Y-%m-%d %H:%M:%S}Z readings {report.readings} events {report.events} "
+            f"findings {len(report.findings)} alerts {report.alerts}"
+            + (f" unknown meters {report.unknown_meters}" if report.unknown_meters else ""),
+            flush=True,
+        )
+        if args.once or stopping:
+            break
+        deadline = time.monotonic() + args.every
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(min(1.0, deadline - time.monotonic()))
+        if stopping:
+            break
+    monitor.close()
+    print("monitor stopped", file=sys.stderr)
+    return 0

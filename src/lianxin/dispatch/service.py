@@ -1,0 +1,233 @@
+"""The case steps after acknowledgement: calls, work orders, visits; who may see what; the audit
+log. Every step that belongs to an alert is also written to its append-only event log."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lianxin.alerts.models import Action, Alert, Outcome, Status, TransitionError
+from lianxin.care.models import Household, Team
+from lianxin.care.roles import Role, has_role
+from lianxin.dispatch.models import AuditEntry, Call, WorkOrder
+
+
+def log_call(
+    user,
+    household: Household,
+    result: str,
+    note: str = "",
+    alert: Alert | None = None,
+    called: str = "",
+) -> Call:
+    if result not in Call.Result.values:
+        raise TransitionError(_("Choose how the call went."))
+    with transaction.atomic():
+        call = Call.objects.create(
+            alert=alert,
+            household=household,
+            by=user,
+            result=result,
+            note=note.strip(),
+            called=called.strip(),
+        )
+        if alert is not None:
+            if alert.status in (Status.OPEN, Status.INHIBITED, Status.SILENCED):
+                # Calling is working the alert: whoever calls holds it.
+                alert.holder = user
+                alert.transition(
+                    Status.ACKNOWLEDGED, actor=user, action=Action.ACKNOWLEDGED, at=call.at
+                )
+            alert.log(
+                Action.CALL,
+                actor=user,
+                note=call.note,
+                data={"call": call.pk, "result": result, "called": call.called},
+                at=call.at,
+            )
+    return call
+
+
+def dispatch(user, alert: Alert, assignee, request: str) -> WorkOrder:
+    """Send a team member to the home of an alert."""
+    if alert.household is None:
+        raise TransitionError(_("A grid outage goes to repair dispatch, not to a home visit."))
+    if alert.status == Status.DISPATCHED:
+        raise TransitionError(_("A work order is already out for this alert."))
+    team = _team_of(assignee)
+    with transaction.atomic():
+        order = WorkOrder.objects.create(
+            source=WorkOrder.Source.ALERT,
+            alert=alert,
+            household=alert.household,
+            request=request.strip() or alert.reason,
+            team=team,
+            assignee=assignee,
+            created_by=user,
+        )
+        if alert.holder_id is None:
+            alert.holder = user
+        alert.transition(
+            Status.DISPATCHED,
+            actor=user,
+            action=Action.DISPATCHED,
+            note=order.request,
+            data={"work_order": order.pk, "assignee": assignee.get_username()},
+        )
+    return order
+
+
+def hotline_request(user, household: Household, assignee, request: str) -> WorkOrder:
+    """A resident phoned the hotline: the same kind of work order, without an alert."""
+    if not request.strip():
+        raise TransitionError(_("Say what the resident asked for."))
+    return WorkOrder.objects.create(
+        source=WorkOrder.Source.HOTLINE,
+        household=household,
+        request=request.strip(),
+        team=_team_of(assignee),
+        assignee=assignee,
+        created_by=user,
+    )
+
+
+def _team_of(assignee) -> Team:
+    team = Team.objects.filter(membership__user=assignee).order_by("pk").first()
+    if team is None:
+        raise TransitionError(
+            _("%(user)s is not a member of any team.") % {"user": assignee.get_username()}
+        )
+    return team
+
+
+def _move(order: WorkOrder, to: str):
+    if to not in WorkOrder.TRANSITIONS[order.status]:
+        raise TransitionError(
+            _("A work order that is %(old)s cannot become %(new)s.")
+            % {"old": order.get_status_display(), "new": WorkOrder.Status(to).label}
+        )
+    order.status = to
+
+
+def arrived(user, order: WorkOrder, note: str = "") -> WorkOrder:
+    with transaction.atomic():
+        order = WorkOrder.objects.select_for_update().get(pk=order.pk)
+        _move(order, WorkOrder.Status.ARRIVED)
+        order.arrived_at = timezone.now()
+        order.arrival_note = note.strip()
+        order.save()
+        if order.alert_id:
+            order.alert.log(
+                Action.ARRIVED,
+                actor=user,
+                note=order.arrival_note,
+                data={"work_order": order.pk},
+                at=order.arrived_at,
+            )
+    return order
+
+
+def done(
+    user, order: WorkOrder, outcome: str, note: str = "", satisfaction: int | None = None
+) -> WorkOrder:
+    """Finish the visit. The alert it came from is resolved with the same outcome."""
+    if outcome not in Outcome.values:
+        raise TransitionError(_("Choose an outcome."))
+    if satisfaction is not None and not 1 <= satisfaction <= 5:
+        raise TransitionError(_("Satisfaction is a number from 1 to 5."))
+    with transaction.atomic():
+        order = WorkOrder.objects.select_for_update().get(pk=order.pk)
+        _move(order, WorkOrder.Status.DONE)
+        order.done_at = timezone.now()
+        order.done_note = note.strip()
+        order.outcome = outcome
+        order.satisfaction = satisfaction
+        order.save()
+        alert = order.alert
+        if alert is not None:
+            alert.log(
+                Action.WORK_DONE,
+                actor=user,
+                note=order.done_note,
+                data={"work_order": order.pk, "satisfaction": satisfaction, "outcome": outcome},
+                at=order.done_at,
+            )
+            if alert.status != Status.RESOLVED:
+                alert.outcome = outcome
+                alert.transition(
+                    Status.RESOLVED,
+                    actor=user,
+                    action=Action.RESOLVED,
+                    note=order.done_note,
+                    data={"outcome": outcome, "work_order": order.pk},
+                    at=order.done_at,
+                )
+    return order
+
+
+def cancel(user, order: WorkOrder, note: str) -> WorkOrder:
+    with transaction.atomic():
+        order = WorkOrder.objects.select_for_update().get(pk=order.pk)
+        _move(order, WorkOrder.Status.CANCELLED)
+        order.done_note = note.strip()
+        order.save()
+        alert = order.alert
+        if alert is not None and alert.status == Status.DISPATCHED:
+            alert.transition(
+                Status.ACKNOWLEDGED,
+                actor=user,
+                action=Action.CANCELLED,
+                note=order.done_note,
+                data={"work_order": order.pk},
+            )
+    return order
+
+
+# --- who may see what ---------------------------------------------------------------------
+
+
+def sees_everything(user) -> bool:
+    return has_role(user, Role.ADMIN, Role.TEAM_LEAD, Role.DUTY_OPERATOR)
+
+
+def visible_work_orders(user):
+    qs = WorkOrder.objects.select_related("household", "assignee", "team", "alert")
+    if sees_everything(user):
+        return qs
+    return qs.filter(team__membership__user=user).distinct()
+
+
+def visible_households(user):
+    if sees_everything(user):
+        return Household.objects.all()
+    teams = Team.objects.filter(membership__user=user)
+    return Household.objects.filter(
+        Q(care_recipients__team__in=teams) | Q(work_orders__team__in=teams)
+    ).distinct()
+
+
+def team_members(user=None):
+    """Who can be sent: the field members (and leads) of the teams."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(
+            membership__isnull=False, groups__name__in=[Role.FIELD_MEMBER, Role.TEAM_LEAD]
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+def audit(request, action: str, what: str, household: Household | None = None) -> AuditEntry:
+    return AuditEntry.objects.create(
+        user=request.user,
+        action=action,
+        what=what[:200],
+        household=household,
+        path=request.get_full_path()[:300],
+        ip=request.META.get("REMOTE_ADDR") or None,
+    )

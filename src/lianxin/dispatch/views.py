@@ -1,0 +1,207 @@
+"""Work orders for the duty room, the field member's phone view, the audit log and exports."""
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from lianxin.alerts.models import Outcome, TransitionError
+from lianxin.care.models import CareRecipient, Household
+from lianxin.dispatch import service
+from lianxin.dispatch.models import AuditEntry
+from lianxin.web.access import require
+
+
+@require("dispatch.view_workorder", "alerts.view_alert")
+def orders(request):
+    """The duty room's view of work orders: open ones first, then the last finished."""
+    qs = service.visible_work_orders(request.user)
+    return render(
+        request,
+        "dispatch/orders.html",
+        {
+            "open": qs.filter(status__in=["assigned", "arrived"]).order_by("created_at"),
+            "closed": qs.filter(status__in=["done", "cancelled"]).order_by("-created_at")[:50],
+            "members": service.team_members(),
+            "households": Household.objects.filter(care_recipients__isnull=False)
+            .distinct()
+            .order_by("code"),
+            "preselect": request.GET.get("household", ""),
+        },
+    )
+
+
+@require_POST
+@require("dispatch.add_workorder")
+def hotline(request):
+    home = Household.objects.filter(code=request.POST.get("household", "").strip()).first()
+    assignee = get_user_model().objects.filter(pk=request.POST.get("assignee") or 0).first()
+    try:
+        if home is None:
+            raise TransitionError(_("No household with that code."))
+        if assignee is None:
+            raise TransitionError(_("Choose a team member."))
+        order = service.hotline_request(
+            request.user, home, assignee, request.POST.get("request", "")
+        )
+        messages.success(request, _("Work order %(n)s sent.") % {"n": order.pk})
+    except TransitionError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("dispatch:orders")
+
+
+@require("dispatch.view_workorder")
+def field(request):
+    """The phone view: my open work orders, nearest step first."""
+    mine = (
+        service.visible_work_orders(request.user)
+        .filter(assignee=request.user, status__in=["assigned", "arrived"])
+        .order_by("created_at")
+    )
+    done_today = service.visible_work_orders(request.user).filter(
+        assignee=request.user, status="done", done_at__date=timezone.localdate()
+    )
+    return render(
+        request,
+        "dispatch/field.html",
+        {"orders": [(o, _people(o.household)) for o in mine], "done_today": done_today},
+    )
+
+
+def _people(home):
+    return list(home.care_recipients.prefetch_related("contacts"))
+
+
+def _visible_order(request, pk):
+    # Another team's order is as good as absent for a field member.
+    return get_object_or_404(service.visible_work_orders(request.user), pk=pk)
+
+
+@require("dispatch.view_workorder")
+def order(request, pk):
+    order = _visible_order(request, pk)
+    service.audit(request, AuditEntry.Action.VIEW, f"work order {order.pk}", order.household)
+    return render(
+        request,
+        "dispatch/order.html",
+        {
+            "order": order,
+            "people": _people(order.household),
+            "outcomes": Outcome.choices,
+            "scores": range(1, 6),
+        },
+    )
+
+
+def _step(request, pk, fn, then=None):
+    """Run one work-order step as its assignee (or someone from the duty room)."""
+    order = _visible_order(request, pk)
+    if not (order.assignee_id == request.user.pk or service.sees_everything(request.user)):
+        raise PermissionDenied
+    try:
+        fn(order)
+    except TransitionError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("dispatch:order", pk=order.pk)
+    if then == "order":
+        return redirect("dispatch:order", pk=order.pk)
+    return redirect("dispatch:field" if order.assignee_id == request.user.pk else "dispatch:orders")
+
+
+@require_POST
+@require("dispatch.change_workorder")
+def arrived(request, pk):
+    return _step(
+        request,
+        pk,
+        lambda o: service.arrived(request.user, o, request.POST.get("note", "")),
+        then="order",
+    )
+
+
+@require_POST
+@require("dispatch.change_workorder")
+def done(request, pk):
+    def do(order):
+        raw = request.POST.get("satisfaction", "")
+        if raw and not raw.isdigit():
+            raise TransitionError(_("Satisfaction is a number from 1 to 5."))
+        service.done(
+            request.user,
+            order,
+            request.POST.get("outcome", ""),
+            request.POST.get("note", ""),
+            int(raw) if raw else None,
+        )
+        messages.success(request, _("Work order %(n)s done. Thank you.") % {"n": order.pk})
+
+    return _step(request, pk, do)
+
+
+@require_POST
+@require("dispatch.change_workorder", "alerts.view_alert")
+def cancel(request, pk):
+    return _step(
+        request, pk, lambda o: service.cancel(request.user, o, request.POST.get("note", ""))
+    )
+
+
+@require("dispatch.view_auditentry")
+def audit_log(request):
+    page = Paginator(AuditEntry.objects.select_related("user", "household"), 100).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "dispatch/audit.html", {"page": page})
+
+
+@require("dispatch.export_personal_data")
+def export_residents(request):
+    """The care-recipient contact list as CSV (UTF-8 with BOM so Excel reads the Chinese)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="care-recipients-{stamp}.csv"'
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            _("name"),
+            _("birth year"),
+            _("phone"),
+            _("household code"),
+            _("address"),
+            _("team"),
+            _("consent"),
+            _("emergency contacts"),
+            _("risk notes"),
+        ]
+    )
+    people = CareRecipient.objects.select_related("household", "team").prefetch_related(
+        "contacts", "consents"
+    )
+    n = 0
+    for p in people:
+        contacts = "; ".join(f"{c.name} ({c.relation}) {c.phone}" for c in p.contacts.all())
+        consent = any(c.withdrawn_at is None for c in p.consents.all())
+        writer.writerow(
+            [
+                p.name,
+                p.birth_year,
+                p.phone,
+                p.household.code,
+                p.household.address,
+                p.team.name if p.team else "",
+                _("yes") if consent else _("no"),
+                contacts,
+                p.risk_notes,
+            ]
+        )
+        n += 1
+    service.audit(request, AuditEntry.Action.EXPORT, f"care recipients CSV ({n} rows)")
+    return response

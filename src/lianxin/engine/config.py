@@ -1,0 +1,65 @@
+"""Engine settings: every number a detector compares against, named after the rule it sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Sensitivity scales the slack a detector allows before it speaks: high = speak sooner.
+SENSITIVITY = {"low": 1.5, "normal": 1.0, "high": 0.7}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    tz: str = "Asia/Shanghai"
+    # The routine is learned from the last `history_days` local days, one ring slot per day.
+    history_days: int = 28
+    # Below this many days of a slot's history the population prior weighs as much as the home.
+    prior_weight_days: float = 5.0
+    # Activity: a reading above standby * activity_factor + activity_margin_kw.
+    activity_factor: float = 1.25
+    activity_margin_kw: float = 0.05
+    # Inactivity fires when the current quiet spell exceeds the `inactivity_quantile` of the
+    # quiet spells this home showed at this hour, plus slack; never before the floor.
+    inactivity_quantile: float = 0.75
+    inactivity_slack_h: float = 1.5
+    inactivity_floor_h: float = 4.0
+    inactivity_cap_h: float = 24.0
+    # Each inactivity raised in about the last month lengthens the home's floor by this share.
+    inactivity_repeat_factor: float = 1.5
+    # ... and only if on at most `inactivity_quiet_days` of the past days (with data) this home
+    # was also quiet through the same clock window (one more at high sensitivity). Homes with
+    # fewer than `inactivity_min_days` such days rely on the threshold alone.
+    inactivity_quiet_days: int = 1
+    # ... and only if quiet that long is this unlikely for the home, slot by slot (log10 of the
+    # product over the spell's half hours of 1 - the share of days it was active then).
+    inactivity_log10_p: float = 3.0
+    inactivity_min_days: int = 3
+    # data_gap: no reading for this long (and at least `data_gap_intervals` intervals).
+    data_gap_h: float = 2.0
+    data_gap_intervals: int = 3
+    # high_load: above the slot's usual high (`high_load_quantile` of its hourly means; 1.0 =
+    # the highest in the history) plus margin,
+    # continuously for `high_load_min_h` hours with `high_load_mean_excess_kw` on average.
+    high_load_quantile: float = 1.0
+    high_load_margin_kw: float = 0.7
+    high_load_min_h: float = 2.0
+    high_load_mean_excess_kw: float = 1.0
+    # Water or gas flowing in every interval for this long is a tap left on or a leak.
+    flow_min_h: float = 3.0
+    # grid_outage: at least this many homes and this share of a transformer area's reporting
+    # homes lose power within `grid_window_intervals` of each other.
+    grid_min_homes: int = 3
+    grid_min_share: float = 0.5
+    # consumption_shift: `shift_days` complete days in a row with a daily total beyond
+    # `shift_factor` times (or below 1/shift_factor of) the median of the days before them.
+    shift_days: int = 4
+    shift_factor: float = 3.0
+    shift_min_history_days: int = 14
+    # payment_risk: the balance will run out within this many days at the usual daily use.
+    payment_days_warning: float = 3.0
+    price_per_kwh: float = 0.55
+    # A missed payment: no payment for `missed_payment_factor` times the usual gap.
+    missed_payment_factor: float = 1.6
+    missed_payment_min_payments: int = 3
+    # voltage: this many out-of-range events within a day make it a warning, fewer are info.
+    voltage_warning_count: int = 3

@@ -1,0 +1,624 @@
+"""The incremental engine: per-home state in dense numpy arrays, one interval at a time.
+
+    engine = Engine(EngineConfig(tz="Asia/Shanghai"))
+    engine.register(homes)                    # household_id, interval_s, meter_kind, area
+    engine.apply_settings(settings)           # optional: sensitivity, quiet hours, away periods
+    findings = engine.step(readings, now=...) # any block of new readings; returns raised/resolved
+    blob = engine.snapshot(); engine = Engine.restore(blob)
+
+Rows are meters: a home's electricity meter is its primary row (keyed by its household_id); a
+water or gas meter is another row pointing to it (`owner`), so several meters of one home make
+one judgement about activity. All per-row state lives in `engine.a` (name -> array, first axis
+= row); the hot path is vectorised across rows and loops only over time.
+
+Time: instants are int64 seconds since the epoch (UTC). A reading covers [ts, ts + interval) and
+is processed at the tick `now = ts + interval`, when it is complete. Routines are learned in local
+time (config.tz) when each local hour ends.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+
+from lianxin.engine import routine
+from lianxin.engine.config import SENSITIVITY, EngineConfig
+from lianxin.engine.detectors import DETECTORS
+from lianxin.engine.findings import Finding
+from lianxin.engine.text import next_local_hour, utc
+
+METER_KINDS = ("electricity", "water", "gas")
+EVENTS = (
+    "power_off",
+    "power_on",
+    "voltage_high",
+    "voltage_low",
+    "relay_open",
+    "relay_close",
+    "tamper",  # accepted and kept in the input, but DESIGN §5 has no finding for it yet
+    "comm_loss",
+)
+EV = {name: code for code, name in enumerate(EVENTS)}
+
+BASE_FIELDS = {
+    "interval_s": (np.int32, (), 1800),
+    "ih": (np.float32, (), 0.5),  # interval in hours
+    "kind": (np.int8, (), 0),
+    "owner": (np.int32, (), -1),  # primary row of the home
+    "area": (np.int32, (), -1),
+    "sens": (np.float32, (), 1.0),
+    "quiet_mask": (np.int32, (), 0),  # bit h set: local hour h is a quiet hour
+    "away_from": (np.int64, (), 0),
+    "away_to": (np.int64, (), 0),
+    "last_end": (np.int64, (), 0),  # end of the latest reading; 0 = none yet
+    "quiet_since": (np.int64, (), 0),  # end of the latest activity (or start of data)
+    "act_thr": (np.float32, (), np.nan),
+    "zrun_cur": (np.float32, (), 0.0),  # current run of exact zeros, hours
+    "explained": (np.bool_, (), False),  # set per interval by detectors that explain silence
+}
+
+
+@dataclass
+class Tick:
+    """The signals of one interval, shared by all detectors."""
+
+    now: int
+    hour: int  # local hour of the interval
+    local: datetime
+    utc_offset: int  # seconds, local minus UTC, at this interval
+    bits: np.ndarray  # the local half-hour slots (bits) each row's interval covers
+    has: np.ndarray  # a reading ended now
+    kw: np.ndarray  # its mean power (kW; m³/h for water/gas); NaN where no reading
+    zero: np.ndarray  # exact zero on an electricity meter
+    active: np.ndarray  # above the home's standby: someone is using something
+    resumed: np.ndarray  # data came back after a gap
+    resumed_from: np.ndarray  # last_end before the gap (valid where resumed)
+    ev_rows: np.ndarray
+    ev_codes: np.ndarray
+    ev_ts: np.ndarray
+    pay_rows: np.ndarray
+    pay_amount: np.ndarray
+    pay_balance: np.ndarray
+    pay_ts: np.ndarray
+
+
+def _empty(dtype=np.int64):
+    return np.zeros(0, dtype=dtype)
+
+
+class Engine:
+    def __init__(self, config: EngineConfig | None = None):
+        self.cfg = config or EngineConfig()
+        self.tz = ZoneInfo(self.cfg.tz)
+        self.D = self.cfg.history_days
+        self.spec = dict(BASE_FIELDS)
+        self.spec.update(routine.fields(self.D))
+        for det in DETECTORS:
+            self.spec.update(det.FIELDS)
+        self.ids: list[str] = []  # row key: household_id, or "household_id#water"
+        self.households: list[str] = []
+        self.index: dict[str, int] = {}
+        self.area_names: list[str] = []
+        self.area_index: dict[str, int] = {}
+        self.a: dict[str, np.ndarray] = {k: self._alloc(k, 0) for k in self.spec}
+        self.g: dict[str, np.ndarray] = {"outage_since": np.zeros(0, np.int64)}
+        self.now: int | None = None  # end of the latest interval processed
+        self.hour_end: int | None = None  # end of the local hour being accumulated
+        self.pop = {
+            "quiet": routine.DEFAULT_QUIET_H.copy(),
+            "high": np.full(24, routine.DEFAULT_HIGH_KW, np.float32),
+            "standby": np.float32(routine.DEFAULT_STANDBY_KW),
+        }
+        self.late_readings = 0  # readings that ended before the engine's clock: not replayed
+        # Shortcuts for the common case of no prepaid data (derived from state on restore).
+        self.tracks_balance = False
+        self.any_cutoff = False
+        self._derive()
+
+    # ---- registry -------------------------------------------------------------------------
+
+    def _alloc(self, name: str, n: int) -> np.ndarray:
+        dtype, shape, fill = self.spec[name]
+        return np.full((n, *shape), fill, dtype=dtype)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def register(self, homes: pl.DataFrame) -> None:
+        """Add meters: household_id; optional interval_s (default 1800), meter_kind and
+        transformer_area.
+
+        Known rows are left as they are (their area is updated if given).
+        """
+        cols = homes.columns
+        hid = homes["household_id"].cast(pl.Utf8).to_list()
+        kinds = (
+            homes["meter_kind"].to_list() if "meter_kind" in cols else ["electricity"] * len(hid)
+        )
+        ivs = homes["interval_s"].to_list() if "interval_s" in cols else [1800] * len(hid)
+        areas = (
+            homes["transformer_area"].to_list() if "transformer_area" in cols else [None] * len(hid)
+        )
+        # electricity first, so a home's primary row exists before its other meters point to it
+        order = sorted(range(len(hid)), key=lambda i: kinds[i] != "electricity")
+        new_keys: dict[str, int] = {}  # key -> position among the new rows
+        new_rows = []
+        for i in order:
+            h, k = hid[i], kinds[i] or "electricity"
+            if k not in METER_KINDS:
+                raise ValueError(f"household {h}: meter_kind {k!r} is not one of {METER_KINDS}")
+            key = h if k == "electricity" else f"{h}#{k}"
+            if key in self.index:
+                if areas[i] is not None:
+                    self.a["area"][self.index[key]] = self._area(areas[i])
+                continue
+            if key in new_keys:
+                continue
+            # A water or gas meter belongs to the home's electricity meter when it has one.
+            owner = self.index.get(h, -1)
+            if owner == -1 and h in new_keys:
+                owner = self.n + new_keys[h]
+            new_keys[key] = len(new_rows)
+            new_rows.append((h, METER_KINDS.index(k), int(ivs[i] or 1800), owner, areas[i]))
+        if not new_keys:
+            return
+        base = self.n
+        m = len(new_keys)
+        for name in self.spec:
+            self.a[name] = np.concatenate([self.a[name], self._alloc(name, m)])
+        keys = list(new_keys)
+        self.ids.extend(keys)
+        self.households.extend(row[0] for row in new_rows)
+        self.index.update({key: base + j for j, key in enumerate(keys)})
+        a = self.a
+        a["kind"][base:] = [row[1] for row in new_rows]
+        a["interval_s"][base:] = [row[2] for row in new_rows]
+        owners = np.array([row[3] for row in new_rows], np.int64)
+        a["owner"][base:] = np.where(owners >= 0, owners, np.arange(base, base + m))
+        for j, row in enumerate(new_rows):
+            if row[4] is not None:
+                a["area"][base + j] = self._area(row[4])
+        a["ih"][base:] = a["interval_s"][base:] / 3600.0
+        a["act_thr"][base:] = self._activity_threshold(np.full(m, np.nan, np.float32))
+        self._derive()
+
+    def _derive(self) -> None:
+        """Per-row constants the hot path would otherwise recompute every interval."""
+        a, cfg = self.a, self.cfg
+        self.elec = a["kind"] == 0
+        self.primary = a["owner"] == np.arange(self.n)
+        self.gap_s = np.maximum(cfg.data_gap_h * 3600, cfg.data_gap_intervals * a["interval_s"])
+        nslots = np.maximum(a["interval_s"] // 1800, 1).astype(np.uint64)
+        self.slot_mask = (np.uint64(1) << nslots) - np.uint64(1)  # half hours one interval covers
+        self.slot_shift = nslots
+
+    def _area(self, name) -> int:
+        name = str(name)
+        if name not in self.area_index:
+            self.area_index[name] = len(self.area_names)
+            self.area_names.append(name)
+            self.g["outage_since"] = np.append(self.g["outage_since"], np.int64(0))
+        return self.area_index[name]
+
+    def apply_settings(self, settings: pl.DataFrame) -> None:
+        """Per-home settings: sensitivity (low/normal/high), quiet_start/quiet_end ("HH:MM",
+        local), away_from/away_to (local datetimes). Unknown homes are an error."""
+        for row in settings.iter_rows(named=True):
+            h = str(row["household_id"])
+            if h not in self.index:
+                raise ValueError(f"settings name household {h!r}, which has no readings")
+            rows = [self.index[k] for k in (h, f"{h}#water", f"{h}#gas") if k in self.index]
+            s = row.get("sensitivity")
+            if s:
+                if s not in SENSITIVITY:
+                    raise ValueError(f"household {h}: sensitivity {s!r} is not low/normal/high")
+                self.a["sens"][rows] = SENSITIVITY[s]
+            qs, qe = row.get("quiet_start"), row.get("quiet_end")
+            if qs and qe:
+                self.a["quiet_mask"][rows] = _hour_mask(_hhmm(h, qs), _hhmm(h, qe))
+            af, at = row.get("away_from"), row.get("away_to")
+            if af and at:
+                self.a["away_from"][rows] = self._local_instant(af)
+                self.a["away_to"][rows] = self._local_instant(at)
+
+    def _local_instant(self, value) -> int:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):  # a date: the whole local day
+            value = datetime(value.year, value.month, value.day)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.tz)
+        return int(value.timestamp())
+
+    def history_days(self, household_id: str) -> int:
+        """Local days with data this engine has learned from, for the home's primary meter."""
+        return int(self.a["days_seen"][self.index[household_id]])
+
+    def history(self) -> pl.DataFrame:
+        """How much each home's routine rests on its own history (vs the population prior)."""
+        prim = np.flatnonzero(self.primary)
+        return pl.DataFrame(
+            {
+                "household_id": [self.households[r] for r in prim],
+                "days": self.a["days_seen"][prim].astype(np.int32),
+                "standby_kw": self.a["standby"][prim],
+                "personal_share": (
+                    self.a["quiet_n"][prim].mean(axis=1)
+                    / (self.a["quiet_n"][prim].mean(axis=1) + self.cfg.prior_weight_days)
+                ).astype(np.float32),
+            }
+        )
+
+    # ---- the live entry point -----------------------------------------------------------
+
+    def step(
+        self,
+        readings: pl.DataFrame,
+        now: datetime | int | None = None,
+        *,
+        events: pl.DataFrame | None = None,
+        payments: pl.DataFrame | None = None,
+    ) -> list[Finding]:
+        """Feed a block of new readings (household_id, ts as UTC-aware or epoch s, kwh, optional
+        meter_kind) and advance the clock to `now` (default: the end of the latest reading).
+        Readings are processed interval by interval in time order, exactly as replay does."""
+        rows, ends, kw = self._rows_of(readings)
+        if now is None:
+            now_s = int(ends.max()) if len(ends) else self.now
+        else:
+            now_s = int(now.timestamp()) if isinstance(now, datetime) else int(now)
+        if now_s is None:
+            return []
+        ev = self._events_of(events)
+        pay = self._payments_of(payments)
+        late = ends <= (self.now or -1)
+        self.late_readings += int(late.sum())
+        ticks = np.unique(np.concatenate([ends[~late], ev[2], pay[3], [now_s]]))
+        ticks = ticks[(ticks > (self.now or -1)) & (ticks <= now_s)]
+        order = np.argsort(ends, kind="stable")
+        rows, ends, kw = rows[order], ends[order], kw[order]
+        out: list[Finding] = []
+        prev = None  # events and payments that arrive late still count, at the first tick
+        for t in ticks:
+            lo, hi = np.searchsorted(ends, t, "left"), np.searchsorted(ends, t, "right")
+            has = np.zeros(self.n, bool)
+            has[rows[lo:hi]] = True
+            kwv = np.full(self.n, np.nan, np.float32)
+            kwv[rows[lo:hi]] = kw[lo:hi]
+            out += self.tick(int(t), has, kwv, _slice_t(ev, prev, t), _slice_t(pay, prev, t))
+            prev = int(t)
+        return out
+
+    def _idmap(self) -> pl.DataFrame:
+        """Row keys -> row numbers as a frame, rebuilt only when rows were added."""
+        if getattr(self, "_idmap_n", -1) != self.n:
+            self._idmap_frame = pl.DataFrame(
+                {"key": self.ids, "row": np.arange(self.n, dtype=np.int64)},
+                schema={"key": pl.Utf8, "row": pl.Int64},
+            )
+            self._idmap_n = self.n
+        return self._idmap_frame
+
+    def _rows_of(self, readings: pl.DataFrame):
+        if readings is None or readings.height == 0:
+            return _empty(np.intp), _empty(), _empty(np.float32)
+        keys = readings["household_id"].cast(pl.Utf8)
+        if "meter_kind" in readings.columns:
+            mk = readings["meter_kind"].fill_null("electricity")
+            keys = pl.select(
+                pl.when(mk == "electricity").then(keys).otherwise(keys + "#" + mk)
+            ).to_series()
+        block = pl.DataFrame({"key": keys})
+        new = block.join(self._idmap(), on="key", how="anti")["key"]
+        unknown = new.unique(maintain_order=True).to_list()
+        if unknown:
+            self.register(
+                pl.DataFrame(
+                    {
+                        "household_id": [k.split("#")[0] for k in unknown],
+                        "meter_kind": [
+                            k.split("#")[1] if "#" in k else "electricity" for k in unknown
+                        ],
+                    }
+                )
+            )
+        rows = block.join(self._idmap(), on="key", how="left", maintain_order="left")[
+            "row"
+        ].to_numpy()
+        start = _epoch_s(readings["ts"])
+        ends = start + self.a["interval_s"][rows]
+        kw = (readings["kwh"].to_numpy() / self.a["ih"][rows]).astype(np.float32)
+        return rows.astype(np.intp), ends, kw
+
+    def _events_of(self, events):
+        if events is None or events.height == 0:
+            return _empty(np.intp), _empty(np.int8), _empty()
+        rows = np.array([self._primary(h) for h in events["household_id"].cast(pl.Utf8)], np.intp)
+        names = events["event"].to_list()
+        bad = [e for e in set(names) if e not in EV]
+        if bad:
+            raise ValueError(f"unknown meter event {bad[0]!r} (known: {', '.join(EVENTS)})")
+        codes = np.array([EV[e] for e in names], np.int8)
+        return rows, codes, _epoch_s(events["ts"])
+
+    def _payments_of(self, payments):
+        if payments is None or payments.height == 0:
+            f = _empty(np.float64)
+            return _empty(np.intp), f, f, _empty()
+        rows = np.array([self._primary(h) for h in payments["household_id"].cast(pl.Utf8)], np.intp)
+        amount = (
+            payments["amount"].cast(pl.Float64).to_numpy()
+            if "amount" in payments.columns
+            else np.full(len(rows), np.nan)
+        )
+        balance = (
+            payments["balance"].cast(pl.Float64).to_numpy()
+            if "balance" in payments.columns
+            else np.full(len(rows), np.nan)
+        )
+        return rows, amount, balance, _epoch_s(payments["ts"])
+
+    def _primary(self, household_id: str) -> int:
+        if household_id not in self.index:
+            self.register(pl.DataFrame({"household_id": [household_id]}))
+        return self.index[household_id]
+
+    # ---- one interval ---------------------------------------------------------------------
+
+    def tick(self, now: int, has: np.ndarray, kw: np.ndarray, ev=None, pay=None) -> list[Finding]:
+        """Process the readings that ended at `now` (has/kw indexed by row) and the events and
+        payments since the previous tick. The one code path of replay and the live monitor."""
+        out: list[Finding] = []
+        if self.hour_end is None:
+            self.hour_end = next_local_hour(now - 1, self.tz)
+        while now > self.hour_end:  # the readings of this tick belong to a later local hour
+            out += self._finish_hour(self.hour_end)
+            self.hour_end += 3600
+        a = self.a
+        local = datetime.fromtimestamp(now - 1, self.tz)
+        ev = ev if ev is not None else (_empty(np.intp), _empty(np.int8), _empty())
+        pay = (
+            pay
+            if pay is not None
+            else (_empty(np.intp), _empty(np.float64), _empty(np.float64), _empty())
+        )
+
+        iv = a["interval_s"]
+        seen = a["last_end"] > 0
+        resumed = has & seen & (now - iv - a["last_end"] >= self.gap_s)
+        resumed_from = a["last_end"].copy() if resumed.any() else a["last_end"]
+        first = has & ~seen
+        a["last_end"][has] = now
+
+        elec = self.elec
+        zero = has & elec & (kw <= 0)
+        a["zrun_cur"] = np.where(zero, a["zrun_cur"] + a["ih"], np.where(has, 0, a["zrun_cur"]))
+        active = has & (kw > np.where(elec, a["act_thr"], 0))  # any water or gas flow is use
+        own = a["owner"]
+        qs = a["quiet_since"]
+        # Missing data is no evidence of quiet: a spell restarts where data starts again.
+        restart = resumed | first
+        if restart.any():
+            r = own[restart]
+            qs[r] = np.maximum(qs[r], now - iv[restart])
+        if active.any():
+            qs[own[active]] = now
+
+        ih = a["ih"]
+        add = np.where(has, kw * ih, 0).astype(np.float32)
+        cov = np.where(has, ih, 0).astype(np.float32)
+        a["hour_kwh"] += add
+        a["hour_cov"] += cov
+        a["day_kwh"] += add
+        a["day_cov"] += cov
+        np.maximum(a["day_zrun"], a["zrun_cur"], out=a["day_zrun"])
+        # Standby: the lowest non-zero interval of each day (a zero is an outage, not standby).
+        np.fmin(a["day_min_kw"], np.where(has & (kw > 0), kw, np.inf), out=a["day_min_kw"])
+        a["explained"][:] = False
+        # Half-hour bits this interval covers (a 60-minute reading covers two).
+        slot = (local.hour * 60 + local.minute) // 30
+        bits = self.slot_mask << np.uint64(slot + 1) >> self.slot_shift
+        day = routine.local_day(local) % self.D
+        a["seen_bits"][:, day] |= np.where(has, bits, np.uint64(0))
+        a["act_bits"][:, day] |= np.where(active, bits, np.uint64(0))
+
+        offset = int(local.utcoffset().total_seconds())
+        t = Tick(now, local.hour, local, offset, bits, has, kw, zero, active, resumed,
+                 resumed_from, *ev, *pay)  # fmt: skip
+        self.now = now
+        for det in DETECTORS:
+            out += det.tick(self, t)
+        return out
+
+    def _finish_hour(self, end: int) -> list[Finding]:
+        """Learn from the local hour that ends at `end`; at local midnight, from the day."""
+        a, cfg, D = self.a, self.cfg, self.D
+        local = datetime.fromtimestamp(end - 1, self.tz)
+        h, d = local.hour, routine.local_day(local) % D
+        good = (a["hour_cov"] >= 0.5) & ~a["hour_anom"]
+        mean = np.where(good, a["hour_kwh"] / np.maximum(a["hour_cov"], 1e-6), np.nan)
+        a["kw_ring"][:, h, d] = mean
+        own = a["owner"]
+        prim = own == np.arange(self.n)
+        quiet_q = np.clip(np.round((end - a["quiet_since"]) / 900.0), 0, routine.Q_MAX)
+        known = good & prim & (a["quiet_since"] > 0) & (a["last_end"] >= end - 3600)
+        a["q_ring"][:, h, d] = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
+
+        qv, qn = routine.ring_quantile(
+            a["q_ring"][:, h, :], cfg.inactivity_quantile, routine.Q_UNKNOWN
+        )
+        qv = qv / 4.0
+        self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
+        a["quiet_thr"][:, h] = routine.blend(qv, qn, self.pop["quiet"][h], cfg.prior_weight_days)
+        a["quiet_n"][:, h] = qn
+        hv, hn = routine.ring_quantile(a["kw_ring"][:, h, :], cfg.high_load_quantile)
+        self.pop["high"][h] = routine.population(hv, hn, 14, routine.DEFAULT_HIGH_KW)
+        a["high_kw"][:, h] = routine.blend(hv, hn, self.pop["high"][h], cfg.prior_weight_days)
+
+        # Until a home has a whole day behind it, its lowest hour so far is its standby.
+        fresh = np.isnan(a["standby"]) & np.isfinite(a["day_min_kw"])
+        if fresh.any():
+            a["act_thr"][fresh] = self._activity_threshold(a["day_min_kw"][fresh])
+        a["hour_kwh"][:] = 0
+        a["hour_cov"][:] = 0
+        a["hour_anom"][:] = False
+        out: list[Finding] = []
+        if local.hour == 23:
+            out += self._finish_day(end, routine.local_day(local))
+        return out
+
+    def _finish_day(self, end: int, day: int) -> list[Finding]:
+        a, D = self.a, self.D
+        d = day % D
+        complete = a["day_cov"] >= 0.9 * 24
+        a["tot_ring"][:, d] = np.where(complete, a["day_kwh"], np.nan)
+        a["zrun_ring"][:, d] = np.where(a["day_cov"] > 0, a["day_zrun"], np.nan)
+        dmin = a["day_min_kw"]
+        a["sb_ring"][:, d] = np.where(np.isfinite(dmin), dmin, np.nan)
+        a["days_seen"] += (a["day_cov"] > 0).astype(np.int16)
+        sb, sbn = routine.ring_quantile(a["sb_ring"], 0.5)
+        a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
+        self.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
+        a["act_thr"] = self._activity_threshold(a["standby"])
+        # The third-longest daily zero run: one or two outages do not teach "zero is normal",
+        # a home whose meter often reads zero does.
+        a["zero_thr_h"] = routine.kth_largest(a["zrun_ring"], 3)
+        out: list[Finding] = []
+        for det in DETECTORS:
+            if hasattr(det, "day"):
+                out += det.day(self, end, d)
+        a["day_kwh"][:] = 0
+        a["day_cov"][:] = 0
+        a["day_min_kw"][:] = np.inf
+        a["day_zrun"][:] = 0
+        a["act_bits"][:, (day + 1) % D] = 0  # the ring slot the next day will fill
+        a["seen_bits"][:, (day + 1) % D] = 0
+        return out
+
+    def _activity_threshold(self, standby: np.ndarray) -> np.ndarray:
+        sb = np.where(np.isnan(standby), self.pop["standby"], standby)
+        return (sb * self.cfg.activity_factor + self.cfg.activity_margin_kw).astype(np.float32)
+
+    # ---- findings -------------------------------------------------------------------------
+
+    def finding(self, kind, severity, row, started, en, zh, evidence, event="raised") -> Finding:
+        evidence = {k: _plain(v) for k, v in evidence.items()}
+        evidence.setdefault("history_days", int(self.a["days_seen"][self.a["owner"][row]]))
+        return Finding(
+            kind=kind,
+            severity=severity,
+            started_at=utc(started),
+            detected_at=utc(self.now),
+            reason_en=en,
+            reason_zh=zh,
+            household_id=self.households[row],
+            evidence=evidence,
+            event=event,
+        )
+
+    def resolved(self, f_kind, row, started, en, zh, evidence=None) -> Finding:
+        return self.finding(f_kind, "info", row, started, en, zh, evidence or {}, "resolved")
+
+    # ---- restart --------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes (numpy .npz), for a restart without relearning."""
+        meta = {
+            "config": asdict(self.cfg),
+            "ids": self.ids,
+            "households": self.households,
+            "areas": self.area_names,
+            "now": self.now,
+            "hour_end": self.hour_end,
+            "late_readings": self.late_readings,
+            "pop_standby": float(self.pop["standby"]),
+        }
+        buf = io.BytesIO()
+        arrays = {f"a_{k}": v for k, v in self.a.items()}
+        arrays.update({f"g_{k}": v for k, v in self.g.items()})
+        arrays["pop_quiet"] = self.pop["quiet"]
+        arrays["pop_high"] = self.pop["high"]
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def restore(cls, blob: bytes) -> Engine:
+        z = np.load(io.BytesIO(blob))
+        meta = json.loads(z["meta"].tobytes().decode())
+        eng = cls(EngineConfig(**meta["config"]))
+        eng.ids, eng.households, eng.area_names = meta["ids"], meta["households"], meta["areas"]
+        eng.index = {k: i for i, k in enumerate(eng.ids)}
+        eng.area_index = {k: i for i, k in enumerate(eng.area_names)}
+        eng.now, eng.hour_end = meta["now"], meta["hour_end"]
+        eng.late_readings = meta["late_readings"]
+        eng.pop = {
+            "quiet": z["pop_quiet"],
+            "high": z["pop_high"],
+            "standby": np.float32(meta["pop_standby"]),
+        }
+        for k in eng.spec:
+            eng.a[k] = z[f"a_{k}"]
+        for k in eng.g:
+            eng.g[k] = z[f"g_{k}"]
+        eng._derive()
+        eng.tracks_balance = bool((~np.isnan(eng.a["bal"])).any())
+        eng.any_cutoff = bool((eng.a["cut_open"] > 0).any() | eng.a["relay_open"].any())
+        return eng
+
+    def state_bytes(self) -> int:
+        return sum(v.nbytes for v in self.a.values()) + sum(v.nbytes for v in self.g.values())
+
+
+def _slice_t(arrs, prev, t):
+    ts = arrs[-1]
+    if len(ts) == 0:
+        return arrs
+    m = (ts > (prev if prev is not None else -(2**62))) & (ts <= t)
+    return tuple(x[m] for x in arrs)
+
+
+def _epoch_s(ts: pl.Series) -> np.ndarray:
+    if ts.dtype == pl.Datetime and ts.dtype.time_zone is not None:
+        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    if ts.dtype == pl.Datetime:
+        return ts.dt.epoch("s").to_numpy().astype(np.int64)
+    return ts.cast(pl.Int64).to_numpy()
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float):
+        return None if math.isnan(v) else round(v, 3)
+    return v
+
+
+def _hhmm(h: str, value) -> int:
+    text = str(value)
+    try:
+        hh, mm = text.split(":")[:2]
+        return int(hh) * 60 + int(mm)
+    except ValueError as exc:
+        raise ValueError(f"household {h}: quiet hours time {text!r} is not HH:MM") from exc
+
+
+def _hour_mask(start_min: int, end_min: int) -> int:
+    """Local hours (bits) that lie inside the quiet window, wrapping past midnight."""
+    mask = 0
+    for hr in range(24):
+        m = hr * 60
+        inside = (
+            start_min <= m < end_min if start_min <= end_min else (m >= start_min or m < end_min)
+        )
+        if inside:
+            mask |= 1 << hr
+    return mask

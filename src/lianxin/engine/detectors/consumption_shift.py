@@ -1,0 +1,81 @@
+"""consumption_shift: daily totals far from the home's own history for several days running.
+
+A gentle check (moved out, in hospital, a new appliance): raised at the end of a local day when
+each of the last `shift_days` complete days was above `shift_factor` times, or below
+1/`shift_factor` of, the median of the days before them; resolved when a day is back in range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lianxin.engine import routine
+from lianxin.engine.text import utc
+
+KIND = "consumption_shift"
+FIELDS = {"cs_open": (np.int64, (), 0), "cs_dir": (np.int8, (), 0)}
+
+
+def tick(eng, t) -> list:
+    return []
+
+
+def day(eng, end: int, d: int) -> list:
+    a, cfg, D = eng.a, eng.cfg, eng.D
+    S = cfg.shift_days
+    recent_idx = [(d - i) % D for i in range(S)]
+    recent = a["tot_ring"][:, recent_idx]
+    before = a["tot_ring"].copy()
+    before[:, recent_idx] = np.nan
+    med, n = routine.ring_quantile(before, 0.5)
+    ok = (n >= cfg.shift_min_history_days) & (med > 0.1) & ~np.isnan(recent).any(axis=1)
+    f = cfg.shift_factor
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = recent / med[:, None]
+    up = ok & (ratio > f).all(axis=1)
+    down = ok & (ratio < 1 / f).all(axis=1)
+    latest = ratio[:, 0]
+    out = []
+    back = (a["cs_open"] > 0) & (latest < f) & (latest > 1 / f)
+    for r in routine.rows(back):
+        out.append(
+            eng.resolved(
+                KIND, r, int(a["cs_open"][r]),
+                "Daily use is back within this home's usual range.",
+                "日用电量已回到该户正常范围。",
+                {"latest_kwh": float(recent[r, 0]), "usual_kwh": float(med[r])},
+            )
+        )  # fmt: skip
+        a["cs_open"][r] = 0
+    start = end - S * 86400
+    for r in routine.rows((up | down) & (a["cs_open"] == 0) & eng.primary):
+        days = [round(float(x), 1) for x in recent[r][::-1]]
+        usual = float(med[r])
+        shown = ", ".join(f"{x:g}" for x in days)
+        if up[r]:
+            en = (
+                f"Daily use has been much higher than usual for {S} days: {shown} kWh against "
+                f"a usual {usual:.1f} kWh. A new appliance, or a change at home?"
+            )
+            zh = (
+                f"连续{S}天日用电量明显偏高：{shown}千瓦时，通常为{usual:.1f}千瓦时。"
+                "是否添置了新电器或家中有变化？"
+            )
+        else:
+            en = (
+                f"Daily use has been much lower than usual for {S} days: {shown} kWh against "
+                f"a usual {usual:.1f} kWh. Away, in hospital, or moved out?"
+            )
+            zh = (
+                f"连续{S}天日用电量明显偏低：{shown}千瓦时，通常为{usual:.1f}千瓦时。"
+                "是否外出、住院或已搬离？"
+            )
+        out.append(
+            eng.finding(
+                KIND, "info", r, start, en, zh,
+                {"daily_kwh": days, "usual_daily_kwh": usual, "days_compared": int(n[r]),
+                 "direction": "up" if up[r] else "down", "since": utc(start).isoformat()},
+            )
+        )  # fmt: skip
+        a["cs_open"][r] = start
+    return out

@@ -1,0 +1,164 @@
+"""inactivity: the home's routine did not happen.
+
+The engine learns, for every local hour, how long this home has usually been quiet (no meter
+above standby) by the end of that hour: after a night's sleep a long spell is normal at 06:00,
+by 09:00 it is not. Inactivity is raised when the current quiet spell is longer than the
+`inactivity_quantile` of those spells at this hour plus slack (both scaled by the home's
+sensitivity), never below the floor, always by the cap. Water and gas use counts as activity.
+Silence that something else explains (no data, no power, a prepaid cut-off), away periods and
+quiet hours raise nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lianxin.engine import routine
+from lianxin.engine.text import clock, hours, utc, when
+
+KIND = "inactivity"
+FIELDS = {
+    "in_open": (np.int64, (), 0),  # open inactivity: its started_at (last activity)
+    "in_recent": (np.float32, (), 0.0),  # inactivity raised lately (decays by a month)
+}
+
+
+def threshold_h(eng, hour: int) -> np.ndarray:
+    a, cfg = eng.a, eng.cfg
+    s = a["sens"]
+    thr = a["quiet_thr"][:, hour] + cfg.inactivity_slack_h * s
+    # A home that keeps looking inactive when it is not (irregular hours) earns a longer floor.
+    floor = cfg.inactivity_floor_h * s * (1 + cfg.inactivity_repeat_factor * a["in_recent"])
+    return np.minimum(np.maximum(thr, floor), cfg.inactivity_cap_h * s)
+
+
+def tick(eng, t) -> list:
+    a, cfg, now = eng.a, eng.cfg, t.now
+    out = []
+    qs = a["quiet_since"]
+    # Resolve first: activity (on any meter of the home) ends the spell.
+    back = (a["in_open"] > 0) & (qs > a["in_open"])
+    for r in routine.rows(back):
+        start = int(a["in_open"][r])
+        w_en, w_zh = when(int(qs[r]), now, eng.tz)
+        out.append(
+            eng.resolved(
+                KIND, r, start, f"Activity again at {w_en}.", f"{w_zh}已恢复用电活动。",
+                {"activity_at": utc(int(qs[r])).isoformat()},
+            )
+        )  # fmt: skip
+        a["in_open"][r] = 0
+    elapsed = (now - qs) / 3600.0
+    # Compare with the spells this home showed at the last hour boundary (the start of this
+    # hour): the end-of-hour figure would already include the activity that usually follows.
+    thr = threshold_h(eng, (t.hour - 1) % 24)
+    prim = eng.primary
+    # Only fresh data speaks: silence from a meter that is not reporting is no evidence.
+    fresh = a["last_end"] == now
+    cand = prim & fresh & (qs > 0) & (elapsed > thr) & (a["in_open"] == 0) & ~a["explained"]
+    if cand.any():
+        cand &= ~((a["quiet_mask"] >> t.hour) & 1).astype(bool)
+        cand &= ~((a["away_from"] <= now) & (now < a["away_to"]))
+    rows = np.flatnonzero(cand)
+    if len(rows):
+        n_valid, n_quiet, log10_p = quiet_windows(eng, t, rows)
+        sens = a["sens"][rows]
+        allowed = np.where(sens < 1, 1, 0) + cfg.inactivity_quiet_days
+        over_cap = elapsed[rows] > cfg.inactivity_cap_h * sens
+        unlikely = log10_p < -cfg.inactivity_log10_p / sens
+        keep = (n_valid < cfg.inactivity_min_days) | ((n_quiet <= allowed) & unlikely) | over_cap
+        for r, nv, nq in zip(rows[keep], n_valid[keep], n_quiet[keep], strict=True):
+            out.append(_raise(eng, r, t, float(elapsed[r]), float(thr[r]), int(nv), int(nq)))
+            a["in_open"][r] = qs[r]
+            a["in_recent"][r] += 1
+    # No learning is withheld here: a false alarm must not stop the home teaching the engine
+    # that such quiet is normal (the quantiles shrug off one real incident).
+    return out
+
+
+def day(eng, end: int, d: int) -> list:
+    eng.a["in_recent"] *= np.float32(1 - 1 / 28)
+    return []
+
+
+def quiet_windows(eng, t, rows):
+    """For each row: on how many past days its data covered the local clock window of the
+    current quiet spell (at most the last 24 h), and on how many of those it was quiet all
+    through it. Windows crossing midnight compare pairs of consecutive days."""
+    a, D = eng.a, eng.D
+    off = t.utc_offset
+    end = t.now + off  # local seconds
+    start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800) + off
+    today = (end - 1) // 86400
+    s1 = ((end - 1) % 86400) // 1800
+    sday = start // 86400
+    s0 = (start % 86400) // 1800
+    one = np.uint64(1)
+    full = ~np.uint64(0) >> np.uint64(16)  # 48 slots
+    upto = (one << np.uint64(s1 + 1)) - one  # slots 0..s1
+    same = sday == today
+    from_s0 = full & ~((one << s0.astype(np.uint64)) - one)  # slots s0..47
+    m_today = np.where(same, upto & from_s0, upto)
+    m_prev = np.where(same, np.uint64(0), from_s0)
+    k = np.arange(1, D - 1)
+    di = (today - k) % D  # past days, as ring slots
+    pi = (today - k - 1) % D
+    act, seen = a["act_bits"][rows], a["seen_bits"][rows]
+    at, st = act[:, di], seen[:, di]
+    ap, sp = act[:, pi], seen[:, pi]
+    mt, mp = m_today[:, None], m_prev[:, None]
+    valid = ((st & mt) == mt) & ((sp & mp) == mp)
+    quiet = valid & ((at & mt) == 0) & ((ap & mp) == 0)
+    # How unlikely is so much quiet, slot by slot? log10 of the product over the window's
+    # half hours of (1 - this home's share of days active in that half hour).
+    n_act = _slot_counts(at)  # past days only
+    n_seen = _slot_counts(st)
+    p_act = np.minimum((n_act + 0.5) / (n_seen + 1.0), 0.98)
+    slots = np.arange(48)
+    inside = np.where(
+        same[:, None],
+        (slots >= s0[:, None]) & (slots <= s1),
+        (slots >= s0[:, None]) | (slots <= s1),
+    )
+    log10_p = (np.log10(1 - p_act) * inside).sum(axis=1)
+    return valid.sum(axis=1), quiet.sum(axis=1), log10_p
+
+
+def _slot_counts(words: np.ndarray) -> np.ndarray:
+    """Per row, how many of the day words have each of the 48 half-hour bits set."""
+    bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=-1, bitorder="little")
+    return bits.reshape(words.shape[0], words.shape[1], 64)[:, :, :48].sum(axis=1)
+
+
+def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet):
+    a = eng.a
+    start = int(a["quiet_since"][r])
+    w_en, w_zh = when(start, t.now, eng.tz)
+    e_en, e_zh = hours(elapsed)
+    win_from = clock(max(start, t.now - 86400 + 1800), eng.tz)
+    at = clock(t.now, eng.tz)
+    en = f"No activity since {w_en} ({e_en})."
+    zh = f"自{w_zh}起无用电活动（{e_zh}）。"
+    if n_valid >= eng.cfg.inactivity_min_days:
+        active = n_valid - n_quiet
+        en += (
+            f" On {active} of the last {n_valid} days this home was active between {win_from} "
+            f"and {at}."
+        )
+        zh += f"过去{n_valid}天中有{active}天在{win_from}至{at}之间有用电活动。"
+    else:
+        u_en, u_zh = hours(thr)
+        en += (
+            f" This home is new ({int(a['days_seen'][r])} days of history); for a typical "
+            f"home a quiet spell over {u_en} at this time is unusual."
+        )
+        zh += (
+            f"该户为新用户（{int(a['days_seen'][r])}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
+        )
+    return eng.finding(
+        KIND, "warning", r, start, en, zh,
+        {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
+         "threshold_hours": thr, "days_compared": n_valid,
+         "days_active_in_window": n_valid - n_quiet,
+         "window": f"{win_from}-{at}"},
+    )  # fmt: skip

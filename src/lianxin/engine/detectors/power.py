@@ -1,0 +1,187 @@
+"""no_power (supply lost at one home) and grid_outage (many homes of one transformer area).
+
+An electricity meter reads exactly zero — or sends a power_off event — while this home's own
+history says it never sits at zero that long (a fridge always draws). When at least
+`grid_min_homes` homes and `grid_min_share` of a transformer area lose power within a couple of
+intervals, one grid_outage lists them and their individual no_power findings are not raised.
+If other homes of the area are going dark too but not yet enough for an outage, a home's
+no_power waits one more interval so an outage can be recognised first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lianxin.engine import routine
+from lianxin.engine.findings import Finding
+from lianxin.engine.text import hours, utc, when
+
+FIELDS = {
+    "lost_since": (np.int64, (), 0),  # supply lost since (first zero interval start / event)
+    "off_event": (np.bool_, (), False),  # a power_off event not yet followed by power_on
+    "off_ts": (np.int64, (), 0),  # time of the latest power_off event
+    "np_open": (np.int64, (), 0),  # open no_power: its started_at
+    "in_outage": (np.bool_, (), False),  # covered by an open grid_outage of its area
+}
+
+
+def tick(eng, t) -> list:
+    a, now = eng.a, t.now
+    out: list = []
+    if len(t.ev_rows):
+        off = t.ev_codes == 0
+        for r, ts in zip(t.ev_rows[off], t.ev_ts[off], strict=True):
+            a["off_event"][r] = True
+            a["off_ts"][r] = ts
+            if a["lost_since"][r] == 0:
+                a["lost_since"][r] = ts
+        on = t.ev_rows[t.ev_codes == 1]
+        a["off_event"][on] = False
+    # A non-zero reading means power is back, whatever the events said.
+    a["off_event"][t.has & ~t.zero] = False
+    zero_long = a["zrun_cur"] > a["zero_thr_h"] + 1e-3
+    lost = a["off_event"] | (a["zrun_cur"] > 0)
+    # Supply back: a quiet spell restarts here, the dark hours were no evidence of inactivity.
+    back_on = ~lost & (a["lost_since"] > 0)
+    back_on &= (a["np_open"] > 0) | a["in_outage"] | (a["lost_since"] < a["cut_until"])
+    if back_on.any():
+        own = a["owner"][back_on]
+        a["quiet_since"][own] = np.maximum(a["quiet_since"][own], now - a["interval_s"][back_on])
+    newly = lost & (a["lost_since"] == 0)
+    a["lost_since"][newly] = now - a["interval_s"][newly]
+    a["lost_since"][~lost] = 0
+    # A prepaid cut-off explains the dark meter: it is reported as prepaid_cutoff instead.
+    cut = (a["cut_open"] > 0) | (lost & (a["lost_since"] < a["cut_until"]))
+    alarming = (a["off_event"] | zero_long) & ~cut
+
+    area = a["area"]
+    if len(eng.area_names) and alarming.any():
+        out += _grid(eng, t, lost & ~cut, area)
+    out += _resolve_grid(eng, lost, area)
+
+    # Zeros alarm only on a fresh reading: a home that then goes silent is a data_gap.
+    cand = alarming & (t.has | a["off_event"]) & ~a["in_outage"] & (a["np_open"] == 0)
+    if cand.any() and len(eng.area_names):
+        # Hold one interval while neighbours are going dark too: it may be a grid outage.
+        in_area = area >= 0
+        dark = np.bincount(area[in_area & lost], minlength=len(eng.area_names))
+        neighbours = np.where(in_area, dark[np.maximum(area, 0)], 0)
+        young = now - a["lost_since"] < 2 * a["interval_s"]
+        cand &= ~((neighbours >= 2) & young)
+    for r in routine.rows(cand):
+        out.append(_no_power(eng, r))
+        a["np_open"][r] = a["lost_since"][r]
+    back = (a["np_open"] > 0) & ~lost
+    for r in routine.rows(back):
+        start = int(a["np_open"][r])
+        h_en, h_zh = hours((now - start) / 3600)
+        out.append(
+            eng.resolved(
+                "no_power", r, start, f"Power is back after {h_en}.", f"已恢复供电，停电{h_zh}。",
+                {"outage_hours": (now - start) / 3600},
+            )
+        )  # fmt: skip
+        a["np_open"][r] = 0
+    dark_home = (a["np_open"] > 0) | a["in_outage"]
+    # Zeros explain silence only when they are not this home's habit (or a cut-off made them).
+    a["explained"] |= dark_home | (lost & (zero_long | a["off_event"] | cut))
+    a["hour_anom"] |= dark_home
+    # A grid outage says nothing about this home's own zero runs: keep it out of their history.
+    a["day_zrun"][a["in_outage"]] = 0
+    return out
+
+
+def _no_power(eng, r):
+    a = eng.a
+    start = int(a["lost_since"][r])
+    w_en, w_zh = when(start, eng.now, eng.tz)
+    usual = float(a["zero_thr_h"][r])
+    days = int(min(a["days_seen"][r], eng.D))
+    if a["off_event"][r]:
+        en = f"Power lost at this home since {w_en}: the meter sent a power-off signal"
+        zh = f"自{w_zh}起该户停电：电表发出断电信号"
+    else:
+        en = f"Power lost at this home since {w_en}: the meter reads zero"
+        zh = f"自{w_zh}起该户停电：电表读数为零"
+    if usual <= 0:
+        en += f"; in the last {days} days it never read zero (a fridge always draws)."
+        zh += f"；过去{days}天从未出现零读数（冰箱始终在用电）。"
+    else:
+        u_en, u_zh = hours(usual)
+        en += f"; its longest zero run in the last {days} days was {u_en}."
+        zh += f"；过去{days}天最长零读数持续{u_zh}。"
+    en += " The rest of its transformer area has power."
+    zh += "同台区其他用户供电正常。"
+    return eng.finding(
+        "no_power", "critical", r, start, en, zh,
+        {"lost_since": utc(start).isoformat(), "zero_hours": float(a["zrun_cur"][r]),
+         "usual_longest_zero_hours": usual, "power_off_event": bool(a["off_event"][r])},
+    )  # fmt: skip
+
+
+def _grid(eng, t, lost, area) -> list:
+    a, cfg, now = eng.a, eng.cfg, t.now
+    n_areas = len(eng.area_names)
+    in_area = area >= 0
+    fresh = lost & in_area & (now - a["lost_since"] <= 2 * a["interval_s"])
+    n_fresh = np.bincount(area[fresh], minlength=n_areas)
+    recent = in_area & (a["last_end"] >= now - 86400) & (a["kind"] == 0)
+    n_rep = np.bincount(area[recent], minlength=n_areas)
+    need = np.maximum(cfg.grid_min_homes, np.ceil(cfg.grid_min_share * n_rep))
+    out = []
+    open_since = eng.g["outage_since"]
+    for ar in routine.rows((n_fresh >= need) & (open_since == 0)):
+        members = np.flatnonzero(lost & (area == ar))
+        start = int(a["lost_since"][members].min())
+        open_since[ar] = start
+        a["in_outage"][members] = True
+        names = tuple(sorted(eng.households[r] for r in members))
+        w_en, w_zh = when(start, now, eng.tz)
+        name = eng.area_names[ar]
+        out.append(
+            Finding(
+                kind="grid_outage", severity="critical", started_at=utc(start),
+                detected_at=utc(now), transformer_area=name, households=names,
+                reason_en=f"Grid outage in transformer area {name}: {len(names)} of "
+                f"{int(n_rep[ar])} homes lost power together since {w_en}.",
+                reason_zh=f"台区{name}停电：自{w_zh}起{int(n_rep[ar])}户中有{len(names)}户同时失电。",
+                evidence={"homes_dark": len(names), "homes_reporting": int(n_rep[ar]),
+                          "since": utc(start).isoformat()},
+            )
+        )  # fmt: skip
+    # Homes of an area with an open outage that go dark later join it silently.
+    if (open_since > 0).any():
+        joins = lost & in_area & ~a["in_outage"]
+        joins &= np.where(in_area, open_since[np.maximum(area, 0)] > 0, False)
+        a["in_outage"][joins] = True
+    return out
+
+
+def _resolve_grid(eng, lost, area) -> list:
+    a, now = eng.a, eng.now
+    open_since = eng.g["outage_since"]
+    out = []
+    for ar in routine.rows(open_since > 0):
+        members = a["in_outage"] & (area == ar)
+        still = int((members & lost).sum())
+        total = int(members.sum())
+        if still * 2 > total:
+            continue
+        start = int(open_since[ar])
+        name = eng.area_names[ar]
+        h_en, h_zh = hours((now - start) / 3600)
+        names = tuple(sorted(eng.households[r] for r in routine.rows(members)))
+        out.append(
+            Finding(
+                kind="grid_outage", severity="info", started_at=utc(start), detected_at=utc(now),
+                transformer_area=name, households=names, event="resolved",
+                reason_en=f"Power is back in transformer area {name} after {h_en} "
+                f"({still} of {total} homes still dark).",
+                reason_zh=f"台区{name}已恢复供电，停电{h_zh}（{total}户中仍有{still}户无电）。",
+                evidence={"homes_still_dark": still, "homes": total},
+            )
+        )  # fmt: skip
+        open_since[ar] = 0
+        # Homes still dark after the area is back have a fault of their own: no_power next.
+        a["in_outage"][members] = False
+    return out

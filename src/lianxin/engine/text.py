@@ -1,0 +1,51 @@
+"""Bilingual wording helpers: times and durations an operator can read aloud."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+
+def utc(ts_s: int | float) -> datetime:
+    return datetime.fromtimestamp(int(ts_s), UTC)
+
+
+def when(ts_s: int, now_s: int, tz: ZoneInfo) -> tuple[str, str]:
+    """'21:40 yesterday' / '昨天21:40', relative to the engine's clock in local time."""
+    t = datetime.fromtimestamp(int(ts_s), tz)
+    today = datetime.fromtimestamp(int(now_s), tz).date()
+    hm = t.strftime("%H:%M")
+    days = (today - t.date()).days
+    if days == 0:
+        return f"{hm} today", f"今天{hm}"
+    if days == 1:
+        return f"{hm} yesterday", f"昨天{hm}"
+    return f"{hm} on {t:%m-%d}", f"{t.month}月{t.day}日{hm}"
+
+
+def hours(h: float) -> tuple[str, str]:
+    if h < 1:
+        m = max(1, round(h * 60))
+        return f"{m} min", f"{m}分钟"
+    if h < 48:
+        v = f"{h:.1f}".rstrip("0").rstrip(".")
+        return f"{v} h", f"{v}小时"
+    v = f"{h / 24:.1f}".rstrip("0").rstrip(".")
+    return f"{v} days", f"{v}天"
+
+
+def clock(ts_s: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(int(ts_s), tz).strftime("%H:%M")
+
+
+def local_day_start(ts_s: int, tz: ZoneInfo) -> int:
+    t = datetime.fromtimestamp(int(ts_s), tz)
+    start = datetime(t.year, t.month, t.day, tzinfo=tz)
+    return int(start.timestamp())
+
+
+def next_local_hour(ts_s: int, tz: ZoneInfo) -> int:
+    """The instant the local hour containing ts_s ends (DST-safe: hours are absolute)."""
+    t = datetime.fromtimestamp(int(ts_s), tz)
+    start = t.replace(minute=0, second=0, microsecond=0)
+    return int((start.astimezone(UTC) + timedelta(hours=1)).timestamp())

@@ -1,0 +1,171 @@
+"""Parsed batches into the stores: the step the HTTP API and the MQTT subscriber share.
+
+Order matters for durability: readings and events are written to the stores (fsynced) before
+anything is acknowledged, and rejected rows are kept in the quarantine in the same call, so the
+caller may acknowledge as soon as `take()` returns.
+"""
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from lianxin.care.models import Meter
+from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json
+from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection
+from lianxin.store import WriteResult, open_stores
+
+
+class MeterDirectory:
+    """Meter number -> kind, looked up in bulk and cached for the life of the process.
+
+    Only known meters are cached: a meter registered a second ago is found on the next batch. A
+    meter's kind does not change once it sends data, so entries never go stale in practice.
+    """
+
+    def __init__(self):
+        self._kinds: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, numbers: Iterable[str]) -> dict[str, str]:
+        numbers = list(numbers)
+        kinds = self._kinds
+        missing = [n for n in numbers if n not in kinds]
+        if missing:
+            found = {}
+            # Chunked: SQLite caps the number of query parameters.
+            for i in range(0, len(missing), 900):
+                found.update(
+                    Meter.objects.filter(number__in=missing[i : i + 900]).values_list(
+                        "number", "kind"
+                    )
+                )
+            with self._lock:
+                self._kinds = {**self._kinds, **found}
+            kinds = self._kinds
+        return {n: kinds[n] for n in numbers if n in kinds}
+
+
+@dataclass
+class Outcome:
+    """What happened to one batch, as answered to the sender."""
+
+    received: int
+    readings: WriteResult
+    events: WriteResult
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len({(e.field.startswith("events."), e.row) for e in self.errors})
+
+    def to_dict(self) -> dict:
+        return {
+            "received": self.received,
+            "accepted": self.readings.accepted + self.events.accepted,
+            "replaced": self.readings.replaced + self.events.replaced,
+            "duplicate": self.readings.duplicate + self.events.duplicate,
+            "rejected": self.rejected,
+            "readings": {
+                "accepted": self.readings.accepted,
+                "replaced": self.readings.replaced,
+                "duplicate": self.readings.duplicate,
+            },
+            "events": {
+                "accepted": self.events.accepted,
+                "replaced": self.events.replaced,
+                "duplicate": self.events.duplicate,
+            },
+            "errors": errors_json(self.errors, KEEP_ERRORS),
+            "errors_truncated": len(self.errors) > KEEP_ERRORS,
+        }
+
+
+class Intake:
+    def __init__(self, home: Path | None = None):
+        self.home = Path(home or settings.LIANXIN_HOME)
+        self.stores = open_stores(self.home)
+        self.meter_kinds = MeterDirectory()
+        self.time_zone = settings.TIME_ZONE
+
+    def take(self, parsed: Parsed, *, source: str, description: str) -> Outcome:
+        """Write the valid rows durably and quarantine the others (source and description name
+        where the batch came from, for the person who reads the quarantine)."""
+        readings = WriteResult()
+        events = WriteResult()
+        if parsed.readings.height:
+            readings = self.stores.readings.write(parsed.readings.drop("row"))
+        if parsed.events.height:
+            events = self.stores.events.write(parsed.events.drop("row"))
+        outcome = Outcome(parsed.received, readings, events, parsed.errors)
+        if parsed.errors:
+            self.quarantine(parsed.errors, source=source, description=description, outcome=outcome)
+        return outcome
+
+    def quarantine(
+        self, errors: list[RowError], *, source: str, description: str, outcome=None
+    ) -> ImportRun:
+        """Keep every rejected row in the ingest quarantine: one run per batch, its rows in the
+        database (up to KEEP_IN_DB) and all of them in a Parquet file beside the stores."""
+        by_code = Counter(e.code for e in errors)
+        rejected = len({(e.field.startswith("events."), e.row) for e in errors})
+        accepted = outcome.readings.total + outcome.events.total if outcome else 0
+        with transaction.atomic():
+            run = ImportRun.objects.create(
+                source=source[:500],
+                description=description[:300],
+                status=ImportRun.Status.PARTIAL if accepted else ImportRun.Status.FAILED,
+                finished_at=timezone.now(),
+                rows=outcome.received if outcome else rejected,
+                accepted=outcome.readings.accepted + outcome.events.accepted if outcome else 0,
+                replaced=outcome.readings.replaced + outcome.events.replaced if outcome else 0,
+                duplicate=outcome.readings.duplicate + outcome.events.duplicate if outcome else 0,
+                rejected=rejected,
+                rejected_by_reason=dict(by_code),
+            )
+            if len(errors) > KEEP_IN_DB:
+                run.quarantine_file = str(self._quarantine_file(run, errors))
+                run.save(update_fields=["quarantine_file"])
+            Rejection.objects.bulk_create(
+                [
+                    Rejection(
+                        run=run,
+                        line=e.line if e.line is not None else e.row,
+                        field=e.field[:100],
+                        value="" if e.value is None else str(e.value)[:200],
+                        code=e.code,
+                        reason=e.reason[:300],
+                    )
+                    for e in errors[:KEEP_IN_DB]
+                ],
+                batch_size=1000,
+            )
+        return run
+
+    def _quarantine_file(self, run: ImportRun, errors: list[RowError]) -> Path:
+        folder = self.home / "quarantine"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"push-{run.pk}.parquet"
+        frame = pl.DataFrame(
+            {
+                "line": [e.line if e.line is not None else e.row for e in errors],
+                "field": [e.field for e in errors],
+                "value": ["" if e.value is None else str(e.value) for e in errors],
+                "code": [e.code for e in errors],
+                "reason": [e.reason for e in errors],
+            }
+        )
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            frame.write_parquet(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,555 @@
+"""Import one file: read it (readers), look its meters up in the care models, quarantine unknown
+meters or register them (--register-unknown), write the stores, keep every rejection, and return a
+summary a data engineer can act on. Needs Django set up; the readers and the store do not."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from lianxin.care.models import Feeder, Household, Meter, TransformerArea
+from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection
+from lianxin.ingest.readers import REJECTION_SCHEMA, Batch, FileError, Options, open_source
+from lianxin.store import WriteResult, open_stores
+
+EXAMPLES = 12
+
+
+@dataclass
+class Summary:
+    source: str
+    description: str = ""
+    error: str = ""
+    rows: int = 0
+    written: dict[str, WriteResult] = field(default_factory=dict)  # per dataset
+    rejected: Counter = field(default_factory=Counter)  # code -> count
+    reasons: dict[str, str] = field(default_factory=dict)  # code -> an example reason
+    examples: list[str] = field(default_factory=list)
+    registered: Counter = field(default_factory=Counter)
+    topology_updated: int = 0
+    quarantine_file: str = ""
+    held_files: list[str] = field(default_factory=list)
+
+    @property
+    def good(self) -> int:
+        """Records that were read successfully (stored, duplicate, or quarantined for a meter)."""
+        return (
+            sum(w.total for w in self.written.values())
+            + self.topology_updated
+            + self.rejected.get("unknown_meter", 0)
+        )
+
+    def total(self) -> WriteResult:
+        out = WriteResult()
+        for w in self.written.values():
+            out = out + w
+        return out
+
+    def lines(self) -> list[str]:
+        if self.error:
+            return [f"{self.source}: FAILED: {self.error}"]
+        t = self.total()
+        out = [f"{self.source}: {self.description}", f"  rows read     {self.rows:>12,}"]
+        for name, w in self.written.items():
+            out.append(
+                f"  {name:<13} accepted {w.accepted:,}, replaced {w.replaced:,}, "
+                f"duplicate {w.duplicate:,}"
+            )
+        if len(self.written) > 1:
+            out.append(
+                f"  total         accepted {t.accepted:,}, replaced {t.replaced:,}, "
+                f"duplicate {t.duplicate:,}"
+            )
+        if self.topology_updated:
+            out.append(f"  topology      {self.topology_updated:,} meters placed in their 台区")
+        if self.registered:
+            made = ", ".join(f"{n:,} {what}" for what, n in self.registered.items())
+            out.append(f"  registered    {made}")
+        n_rej = sum(self.rejected.values())
+        out.append(f"  rejected      {n_rej:>12,}")
+        for code, n in self.rejected.most_common():
+            example = self.reasons[code] if n == 1 else f"e.g. {self.reasons[code]}"
+            out.append(f"    {n:>10,}  {code}: {example}")
+        if self.examples:
+            out.append("  first rejections:")
+            out.extend(f"    {e}" for e in self.examples)
+        if self.quarantine_file:
+            out.append(f"  quarantine    {self.quarantine_file}")
+        for held in self.held_files:
+            out.append(
+                f"  held          {held} (records of unknown meters: `lianxin import` this file "
+                "once the meters are registered)"
+            )
+        return out
+
+
+class Directory:
+    """The care models' meters, looked up in bulk with a per-import cache, and registration of
+    unknown meters from an export's own columns."""
+
+    def __init__(self, register_unknown: bool, summary: Summary):
+        self.register_unknown = register_unknown
+        self.summary = summary
+        self.known: dict[str, str] = {}  # meter number -> account number
+        self.absent: set[str] = set()
+        self.by_household: dict[tuple[str, str], str] = {}  # (household code, kind) -> meter
+
+    def lookup(self, numbers: list[str]) -> None:
+        todo = [n for n in numbers if n not in self.known and n not in self.absent]
+        for i in range(0, len(todo), 5000):
+            part = todo[i : i + 5000]
+            found = dict(
+                Meter.objects.filter(number__in=part).values_list("number", "account_number")
+            )
+            self.known.update(found)
+            self.absent.update(n for n in part if n not in found)
+
+    def meters_of_households(self, codes: list[str], kinds: dict[str, str]) -> dict[str, str]:
+        todo = [c for c in codes if (c, kinds[c]) not in self.by_household]
+        for i in range(0, len(todo), 5000):
+            part = todo[i : i + 5000]
+            for code, kind, number in Meter.objects.filter(household__code__in=part).values_list(
+                "household__code", "kind", "number"
+            ):
+                self.by_household.setdefault((code, kind), number)
+        return {
+            c: self.by_household[(c, kinds[c])] for c in codes if (c, kinds[c]) in self.by_household
+        }
+
+    @transaction.atomic
+    def register(self, info: pl.DataFrame, by_household: bool = False) -> None:
+        """Create meters (and their households and transformer areas) for the rows of `info`:
+        one row per meter with the export's account, name, address, area columns. In bulk: an
+        export may bring a hundred thousand new meters."""
+        rows = [r for r in info.iter_rows(named=True) if len(r["meter"]) <= 32]
+        areas = self._areas(rows)
+        households: dict[str, Household] = {}
+        for row in rows:
+            account = (_text(row.get("account")) or row["meter"])[:32]
+            code = row["meter"] if by_household else account
+            households.setdefault(
+                code,
+                Household(
+                    code=code[:64],
+                    address=(_text(row.get("address")) or _text(row.get("name")) or code)[:200],
+                    transformer_area=areas.get(_text(row.get("area_code"))[:32]),
+                ),
+            )
+        ids = _ids(Household, list(households))
+        new = [h for c, h in households.items() if c not in ids]
+        Household.objects.bulk_create(new, batch_size=1000)
+        self.summary.registered["households"] += len(new)
+        ids.update(_ids(Household, [h.code for h in new]))
+        meters = []
+        for row in rows:
+            account = (_text(row.get("account")) or row["meter"])[:32]
+            code = row["meter"] if by_household else account
+            kind = _meter_kind(row)
+            meters.append(
+                Meter(
+                    number=row["meter"], account_number=account, household_id=ids[code], kind=kind
+                )
+            )
+            self.known[row["meter"]] = account
+            self.absent.discard(row["meter"])
+            self.by_household[(code, kind)] = row["meter"]
+        Meter.objects.bulk_create(meters, batch_size=1000)
+        self.summary.registered["meters"] += len(meters)
+
+    def _areas(self, rows: list[dict]) -> dict[str, TransformerArea]:
+        """Transformer areas (and feeders) named by the rows, created where missing."""
+        wanted: dict[str, dict] = {}
+        for row in rows:
+            code = _text(row.get("area_code"))[:32]
+            if code:
+                wanted.setdefault(code, row)
+        if not wanted:
+            return {}
+        feeders = {}
+        for name in {_text(r.get("feeder")) for r in wanted.values()} - {""}:
+            feeders[name], made = Feeder.objects.get_or_create(
+                code=name[:32], defaults={"name": name[:100]}
+            )
+            self.summary.registered["feeders"] += made
+        areas = {a.code: a for a in TransformerArea.objects.filter(code__in=list(wanted))}
+        for code, row in wanted.items():
+            feeder = feeders.get(_text(row.get("feeder")))
+            area = areas.get(code)
+            if area is None:
+                areas[code] = TransformerArea.objects.create(
+                    code=code, name=(_text(row.get("area_name")) or code)[:100], feeder=feeder
+                )
+                self.summary.registered["transformer areas"] += 1
+            elif feeder and area.feeder_id != feeder.id:
+                area.feeder = feeder
+                area.save(update_fields=["feeder"])
+        return areas
+
+    @transaction.atomic
+    def place(self, info: pl.DataFrame) -> int:
+        """Topology: put each known meter's household in its transformer area."""
+        rows = list(info.iter_rows(named=True))
+        areas = self._areas(rows)
+        households = {}
+        numbers = [r["meter"] for r in rows]
+        for i in range(0, len(numbers), 5000):
+            households.update(
+                (m.number, m.household)
+                for m in Meter.objects.select_related("household").filter(
+                    number__in=numbers[i : i + 5000]
+                )
+            )
+        changed = {}
+        for row in rows:
+            household = households[row["meter"]]
+            area = areas.get(_text(row.get("area_code"))[:32])
+            if household.transformer_area_id != (area.id if area else None):
+                household.transformer_area = area
+                changed[household.pk] = household
+        Household.objects.bulk_update(list(changed.values()), ["transformer_area"], batch_size=1000)
+        return len(rows)
+
+
+def _ids(model, codes: list[str]) -> dict[str, int]:
+    out = {}
+    for i in range(0, len(codes), 5000):
+        out.update(model.objects.filter(code__in=codes[i : i + 5000]).values_list("code", "id"))
+    return out
+
+
+def _text(v) -> str:
+    return "" if v is None else str(v).strip()
+
+
+def _meter_kind(row: dict) -> str:
+    kind = _text(row.get("kind")).lower()
+    aliases = {"水": "water", "water": "water", "气": "gas", "燃气": "gas", "gas": "gas"}
+    if kind in aliases:
+        return aliases[kind]
+    return "water" if row.get("unit") == "m3" else "electricity"
+
+
+HELD_COLUMNS = {
+    "readings": ["_line", "meter", "household", "ts", "value", "unit"],
+    "registers": ["_line", "meter", "ts", "value", "unit"],
+    "events": ["_line", "meter", "ts", "event", "detail"],
+    "payments": ["_line", "account", "meter", "ts", "amount", "channel"],
+    "balances": ["_line", "meter", "ts", "balance"],
+}
+
+
+class Quarantine:
+    """Every rejection of a run: all of them in a Parquet file, the first KEEP_IN_DB in the DB."""
+
+    def __init__(self, run: ImportRun, home: Path):
+        self.run = run
+        self.path = home / "quarantine" / f"run-{run.pk:06d}.parquet"
+        self.writer: pq.ParquetWriter | None = None
+        self.held: dict[str, pq.ParquetWriter] = {}
+        self.held_paths: list[Path] = []
+        self.in_db = 0
+
+    def add(self, rejections: pl.DataFrame) -> None:
+        if not rejections.height:
+            return
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.path, pa.schema(_arrow_schema()))
+        table = rejections.select(list(REJECTION_SCHEMA)).to_arrow()
+        self.writer.write_table(table.cast(self.writer.schema))
+        room = KEEP_IN_DB - self.in_db
+        if room > 0:
+            rows = rejections.head(room).iter_rows(named=True)
+            Rejection.objects.bulk_create(
+                [
+                    Rejection(
+                        run=self.run,
+                        line=r["line"],
+                        field=(r["field"] or "")[:100],
+                        value=(r["value"] or "")[:200],
+                        code=r["code"][:32],
+                        reason=r["reason"][:300],
+                    )
+                    for r in rows
+                ],
+                batch_size=1000,
+            )
+            self.in_db += min(room, rejections.height)
+
+    def hold(self, kind: str, records: pl.DataFrame) -> None:
+        """Keep the records of unknown meters themselves (store columns + source line), so they
+        are not lost even if the source file goes: run-N-<kind>.parquet beside the rejections."""
+        columns = HELD_COLUMNS.get(kind)
+        if not records.height or not columns:
+            return
+        table = records.select([c for c in columns if c in records.columns]).to_arrow()
+        writer = self.held.get(kind)
+        if writer is None:
+            path = self.path.with_name(f"{self.path.stem}-{kind}.parquet")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = self.held[kind] = pq.ParquetWriter(path, table.schema)
+            self.held_paths.append(path)
+        writer.write_table(table.cast(writer.schema))
+
+    def close(self) -> str:
+        for writer in self.held.values():
+            writer.close()
+        if self.writer is None:
+            return ""
+        self.writer.close()
+        return str(self.path)
+
+
+def _arrow_schema():
+    return [
+        ("line", pa.int64()),
+        ("field", pa.string()),
+        ("value", pa.string()),
+        ("reason", pa.string()),
+        ("code", pa.string()),
+    ]
+
+
+def import_file(
+    path: Path | str,
+    options: Options | None = None,
+    register_unknown: bool = False,
+    home: Path | None = None,
+) -> Summary:
+    """Import one file; never raises for bad data (the summary says what went wrong)."""
+    path = Path(path)
+    options = options or Options(time_zone=settings.TIME_ZONE)
+    home = Path(home or settings.LIANXIN_HOME)
+    stores = open_stores(home)
+    summary = Summary(source=str(path))
+    run = ImportRun.objects.create(source=str(path)[:500])
+    quarantine = Quarantine(run, home)
+    directory = Directory(register_unknown, summary)
+    try:
+        source = open_source(path, options)
+        summary.description = source.describe()
+        for batch in source.batches():
+            summary.rows += batch.rows
+            rejections = [batch.rejections]
+            rejections.append(_resolve(batch, directory, source._columns))
+            if batch.held is not None:
+                quarantine.hold(batch.kind, batch.held)
+            if batch.kind == "topology":
+                summary.topology_updated += directory.place(batch.records)
+            elif batch.records.height:
+                _store(batch, stores, summary, options, rejections)
+            rej = pl.concat([r for r in rejections if r.height] or [rejections[0]]).sort("line")
+            _count(rej, summary, path)
+            quarantine.add(rej)
+    except FileError as exc:
+        summary.error = str(exc).removeprefix(f"{path}: ")
+    finally:
+        summary.quarantine_file = quarantine.close()
+        summary.held_files = [str(p) for p in quarantine.held_paths]
+        _finish(run, summary)
+    return summary
+
+
+def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.DataFrame:
+    """Map records to known meters; quarantine (or register) unknown ones. Mutates batch.records.
+    Returns the rejections for unknown meters: one per source line."""
+    recs = batch.records
+    if not recs.height:
+        return pl.DataFrame(schema=REJECTION_SCHEMA)
+    if "_by_household" in recs.columns:
+        return _resolve_households(batch, directory, headers)
+    if batch.kind == "payments" and "account" in recs.columns:
+        return _resolve_accounts(batch, directory, headers)
+    numbers = recs["meter"].unique().to_list()
+    directory.lookup(numbers)
+    unknown = [n for n in numbers if n not in directory.known]
+    if unknown and directory.register_unknown:
+        known_from = batch.info if batch.info is not None else recs
+        info = known_from.filter(pl.col("meter").is_in(unknown)).unique("meter", keep="first")
+        directory.register(info)
+        unknown = [n for n in unknown if n not in directory.known]  # e.g. a number too long
+    known = recs["meter"].is_in(unknown).not_()
+    rejected = recs.filter(~known)
+    batch.held = rejected
+    batch.records = recs.filter(known)
+    if batch.kind == "payments" and "_by_meter" in recs.columns:
+        batch.records = batch.records.with_columns(
+            account=pl.col("meter").replace_strict(directory.known, default=None)
+        ).drop("meter", "_by_meter")
+    return _unknown_rejections(rejected, "meter", headers.get("meter", "meter"), "meter")
+
+
+def _resolve_households(batch: Batch, directory: Directory, headers) -> pl.DataFrame:
+    recs = batch.records.drop("_by_household")  # "meter" holds the household code here
+    units = recs.unique("meter", keep="first")
+    kinds = {
+        r["meter"]: _meter_kind(r)
+        for r in units.select(
+            "meter", "unit", *(["kind"] if "kind" in units.columns else [])
+        ).iter_rows(named=True)
+    }
+    found = directory.meters_of_households(list(kinds), kinds)
+    missing = [c for c in kinds if c not in found]
+    if missing and directory.register_unknown:
+        info = units.filter(pl.col("meter").is_in(missing))
+        directory.lookup(missing)
+        clash = [c for c in missing if c in directory.known]
+        if clash:  # a meter numbered like this household exists elsewhere: do not guess
+            info = info.filter(~pl.col("meter").is_in(clash))
+        directory.register(info, by_household=True)
+        found = directory.meters_of_households(list(kinds), kinds)
+    ok = recs["meter"].is_in(list(found))
+    rejected = recs.filter(~ok)
+    batch.held = rejected.rename({"meter": "household"})
+    batch.records = recs.filter(ok).with_columns(pl.col("meter").replace_strict(found))
+    return _unknown_rejections(
+        rejected, "household", headers.get("household", "household"), "household"
+    )
+
+
+def _resolve_accounts(batch: Batch, directory: Directory, headers) -> pl.DataFrame:
+    recs = batch.records
+    accounts = recs["account"].unique().to_list()
+    known = set(
+        Meter.objects.filter(account_number__in=accounts).values_list("account_number", flat=True)
+    )
+    ok = recs["account"].is_in(list(known))
+    batch.held = recs.filter(~ok)
+    batch.records = recs.filter(ok)
+    return _unknown_rejections(
+        recs.filter(~ok),
+        "account",
+        headers.get("account", "account"),
+        "account",
+        advice="import its meters first (readings or topology with --register-unknown)",
+    )
+
+
+def _unknown_rejections(
+    rejected: pl.DataFrame,
+    column: str,
+    header: str,
+    what: str,
+    advice: str = "add it in the care records or re-import with --register-unknown",
+):
+    if not rejected.height:
+        return pl.DataFrame(schema=REJECTION_SCHEMA)
+    per_line = rejected.unique("_line", keep="first", maintain_order=True)
+    return per_line.select(
+        line=pl.col("_line"),
+        field=pl.lit(header),
+        value=pl.col(column).cast(pl.String),
+        reason=pl.lit(f"unknown {what}: quarantined; {advice}"),
+        code=pl.lit("unknown_meter"),
+    )
+
+
+def _store(batch: Batch, stores, summary: Summary, options: Options, rejections: list) -> None:
+    recs = batch.records
+    if batch.kind == "readings":
+        _add(
+            summary, "readings", stores.readings.write(recs.select("meter", "ts", "value", "unit"))
+        )
+    elif batch.kind == "registers":
+        _add(
+            summary, "registers", stores.readings.write(recs.select("meter", "ts", "value", "unit"))
+        )
+        daily, rej = _daily_energy(recs, stores.readings, options.time_zone)
+        rejections.append(rej)
+        if daily.height:
+            _add(summary, "daily energy", stores.readings.write(daily))
+    elif batch.kind == "events":
+        _add(summary, "events", stores.events.write(recs.select("meter", "ts", "event", "detail")))
+    elif batch.kind == "payments":
+        cols = ["account", "ts", "amount", "channel"]
+        _add(summary, "payments", stores.payments.write(recs.select(cols)))
+    elif batch.kind == "balances":
+        _add(summary, "balances", stores.balances.write(recs.select("meter", "ts", "balance")))
+
+
+def _add(summary: Summary, name: str, result: WriteResult) -> None:
+    summary.written[name] = summary.written.get(name, WriteResult()) + result
+
+
+def _daily_energy(recs: pl.DataFrame, readings, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Daily energy from frozen registers: energy of local day D = register(D+1) - register(D).
+    Uses registers already in the store too, so consecutive days may come in separate files."""
+    meters = recs["meter"].unique().to_list()
+    start = recs["ts"].min() - timedelta(days=2)
+    end = recs["ts"].max() + timedelta(days=2)
+    regs = readings.read(meters, start, end).filter(pl.col("unit") == "kWh reg")
+    lines = recs.select("meter", "ts", "_line")
+    regs = (
+        regs.join(lines, on=["meter", "ts"], how="left")
+        .sort("meter", "ts")
+        .with_columns(
+            _day=pl.col("ts").dt.convert_time_zone(tz).dt.date(),
+            _next=pl.col("value").shift(-1).over("meter"),
+            _next_day=pl.col("ts").dt.convert_time_zone(tz).dt.date().shift(-1).over("meter"),
+            _next_line=pl.col("_line").shift(-1).over("meter"),
+        )
+        .filter((pl.col("_next_day") - pl.col("_day")) == timedelta(days=1))
+        # Only pairs that involve a register from this file: the rest were derived before.
+        .filter(pl.col("_line").is_not_null() | pl.col("_next_line").is_not_null())
+        .with_columns(energy=pl.col("_next") - pl.col("value"))
+    )
+    down = regs.filter(pl.col("energy") < 0)
+    rej = down.select(
+        line=pl.coalesce("_next_line", "_line"),
+        field=pl.lit("register"),
+        value=pl.col("_next").cast(pl.String),
+        reason=pl.lit("register went down from ")
+        + pl.col("value").cast(pl.String)
+        + pl.lit(" on ")
+        + pl.col("_day").cast(pl.String)
+        + pl.lit(": meter replaced or reset? no daily energy derived"),
+        code=pl.lit("register_down"),
+    )
+    daily = regs.filter(pl.col("energy") >= 0).select(
+        "meter", "ts", value=pl.col("energy"), unit=pl.lit("kWh/d")
+    )
+    return daily, rej
+
+
+def _count(rej: pl.DataFrame, summary: Summary, path: Path) -> None:
+    if not rej.height:
+        return
+    for code, n in rej.group_by("code").len().iter_rows():
+        summary.rejected[code] += n
+    for r in rej.unique("code", keep="first").iter_rows(named=True):
+        summary.reasons.setdefault(r["code"], r["reason"])
+    # A few examples of each kind of problem, not twelve of the same one.
+    room = EXAMPLES - len(summary.examples)
+    picked = rej.filter(pl.int_range(pl.len()).over("code") < 3).head(room)
+    for r in picked.iter_rows(named=True):
+        where = f"{path.name}:{r['line']}" if r["line"] is not None else path.name
+        what = f" field {r['field']}" if r["field"] else ""
+        summary.examples.append(f"{where}{what} value {r['value']!r}: {r['reason']}")
+
+
+def _finish(run: ImportRun, summary: Summary) -> None:
+    t = summary.total()
+    run.description = summary.description[:300]
+    run.rows = summary.rows
+    run.accepted, run.replaced, run.duplicate = t.accepted, t.replaced, t.duplicate
+    run.rejected = sum(summary.rejected.values())
+    run.rejected_by_reason = dict(summary.rejected)
+    run.message = summary.error
+    run.quarantine_file = summary.quarantine_file
+    run.finished_at = timezone.now()
+    if summary.error and not summary.good:
+        run.status = ImportRun.Status.FAILED
+    elif run.rejected or summary.error:
+        run.status = ImportRun.Status.PARTIAL
+    else:
+        run.status = ImportRun.Status.OK
+    run.save()

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from lianxin.engine.config import EngineConfig
+from lianxin.engine.core import Engine
+from lianxin.engine.findings import Finding
+from lianxin.errors import LianxinError
+from lianxin.store import open_stores
+
+# Units whose value is a quantity used in the reading's interval (what the engine learns from).
+INTERVAL_UNITS = {"kWh": 1.0, "Wh": 0.001, "m3": 1.0, "L": 0.001}
+
+
+@dataclass
+class StepReport:
+    now: datetime
+    readings: int = 0
+    unknown_meters: int = 0
+    skipped_units: int = 0
+    events: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    alerts: int = 0
+
+
+class Monitor:
+    """One monitor per data directory (a lock file makes sure of that)."""
+
+    def __init__(self, home: Path, tz: str, history_days: int = 28):
+        self.home = Path(home)
+        self.stores = open_stores(self.home)
+        self.dir = self.home / "monitor"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.dir / "engine.state"
+        self.history = timedelta(days=history_days)
+        self._lock = open(self.dir / ".lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise LianxinError(f"another monitor is already running on {self.home}") from exc
+        if self.state_path.exists():
+            self.engine = Engine.restore(self.state_path.read_bytes())
+        else:
+            self.engine = Engine(EngineConfig(tz=tz))
+        self.meters = pl.DataFrame()
+        self.accounts = pl.DataFrame()
+
+    def close(self):
+        self._lock.close()
+
+    # ---- the care database -> the engine's registry ----------------------------------------
+
+    def sync_registry(self) -> None:
+        """Register every active meter's home with the engine and apply per-person settings."""
+        from lianxin.care.models import CareRecipient, Meter
+
+        rows = list(
+            Meter.objects.filter(active=True).values_list(
+                "number",
+                "account_number",
+                "household__code",
+                "kind",
+                "interval_minutes",
+                "household__transformer_area__code",
+            )
+        )
+        if not rows:
+            self.meters = pl.DataFrame(
+                schema={
+                    "meter": pl.String,
+                    "household_id": pl.String,
+                    "meter_kind": pl.String,
+                    "interval_s": pl.Int64,
+                }
+            )
+            return
+        number, account, household, kind, minutes, area = zip(*rows, strict=True)
+        self.meters = pl.DataFrame(
+            {
+                "meter": list(number),
+                "household_id": list(household),
+                "meter_kind": list(kind),
+                "interval_s": [m * 60 for m in minutes],
+                "transformer_area": list(area),
+            }
+        )
+        self.accounts = pl.DataFrame(
+            {"account": list(account), "household_id": list(household)}
+        ).unique("account", keep="first")
+        self.engine.register(
+            self.meters.unique(["household_id", "meter_kind"], keep="first", maintain_order=True)
+        )
+        settings = []
+        for person in CareRecipient.objects.select_related("household"):
+            settings.append(
+                {
+                    "household_id": person.household.code,
+                    "sensitivity": person.sensitivity,
+                    "quiet_start": _hhmm(person.quiet_hours_start),
+                    "quiet_end": _hhmm(person.quiet_hours_end),
+                }
+            )
+        settings = [s for s in settings if s["household_id"] in self.engine.index]
+        if settings:
+            self.engine.apply_settings(pl.DataFrame(settings))
+
+    # ---- one step --------------------------------------------------------------------------
+
+    def step(self, now: datetime | None = None, *, raise_alerts: bool = True) -> StepReport:
+        """Feed the engine everything that arrived for (its clock, now] and apply the findings."""
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        report = StepReport(now=now)
+        if self.meters.is_empty():
+            self.sync_registry()
+        clock = (
+            datetime.fromtimestamp(self.engine.now, UTC)
+            if self.engine.now is not None
+            else now - self.history
+        )
+        longest = (
+            timedelta(seconds=int(self.meters["interval_s"].max() or 3600))
+            if len(self.meters)
+            else timedelta(hours=1)
+        )
+        readings = self._readings(clock - longest, now, clock, report)
+        events = self._events(clock, now, report)
+        payments = self._payments(clock, now)
+        findings = self.engine.step(readings, now, events=events, payments=payments)
+        report.findings = findings
+        if raise_alerts and findings:
+            from lianxin.alerts.service import apply_findings
+
+            report.alerts = len(apply_findings(findings))
+        self._save()
+        return report
+
+    def _readings(self, start, end, clock, report: StepReport) -> pl.DataFrame:
+        raw = self.stores.readings.read(None, start, end)
+        if raw.is_empty():
+            return pl.DataFrame(
+                schema={
+                    "household_id": pl.String,
+                    "ts": pl.Datetime("us", "UTC"),
+                    "kwh": pl.Float64,
+                    "meter_kind": pl.String,
+                }
+            )
+        factor = pl.col("unit").replace_strict(
+            INTERVAL_UNITS, default=None, return_dtype=pl.Float64
+        )
+        raw = raw.with_columns(factor=factor)
+        report.skipped_units = raw["factor"].null_count()
+        joined = raw.drop_nulls("factor").join(self.meters, on="meter", how="left")
+        report.unknown_meters = joined["household_id"].null_count()
+        joined = joined.drop_nulls("household_id")
+        # Only intervals that end after the engine's clock are new to it.
+        joined = joined.filter(
+            pl.col("ts") + pl.duration(seconds=pl.col("interval_s")) > pl.lit(clock)
+        )
+        out = joined.group_by("household_id", "meter_kind", "ts").agg(
+            kwh=(pl.col("value") * pl.col("factor")).sum()
+        )
+        report.readings = out.height
+        return out
+
+    def _events(self, start, end, report: StepReport) -> pl.DataFrame | None:
+        raw = self.stores.events.read(None, start, end)
+        if raw.is_empty():
+            return None
+        ev = raw.join(self.meters.select("meter", "household_id"), on="meter", how="inner")
+        names = ev.with_columns(event=_engine_event_name(pl.col("event"), pl.col("detail")))
+        names = names.drop_nulls("event").filter(pl.col("ts") > start)
+        report.events = names.height
+        return names.select("household_id", "ts", "event") if names.height else None
+
+    def _payments(self, start, end) -> pl.DataFrame | None:
+        pay = self.stores.payments.read(None, start, end)
+        bal = self.stores.balances.read(None, start, end)
+        parts = []
+        if not pay.is_empty() and not self.accounts.is_empty():
+            parts.append(
+                pay.join(self.accounts, on="account", how="inner")
+                .filter(pl.col("ts") > start)
+                .select("household_id", "ts", "amount", balance=pl.lit(None, pl.Float64))
+            )
+        if not bal.is_empty():
+            parts.append(
+                bal.join(self.meters.select("meter", "household_id"), on="meter", how="inner")
+                .filter(pl.col("ts") > start)
+                .select("household_id", "ts", amount=pl.lit(None, pl.Float64), balance="balance")
+            )
+        parts = [p for p in parts if p.height]
+        return pl.concat(parts).sort("ts") if parts else None
+
+    def _save(self) -> None:
+        # Write-then-rename: a crash leaves the previous state, and findings already applied
+        # are skipped on the next run because apply_findings is idempotent on finding_id.
+        tmp = self.state_path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(self.engine.snapshot())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_path)
+
+
+def _hhmm(value) -> str | None:
+    return value.strftime("%H:%M") if value else None
+
+
+def _engine_event_name(event: pl.Expr, detail: pl.Expr) -> pl.Expr:
+    """Meter event names of the store -> the engine's. A voltage event says which way in its
+    detail (e.g. "258V" or "high"); comm_restored carries no finding and is dropped."""
+    volts = detail.str.extract(r"(\d+(?:\.\d+)?)", 1).cast(pl.Float64, strict=False)
+    high = detail.str.to_lowercase().str.contains("high|过高|高") | (volts > 220)
+    return (
+        pl.when(event == "voltage_out_of_range")
+        .then(pl.when(high).then(pl.lit("voltage_high")).otherwise(pl.lit("voltage_low")))
+        .when(event == "comm_restored")
+        .then(pl.lit(None, pl.String))
+        .otherwise(event)
+    )

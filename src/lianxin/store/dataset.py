@@ -1,0 +1,479 @@
+"""Append-only, day-partitioned Parquet datasets with read-time resolution of corrections.
+
+See the package docstring for the layout and the rules. One `Dataset` class does the work; each
+concrete store (readings, events, payments, balances) only declares its columns and key.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+UTC_US = pl.Datetime("us", "UTC")
+_counter = itertools.count()
+
+
+@dataclass
+class WriteResult:
+    """What one write did. accepted: new keys; replaced: corrections written (a different value
+    for a key already stored, or superseded within the batch); duplicate: identical, not written."""
+
+    accepted: int = 0
+    replaced: int = 0
+    duplicate: int = 0
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            self.accepted + other.accepted,
+            self.replaced + other.replaced,
+            self.duplicate + other.duplicate,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.replaced + self.duplicate
+
+
+class Dataset:
+    """A folder of day partitions. Subclasses set the class attributes below."""
+
+    entity: str = "meter"  # sorted within a file; what read() filters on
+    key: tuple[str, ...] = ()  # identity of a record; always includes entity and "ts"
+    values: tuple[str, ...] = ()  # compared to tell a duplicate from a correction
+    schema: dict[str, pl.DataType] = {}  # every column except received_at
+    defaults: dict[str, object] = {}  # optional columns and the value used when absent
+
+    # A file of fewer rows is "small" and is merged by compaction; bigger ones stay put, so the
+    # cost of compaction does not grow with the size of the day (each row is rewritten a couple
+    # of times at most, not once per compaction).
+    small_file_rows = 1_000_000
+    # write() compacts a day once it holds this many small files.
+    auto_compact_files = 48
+    row_group_rows = 256 * 1024
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_path = self.root / ".lock"
+        self._range_cache: dict[Path, tuple | None] = {}
+        self._row_cache: dict[Path, int] = {}
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def write(self, frame: pl.DataFrame | pa.Table) -> WriteResult:
+        """Store records durably. Returns what happened to them; see WriteResult."""
+        df = self._normalise(frame)
+        if df.height == 0:
+            return WriteResult()
+        # One stable sort serves three ends: each day's rows become one slice, repeats within the
+        # batch become neighbours, and files are laid out by entity then ts.
+        df = df.with_columns(_day=pl.col("ts").dt.date())
+        df = df.sort(["_day", *self._sort_columns(df)], maintain_order=True)
+        result = WriteResult()
+        same_key_next = pl.all_horizontal([pl.col(c) == pl.col(c).shift(-1) for c in self.key])
+        superseded = df.select(same_key_next.fill_null(False)).to_series()
+        if superseded.any():
+            # A key sent twice in one batch: the last one sent wins (they arrived together).
+            same_value = pl.all_horizontal([pl.col(c) == pl.col(c).shift(-1) for c in self.values])
+            same = df.select(same_value.fill_null(False)).to_series() & superseded
+            result.duplicate = int(same.sum())
+            result.replaced = int(superseded.sum()) - result.duplicate
+            df = df.filter(~superseded)
+        parts, offset = [], 0
+        for length, day in df["_day"].rle().struct.unnest().iter_rows():
+            parts.append((day, df.slice(offset, length).drop("_day")))
+            offset += length
+        with self._locked():
+            for day, part in parts:
+                fresh, counts = self._classify(day, part)
+                result = result + counts
+                if fresh.height:
+                    self._write_file(day, fresh, prefix="part", is_sorted=True)
+                    if len(self._small_files(day)) >= self.auto_compact_files:
+                        self._compact_day(day, full=False)
+        return result
+
+    def _normalise(self, frame: pl.DataFrame | pa.Table) -> pl.DataFrame:
+        df = pl.from_arrow(frame) if isinstance(frame, pa.Table) else frame
+        if not isinstance(df, pl.DataFrame):
+            raise TypeError(f"expected a polars DataFrame or an Arrow table, got {type(frame)}")
+        allowed = {*self.schema, "received_at"}
+        extra = [c for c in df.columns if c not in allowed]
+        if extra:
+            raise ValueError(f"{type(self).__name__}: unknown column(s) {extra}")
+        missing = [c for c in self.schema if c not in df.columns and c not in self.defaults]
+        if missing:
+            raise ValueError(f"{type(self).__name__}: missing column(s) {missing}")
+        ts_type = df.schema["ts"]
+        if not isinstance(ts_type, pl.Datetime) or ts_type.time_zone is None:
+            raise ValueError(f"ts must be a timezone-aware Datetime (UTC), got {ts_type}")
+        now = datetime.now(UTC)
+        cols = []
+        for name, dtype in self.schema.items():
+            if name in df.columns:
+                expr = pl.col(name)
+                if name == "ts":
+                    expr = expr.dt.convert_time_zone("UTC")
+                cols.append(expr.cast(dtype))
+            else:
+                cols.append(pl.lit(self.defaults[name], dtype=dtype).alias(name))
+        if "received_at" in df.columns:
+            rtype = df.schema["received_at"]
+            if not isinstance(rtype, pl.Datetime) or rtype.time_zone is None:
+                raise ValueError(f"received_at must be timezone-aware, got {rtype}")
+            cols.append(pl.col("received_at").dt.convert_time_zone("UTC").cast(UTC_US))
+        else:
+            cols.append(pl.lit(now, dtype=UTC_US).alias("received_at"))
+        df = df.select(cols)
+        nulls = [c for c in df.columns if df[c].null_count()]
+        if nulls:
+            raise ValueError(f"{type(self).__name__}: null values in column(s) {nulls}")
+        for name, dtype in self.schema.items():
+            if dtype == pl.Float64 and df[name].is_nan().any():
+                raise ValueError(f"{type(self).__name__}: NaN in column {name}")
+        return df
+
+    def _classify(self, day: date, part: pl.DataFrame) -> tuple[pl.DataFrame, WriteResult]:
+        """Split a batch of one day into records to write, and count new/corrected/duplicate."""
+        ids = part[self.entity].unique()
+        ts_min, ts_max = part["ts"].min(), part["ts"].max()
+        lo, hi = ids.min(), ids.max()
+        # Only files whose entity and time ranges overlap the batch can hold its keys: a bulk
+        # import of new meters then reads nothing back.
+        files = [
+            f
+            for f in self._files(day)
+            if (r := self._ranges(f)) is None
+            or (r[0] <= hi and lo <= r[1] and r[2] <= ts_max and ts_min <= r[3])
+        ]
+        if not files:
+            return part, WriteResult(accepted=part.height)
+        stored = (
+            self._scan(files)
+            # The ranges let Parquet row-group statistics skip most of a sorted file.
+            .filter(
+                pl.col(self.entity).is_between(pl.lit(lo), pl.lit(hi))
+                & pl.col("ts").is_between(ts_min, ts_max)
+            )
+            .filter(pl.col(self.entity).is_in(ids.implode()))
+            .select(*self.key, *self.values, "received_at")
+            .collect()
+        )
+        if stored.height == 0:
+            return part, WriteResult(accepted=part.height)
+        stored = _latest(stored, self.key).drop("received_at")
+        stored = stored.rename({v: f"_old_{v}" for v in self.values}).with_columns(
+            _known=pl.lit(True)
+        )
+        joined = part.join(stored, on=list(self.key), how="left")
+        known = joined["_known"].fill_null(False)
+        same = pl.all_horizontal([pl.col(v) == pl.col(f"_old_{v}") for v in self.values])
+        is_dup = joined.select(
+            (same.fill_null(False) & pl.col("_known").fill_null(False)).alias("d")
+        )["d"]
+        n_dup = int(is_dup.sum())
+        n_known = int(known.sum())
+        fresh = joined.filter(~is_dup).select(part.columns)
+        return fresh, WriteResult(
+            accepted=part.height - n_known, replaced=n_known - n_dup, duplicate=n_dup
+        )
+
+    def _sort_columns(self, df: pl.DataFrame) -> list[str]:
+        # A key column with one value throughout (a batch of kWh only) need not be sorted on.
+        return [c for c in self.key if c in (self.entity, "ts") or df[c].min() != df[c].max()]
+
+    def _ranges(self, path: Path) -> tuple | None:
+        """(min entity, max entity, min ts, max ts) of a file from its footer statistics, cached:
+        a file never changes once it has its name. None when the statistics are missing."""
+        cached = self._range_cache.get(path)
+        if cached is not None or path in self._range_cache:
+            return cached
+        if len(self._range_cache) > 100_000:  # files compacted away by other processes
+            self._range_cache.clear()
+            self._row_cache.clear()
+        try:
+            meta = pq.read_metadata(path)
+        except FileNotFoundError:
+            return None
+        names = meta.schema.to_arrow_schema().names
+        ranges = None
+        try:
+            stats = [
+                [
+                    meta.row_group(g).column(names.index(c)).statistics
+                    for g in range(meta.num_row_groups)
+                ]
+                for c in (self.entity, "ts")
+            ]
+            if all(st is not None and st.has_min_max for col in stats for st in col):
+                e_min = min(st.min for st in stats[0])
+                e_max = max(st.max for st in stats[0])
+                t_min = min(_aware(st.min) for st in stats[1])
+                t_max = max(_aware(st.max) for st in stats[1])
+                ranges = (e_min, e_max, t_min, t_max)
+        except (ValueError, TypeError):
+            ranges = None
+        self._range_cache[path] = ranges
+        return ranges
+
+    def _write_file(self, day: date, df: pl.DataFrame, prefix: str, is_sorted=False) -> Path:
+        folder = self._day_dir(day)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not is_sorted:
+            df = df.sort(self._sort_columns(df))
+        # Appends take the fast codec (they are on the ingest path); compaction rewrites them
+        # with zstd, about half the size.
+        codec, level = ("lz4", None) if prefix == "part" else ("zstd", 3)
+        name = f"{prefix}-{time.time_ns():019d}-{os.getpid()}-{next(_counter)}"
+        tmp = folder / f".{name}.tmp"
+        final = folder / f"{name}.parquet"
+        with open(tmp, "wb") as fh:
+            df.write_parquet(
+                fh, compression=codec, compression_level=level, row_group_size=self.row_group_rows
+            )
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, final)
+        _fsync_dir(folder)
+        return final
+
+    @contextmanager
+    def _locked(self):
+        # flock: one writer at a time across processes and threads (each call opens its own
+        # file description, so threads of one process exclude each other too).
+        with open(self._lock_path, "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    # ---- compaction -------------------------------------------------------------------------
+
+    def compact(self, day: date | None = None, *, full: bool = False) -> int:
+        """Merge the small files of one day (or of every day) into one sorted file. With full=True
+        merge all files of the day. Returns the number of files removed."""
+        removed = 0
+        with self._locked():
+            for d in [day] if day else self.days():
+                removed += self._compact_day(d, full=full)
+        return removed
+
+    def _compact_day(self, day: date, full: bool) -> int:
+        files = self._files(day) if full else self._small_files(day)
+        self._remove_stale_temporaries(day)
+        if len(files) < 2:
+            return 0
+        merged = (
+            self._scan(files)
+            .unique(subset=[*self.key, *self.values, "received_at"], keep="first")
+            .collect()
+        )
+        self._write_file(day, merged, prefix="compact")
+        # A reader that listed the old files may briefly see both old and new: identical rows,
+        # resolved at read. A crash here leaves the same harmless overlap for the next compaction.
+        for f in files:
+            f.unlink(missing_ok=True)
+            self._range_cache.pop(f, None)
+            self._row_cache.pop(f, None)
+        _fsync_dir(self._day_dir(day))
+        return len(files)
+
+    def _remove_stale_temporaries(self, day: date):
+        cutoff = time.time() - 3600
+        for tmp in self._day_dir(day).glob(".*.tmp"):
+            if tmp.stat().st_mtime < cutoff:  # left by a writer that died mid-write
+                tmp.unlink(missing_ok=True)
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def read(
+        self,
+        ids: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        all_versions: bool = False,
+    ) -> pl.DataFrame:
+        """Records with start <= ts < end for the given entities (None: all), sorted by entity and
+        ts: the latest value per key, or every stored version with all_versions=True."""
+        days = self.days()
+        if start is not None:
+            days = [d for d in days if d >= _utc(start).date()]
+        if end is not None:
+            last = (_utc(end) - timedelta(microseconds=1)).date()
+            days = [d for d in days if d <= last]
+        for attempt in range(5):
+            files = [f for d in days for f in self._files(d)]
+            if not files:
+                return self.empty()
+            lf = self._scan(files)
+            if ids is not None:
+                lf = lf.filter(
+                    pl.col(self.entity).is_in(pl.Series(list(ids), dtype=pl.String).implode())
+                )
+            if start is not None:
+                lf = lf.filter(pl.col("ts") >= _utc(start))
+            if end is not None:
+                lf = lf.filter(pl.col("ts") < _utc(end))
+            try:
+                df = lf.collect()
+                break
+            except (FileNotFoundError, OSError) as exc:
+                # A compaction removed a file between listing and reading: list again.
+                if attempt == 4 or not _is_missing_file(exc):
+                    raise
+        if not all_versions:
+            df = _latest(df, self.key)
+        return df.sort(self.entity, "ts")
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema={**self.schema, "received_at": UTC_US})
+
+    def days(self) -> list[date]:
+        out = []
+        for p in self.root.glob("day=*"):
+            try:
+                out.append(date.fromisoformat(p.name[4:]))
+            except ValueError:
+                continue
+        return sorted(out)
+
+    def _day_dir(self, day: date) -> Path:
+        return self.root / f"day={day.isoformat()}"
+
+    def _files(self, day: date) -> list[Path]:
+        return sorted(self._day_dir(day).glob("*.parquet"))
+
+    def _small_files(self, day: date) -> list[Path]:
+        return [f for f in self._files(day) if self._rows(f) < self.small_file_rows]
+
+    def _rows(self, path: Path) -> int:
+        """Rows in a file, from its footer, cached (a file never changes once named)."""
+        rows = self._row_cache.get(path)
+        if rows is None:
+            try:
+                rows = self._row_cache[path] = pq.read_metadata(path).num_rows
+            except FileNotFoundError:
+                return self.small_file_rows  # being compacted away: neither small nor counted
+        return rows
+
+    def _scan(self, files: list[Path]) -> pl.LazyFrame:
+        return pl.scan_parquet(
+            files, hive_partitioning=False, schema={**self.schema, "received_at": UTC_US}
+        )
+
+
+def _latest(df: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
+    return df.sort("received_at").unique(subset=list(key), keep="last")
+
+
+def _aware(t) -> datetime:
+    # Parquet statistics of a UTC timestamp column come back naive or aware, by pyarrow version.
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _utc(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        raise ValueError(f"{t} has no time zone: pass an aware datetime")
+    return t.astimezone(UTC)
+
+
+def _is_missing_file(exc: BaseException) -> bool:
+    return isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
+
+
+def _fsync_dir(path: Path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ReadingsStore(Dataset):
+    """Interval readings. ts is the START of the interval (UTC). unit: "kWh" is the energy used in
+    the interval; "kWh/d" the energy of the local day starting at ts (from daily frozen registers);
+    "kWh reg" a frozen register (cumulative) value at ts; "kW", "V", "m3" as named."""
+
+    entity = "meter"
+    key = ("meter", "ts", "unit")
+    values = ("value",)
+    schema = {"meter": pl.String, "ts": UTC_US, "value": pl.Float64, "unit": pl.String}
+    defaults = {}
+
+    def read(self, meters=None, start=None, end=None, *, all_versions=False) -> pl.DataFrame:
+        return super().read(meters, start, end, all_versions=all_versions)
+
+
+class EventsStore(Dataset):
+    """Meter events. event is one of EVENT_KINDS; detail is free text (e.g. the voltage)."""
+
+    EVENT_KINDS = (
+        "power_off",
+        "power_on",
+        "voltage_out_of_range",
+        "relay_open",
+        "relay_close",
+        "tamper",
+        "comm_loss",
+        "comm_restored",
+    )
+    entity = "meter"
+    key = ("meter", "ts", "event")
+    values = ("detail",)
+    schema = {"meter": pl.String, "ts": UTC_US, "event": pl.String, "detail": pl.String}
+    defaults = {"detail": ""}
+
+
+class PaymentsStore(Dataset):
+    """Payment records per account (户号): amount in yuan, channel as the export names it."""
+
+    entity = "account"
+    key = ("account", "ts", "channel")
+    values = ("amount",)
+    schema = {"account": pl.String, "ts": UTC_US, "amount": pl.Float64, "channel": pl.String}
+    defaults = {"channel": ""}
+
+
+class BalancesStore(Dataset):
+    """Prepaid (费控) balances per meter, in yuan, as of ts."""
+
+    entity = "meter"
+    key = ("meter", "ts")
+    values = ("balance",)
+    schema = {"meter": pl.String, "ts": UTC_US, "balance": pl.Float64}
+    defaults = {}
+
+
+@dataclass(frozen=True)
+class Stores:
+    readings: ReadingsStore
+    events: EventsStore
+    payments: PaymentsStore
+    balances: BalancesStore
+
+    def __iter__(self) -> Iterator[Dataset]:
+        return iter((self.readings, self.events, self.payments, self.balances))
+
+
+def open_stores(home: Path | str) -> Stores:
+    """The four datasets under a data directory (LIANXIN_HOME)."""
+    home = Path(home)
+    return Stores(
+        ReadingsStore(home / "readings"),
+        EventsStore(home / "events"),
+        PaymentsStore(home / "payments"),
+        BalancesStore(home / "balances"),
+    )

@@ -1,0 +1,127 @@
+"""The household chart's data: a home's load over the last 48 h / 7 d / 30 d, its usual band,
+the alert's start, and data freshness (the time of the latest reading)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from django.conf import settings
+from django.utils import timezone
+
+from lianxin.store import ReadingsStore
+
+log = logging.getLogger(__name__)
+
+RANGES = {"48h": timedelta(hours=48), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+# The usual band is learned from this much history before the window.
+BAND_HISTORY = timedelta(days=28)
+
+
+def readings_store() -> ReadingsStore:
+    return ReadingsStore(Path(settings.LIANXIN_HOME) / "readings")
+
+
+def _wall_ms(col: str, tz: str) -> pl.Expr:
+    # The chart runs with useUTC: it is given local wall-clock times of the deployment's zone,
+    # so it shows deployment time whatever the browser's own time zone is.
+    return pl.col(col).dt.convert_time_zone(tz).dt.replace_time_zone(None).dt.epoch("ms")
+
+
+def _to_kw(df: pl.DataFrame, interval_minutes: dict[str, int]) -> pl.DataFrame:
+    """Average load in kW per interval: kW readings as they are, interval kWh / hours."""
+    if df.height == 0:
+        return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "kw": pl.Float64})
+    hours = pl.col("meter").replace_strict(
+        {m: v / 60 for m, v in interval_minutes.items()}, default=0.25, return_dtype=pl.Float64
+    )
+    kw = df.filter(pl.col("unit") == "kW").select("meter", "ts", kw=pl.col("value"))
+    if kw.height == 0:
+        kw = df.filter(pl.col("unit") == "kWh").select("meter", "ts", kw=pl.col("value") / hours)
+    return kw.group_by("ts").agg(pl.col("kw").sum()).sort("ts")
+
+
+def latest_reading(meters: list[str], now: datetime) -> datetime | None:
+    store = readings_store()
+    # Look back a little first: the usual case is a home reporting every 15 minutes.
+    for back in (timedelta(days=2), timedelta(days=40), None):
+        df = store.read(meters, start=None if back is None else now - back, end=None)
+        if df.height:
+            return df["ts"].max()
+    return None
+
+
+def load_chart(household, range_key: str, alert=None, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    span = RANGES[range_key]
+    tz = settings.TIME_ZONE
+    meters = dict(
+        household.meters.filter(kind="electricity", active=True).values_list(
+            "number", "interval_minutes"
+        )
+    )
+    latest = latest_reading(list(meters), now) if meters else None
+    end = now
+    if latest is not None and (latest < now - span or latest > now):
+        # Data that stopped long ago, or a replay running ahead of the wall clock: end the
+        # window at the latest reading rather than show an empty chart.
+        end = latest + timedelta(hours=1)
+    start = end - span
+    store = readings_store()
+    raw = store.read(list(meters), start=start - BAND_HISTORY, end=end) if meters else None
+    series = band = None
+    if raw is not None and raw.height:
+        window = raw.filter(pl.col("ts") >= start)
+        series = _to_kw(window, meters)
+        band = _band(raw, meters, start, end, tz)
+    marks = []
+    if alert is not None:
+        marks.append({"at": _wall(alert.started_at, tz), "label": alert.get_kind_display()})
+    return {
+        "range": range_key,
+        "unit": "kW",
+        "time_zone": tz,
+        "start": _wall(start, tz),
+        "end": _wall(end, tz),
+        "load": []
+        if series is None
+        else series.select(_wall_ms("ts", tz), pl.col("kw").round(3)).rows(),
+        "band": [] if band is None else band,
+        "marks": marks,
+        "latest_reading": latest.isoformat() if latest else None,
+        # Shown as is: the deployment's time zone, whatever the browser's.
+        "latest_reading_local": timezone.localtime(latest).strftime("%Y-%m-%d %H:%M")
+        if latest
+        else None,
+    }
+
+
+def _band(raw: pl.DataFrame, meters: dict[str, int], start, end, tz) -> list | None:
+    """The home's usual band in kW, from its own interval kWh before `start`."""
+    from lianxin.engine.baseline import usual_band
+    from lianxin.engine.replay import InputError
+
+    history = (
+        raw.filter(pl.col("unit") == "kWh").group_by("ts").agg(kwh=pl.col("value").sum()).sort("ts")
+    )
+    if history.height == 0:
+        return None
+    try:
+        band = usual_band(history, start, end, tz)
+    except InputError as exc:
+        log.warning("no usual band for meters %s: %s", list(meters), exc)
+        return None
+    if band.height < 2:
+        return None
+    hours = (band["ts"][1] - band["ts"][0]).total_seconds() / 3600
+    return band.select(
+        _wall_ms("ts", tz), (pl.col("low") / hours).round(3), (pl.col("high") / hours).round(3)
+    ).rows()
+
+
+def _wall(t: datetime, tz: str) -> int:
+    local = t.astimezone(ZoneInfo(tz)).replace(tzinfo=UTC)
+    return int(local.timestamp() * 1000)

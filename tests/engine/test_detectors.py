@@ -1,0 +1,232 @@
+"""Each detector on hand-made curves: the incident is raised, at the right moment, once; the
+ordinary days around it raise nothing of that kind."""
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+
+from lianxin.engine.replay import replay
+from tests.engine.curves import STANDBY, START, at, drop, edit, home, local, raised
+
+DAYS = 28
+
+
+@pytest.fixture(scope="module")
+def town():
+    return pl.concat([home(f"h{i}", DAYS, seed=i) for i in range(6)])
+
+
+def test_ordinary_routine_raises_nothing_after_the_first_week(town):
+    findings = replay(town)
+    late = [f for f in raised(findings) if local(f.detected_at) >= at(7, 0)]
+    assert late == []
+
+
+def test_no_power_at_the_first_zero_interval_and_resolved_when_power_returns(town):
+    df = edit(town, "h1", at(20, 10), at(20, 14), pl.lit(0.0))
+    findings = replay(df)
+    (f,) = raised(findings, "no_power", "h1")
+    assert local(f.started_at) == at(20, 10)
+    assert local(f.detected_at) == at(20, 10, 30)  # the end of the first zero interval
+    assert f.severity == "critical"
+    assert "never read zero" in f.reason_en and "零读数" in f.reason_zh
+    closed = [x for x in findings if x.event == "resolved" and x.finding_id == f.finding_id]
+    assert len(closed) == 1 and local(closed[0].detected_at) == at(20, 14, 30)
+    # The dark home is explained: no inactivity, no high_load, no data_gap for it meanwhile.
+    assert {x.kind for x in raised(findings, hid="h1")} == {"no_power"}
+
+
+def test_grid_outage_replaces_the_homes_no_power(town):
+    df = town
+    for h in ("h0", "h1", "h2", "h3"):
+        df = edit(df, h, at(21, 2), at(21, 8), pl.lit(0.0))
+    topo = pl.DataFrame(
+        {"household_id": [f"h{i}" for i in range(6)], "transformer_area": ["A"] * 4 + ["B"] * 2}
+    )
+    findings = replay(df, topology=topo)
+    (g,) = raised(findings, "grid_outage")
+    assert g.transformer_area == "A" and g.households == ("h0", "h1", "h2", "h3")
+    assert local(g.detected_at) == at(21, 2, 30)
+    assert raised(findings, "no_power") == []
+    assert raised(findings, "inactivity") == []
+    assert [x.event for x in findings if x.finding_id == g.finding_id] == ["raised", "resolved"]
+
+
+def test_one_home_dark_in_a_lit_area_is_no_power(town):
+    df = edit(town, "h4", at(21, 2), at(21, 8), pl.lit(0.0))
+    topo = pl.DataFrame({"household_id": [f"h{i}" for i in range(6)], "transformer_area": "A"})
+    findings = replay(df, topology=topo)
+    assert raised(findings, "grid_outage") == []
+    assert [f.household_id for f in raised(findings, "no_power")] == ["h4"]
+
+
+def test_power_off_event_with_missing_rows_is_no_power_not_data_gap(town):
+    df = drop(town, "h2", at(22, 9), at(22, 15))
+    events = pl.DataFrame(
+        {
+            "household_id": ["h2", "h2"],
+            "ts": [at(22, 9, 5), at(22, 15)],
+            "event": ["power_off", "power_on"],
+        }  # fmt: skip
+    )
+    findings = replay(df, events=events)
+    (f,) = raised(findings, "no_power", "h2")
+    assert local(f.detected_at) == at(22, 9, 30)
+    assert raised(findings, "data_gap") == []
+
+
+def test_missed_morning_raises_inactivity_before_noon(town):
+    # Asleep at 23:00 on day 23, then nothing but standby until the evening of day 24.
+    df = edit(town, "h3", at(23, 23), at(24, 20), pl.lit(STANDBY))
+    findings = replay(df)
+    (f,) = raised(findings, "inactivity", "h3")
+    assert local(f.started_at) == at(23, 23)
+    assert at(24, 7, 30) < local(f.detected_at) <= at(24, 11, 30)
+    assert "No activity since 23:00 yesterday" in f.reason_en
+    assert "of the last" in f.reason_en and "过去" in f.reason_zh
+    assert f.evidence["days_active_in_window"] >= f.evidence["days_compared"] - 1
+    # Resolved by the first activity afterwards.
+    assert any(x.event == "resolved" and x.finding_id == f.finding_id for x in findings)
+
+
+def test_a_quiet_afternoon_at_home_is_not_inactivity_but_a_missed_one_is(town):
+    df = edit(town, "h5", at(24, 11), at(25, 2), pl.lit(STANDBY))
+    (f,) = raised(replay(df), "inactivity", "h5")
+    assert local(f.detected_at) - at(24, 11) <= timedelta(hours=6)
+
+
+def test_data_gap_is_reported_and_never_as_inactivity_or_no_power(town):
+    df = drop(town, "h0", at(20, 22), at(21, 16))  # the whole night and morning
+    findings = replay(df)
+    (f,) = raised(findings, "data_gap", "h0")
+    assert local(f.started_at) == at(20, 22)
+    assert local(f.detected_at) == at(21, 0)  # two hours without data
+    assert raised(findings, "inactivity", "h0") == []
+    assert raised(findings, "no_power", "h0") == []
+    assert f.severity == "info" and "not a sign of inactivity" in f.reason_en
+
+
+def test_appliance_left_on_raises_high_load_within_two_hours(town):
+    df = edit(town, "h1", at(22, 1), at(22, 7), pl.col("kwh") + 1.0)  # +2 kW
+    findings = replay(df)
+    (f,) = raised(findings, "high_load", "h1")
+    assert local(f.started_at) == at(22, 1)
+    assert local(f.detected_at) <= at(22, 3)
+    assert "kW" in f.reason_en and "千瓦" in f.reason_zh
+
+
+def test_water_flowing_for_hours_is_high_load_and_water_use_counts_as_activity(town):
+    h = town.filter(pl.col("household_id") == "h2")
+    water = h.with_columns(meter_kind=pl.lit("water"), kwh=pl.lit(0.0))
+    water = edit(water, "h2", at(22, 13), at(22, 19), pl.lit(0.01))  # 20 l/h without a break
+    elec = h.with_columns(meter_kind=pl.lit("electricity"))
+    findings = replay(pl.concat([elec, water]))
+    (f,) = raised(findings, "high_load", "h2")
+    assert f.evidence["meter_kind"] == "water"
+    assert at(22, 16) <= local(f.detected_at) <= at(22, 17)
+
+
+def test_water_use_alone_keeps_a_home_from_inactivity(town):
+    h = town.filter(pl.col("household_id") == "h2")
+    elec = edit(h, "h2", at(23, 23), at(24, 20), pl.lit(STANDBY))
+    water = h.with_columns(meter_kind=pl.lit("water"), kwh=pl.lit(0.0))
+    water = edit(water, "h2", at(24, 7), at(24, 8), pl.lit(0.02))  # a morning shower
+    findings = replay(pl.concat([elec.with_columns(meter_kind=pl.lit("electricity")), water]))
+    assert [f for f in raised(findings, "inactivity") if local(f.detected_at) < at(24, 8)] == []
+    late = [f for f in raised(findings, "inactivity") if local(f.detected_at) >= at(24, 8)]
+    assert all(local(f.started_at) >= at(24, 8) for f in late)
+
+
+def test_prepaid_cutoff_is_its_own_finding_not_no_power(town):
+    df = edit(town, "h4", at(22, 10), at(22, 18), pl.lit(0.0))
+    events = pl.DataFrame(
+        {
+            "household_id": ["h4", "h4"],
+            "ts": [at(22, 10), at(22, 18)],
+            "event": ["relay_open", "relay_close"],
+        }  # fmt: skip
+    )
+    findings = replay(df, events=events)
+    (f,) = raised(findings, "prepaid_cutoff", "h4")
+    assert f.severity == "critical" and "prepaid" in f.reason_en
+    assert raised(findings, "no_power") == [] and raised(findings, "inactivity") == []
+
+
+def test_low_prepaid_balance_raises_payment_risk_and_a_payment_clears_it(town):
+    payments = pl.DataFrame(
+        {
+            "household_id": ["h0", "h0"],
+            "ts": [at(20, 12), at(22, 9)],
+            "balance": [4.0, None],
+            "amount": [None, 100.0],
+        }  # fmt: skip
+    )
+    findings = replay(town, payments=payments)
+    (f,) = raised(findings, "payment_risk", "h0")
+    assert f.evidence["days_left"] < 3
+    assert any(x.event == "resolved" and x.finding_id == f.finding_id for x in findings)
+    assert raised(findings, "prepaid_cutoff") == []
+
+
+def test_voltage_events_raise_voltage(town):
+    events = pl.DataFrame(
+        {
+            "household_id": "h3",
+            "ts": [at(22, 19, m) for m in (1, 7, 13)],
+            "event": "voltage_low",
+        }  # fmt: skip
+    )
+    findings = replay(town, events=events)
+    kinds = [(f.kind, f.severity) for f in raised(findings, "voltage", "h3")]
+    assert kinds == [("voltage", "info"), ("voltage", "warning")]
+
+
+def test_several_days_of_much_lower_use_is_a_consumption_shift():
+    df = home("h", 40, seed=3)
+    df = edit(df, "h", at(30, 0), at(40, 0), pl.lit(STANDBY))
+    findings = replay(df)
+    shifts = raised(findings, "consumption_shift", "h")
+    assert len(shifts) == 1 and shifts[0].evidence["direction"] == "down"
+
+
+def test_quiet_hours_and_away_periods_hold_inactivity_back(town):
+    df = edit(town, "h3", at(23, 23), at(24, 20), pl.lit(STANDBY))
+    away = pl.DataFrame(
+        {
+            "household_id": ["h3"],
+            "away_from": [at(23, 20).isoformat()],
+            "away_to": [at(24, 21).isoformat()],
+        }  # fmt: skip
+    )
+    assert raised(replay(df, settings=away), "inactivity", "h3") == []
+    late = pl.DataFrame({"household_id": ["h3"], "quiet_start": ["22:00"], "quiet_end": ["12:00"]})
+    (f,) = raised(replay(df, settings=late), "inactivity", "h3")
+    assert local(f.detected_at) >= at(24, 12)
+
+
+def test_high_sensitivity_speaks_sooner_and_low_later(town):
+    df = edit(town, "h5", at(24, 11), at(25, 2), pl.lit(STANDBY))
+    got = {}
+    for level in ("high", "normal", "low"):
+        settings = pl.DataFrame({"household_id": ["h5"], "sensitivity": [level]})
+        (got[level],) = raised(replay(df, settings=settings), "inactivity", "h5")
+    assert got["high"].detected_at < got["normal"].detected_at < got["low"].detected_at
+
+
+def test_a_home_with_one_day_of_history_uses_population_priors():
+    others = pl.concat([home(f"p{i}", 21, seed=10 + i) for i in range(6)])
+    new = home("new", 2, seed=99, start=START + timedelta(days=19))
+    new = edit(new, "new", at(19, 23), at(21, 0), pl.lit(STANDBY))
+    from lianxin.engine.config import EngineConfig
+    from lianxin.engine.core import Engine
+
+    eng = Engine(EngineConfig())
+    findings = replay(pl.concat([others, new]), engine=eng)
+    assert eng.history_days("new") == 1  # its second day has not ended yet
+    assert eng.history_days("p0") == 20
+    (f,) = raised(findings, "inactivity", "new")
+    assert at(20, 6) <= local(f.detected_at) <= at(20, 13)
+    assert "new" in f.reason_en and f.evidence["history_days"] <= 2
+    hist = eng.history().filter(pl.col("household_id") == "new")
+    assert hist["personal_share"][0] < 0.3

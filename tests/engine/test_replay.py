@@ -1,0 +1,168 @@
+"""Replay on real data, causality, restarts, the live step() path, bad input, and the CLI."""
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lianxin.cli import main
+from lianxin.engine.config import EngineConfig
+from lianxin.engine.core import Engine
+from lianxin.engine.findings import Finding
+from lianxin.engine.replay import InputError, replay
+from tests.engine.curves import at, home, raised
+
+SAMPLE = Path(__file__).parents[1] / "data" / "lcl_sample.parquet"
+TZ = "Europe/London"
+
+
+@pytest.fixture(scope="module")
+def lcl():
+    # The sample's ts are UTC (see tests/data/README.md): pass them timezone-aware.
+    return pl.read_parquet(SAMPLE).with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+
+
+@pytest.fixture(scope="module")
+def lcl_findings(lcl):
+    eng = Engine(EngineConfig(tz=TZ))
+    return eng, replay(lcl, engine=eng)
+
+
+def test_real_homes_replay_with_few_alarms(lcl, lcl_findings):
+    eng, findings = lcl_findings
+    assert eng.n == 24
+    assert all(eng.history_days(h) >= 60 for h in eng.ids)
+    after_warmup = [
+        f for f in raised(findings) if f.detected_at >= datetime(2013, 2, 4, tzinfo=UTC)
+    ]
+    months = 24 * 41 / 30.4
+    alarms = Counter(f.kind for f in after_warmup if f.severity != "info")
+    # Untouched real data: alarms are rare (the 12-hour rule raises about one per home-month).
+    assert sum(alarms.values()) / months < 3.0, alarms
+    # Every raised finding is closed at most once, by a line with the same id.
+    opened = {f.finding_id for f in raised(findings)}
+    closed = Counter(f.finding_id for f in findings if f.event == "resolved")
+    assert set(closed) <= opened and max(closed.values()) == 1
+    for f in findings:
+        assert f.reason_en and f.reason_zh and f.detected_at >= f.started_at
+
+
+def test_a_meter_that_often_reads_zero_learns_it(lcl_findings):
+    # MAC000029 reads exactly zero for up to 2 h many times a week. Its first zero (it never
+    # read zero before) is no_power; within days its zero runs are its normal and stay quiet.
+    _, findings = lcl_findings
+    alarms = raised(findings, "no_power", "MAC000029")
+    assert alarms[0].started_at == datetime(2013, 1, 9, 4, 30, tzinfo=UTC)
+    later = [f for f in alarms if f.detected_at >= datetime(2013, 1, 14, tzinfo=UTC)]
+    assert len(later) <= 3
+    assert {f.household_id for f in raised(findings, "no_power")} == {"MAC000029"}
+
+
+def test_causality_truncating_at_detected_at_still_raises_the_finding(lcl, lcl_findings):
+    _, findings = lcl_findings
+    sample = {}
+    for f in raised(findings):
+        sample.setdefault(f.kind, f)
+    assert {"no_power", "inactivity", "high_load"} <= set(sample)
+    for f in sample.values():
+        # Only the readings whose interval has ended by detected_at.
+        cut = lcl.filter(pl.col("ts") + pl.duration(minutes=30) <= f.detected_at)
+        again = replay(cut, tz=TZ)
+        match = [g for g in again if g.finding_id == f.finding_id and g.event == "raised"]
+        assert match and match[0].detected_at == f.detected_at, f.kind
+        assert match[0].reason_en == f.reason_en
+
+
+def test_snapshot_restore_continues_exactly(lcl, lcl_findings):
+    _, full = lcl_findings
+    split = datetime(2013, 2, 10, 13, tzinfo=UTC)
+    first = Engine(EngineConfig(tz=TZ))
+    a = replay(lcl.filter(pl.col("ts") < split), engine=first)
+    blob = first.snapshot()
+    again = Engine.restore(blob)
+    assert again.state_bytes() == first.state_bytes()
+    b = replay(lcl.filter(pl.col("ts") >= split), engine=again)
+    assert [f.to_dict() for f in a + b] == [f.to_dict() for f in full]
+
+
+def test_step_blocks_match_replay():
+    from tests.engine.curves import STANDBY, edit
+
+    df = pl.concat([home(f"h{i}", 16, seed=i) for i in range(3)])
+    df = edit(df, "h1", at(12, 23), at(14, 0), pl.lit(STANDBY))
+    df = edit(df, "h2", at(13, 3), at(13, 6), pl.lit(0.0))
+    expected = replay(df)
+    assert {"inactivity", "no_power"} <= {str(f.kind) for f in raised(expected)}
+    eng = Engine()
+    aware = df.with_columns(pl.col("ts").dt.replace_time_zone("Asia/Shanghai"))
+    got = []
+    for _, block in aware.group_by((pl.col("ts").dt.epoch("s") // 21600), maintain_order=True):
+        got += eng.step(block)
+    assert [f.to_dict() for f in got] == [f.to_dict() for f in expected]
+
+
+def test_bad_input_names_the_row_field_and_value():
+    df = pl.DataFrame(
+        {"household_id": ["a", "a"], "ts": [at(0, 0), at(0, 0, 30)], "kwh": [0.1, -2.0]}
+    )
+    with pytest.raises(InputError, match=r"row 2: kwh -2.0 for household a"):
+        replay(df)
+    df = pl.DataFrame({"household_id": ["a", "a"], "ts": [at(0, 0), at(0, 0)], "kwh": [0.1, 0.2]})
+    with pytest.raises(InputError, match="two different kwh values"):
+        replay(df)
+    df = pl.DataFrame({"household_id": ["a", "a"], "ts": [at(0, 0), at(0, 2)], "kwh": [0.1, 0.2]})
+    with pytest.raises(InputError, match="every 120 minutes"):
+        replay(df)
+    df = pl.DataFrame(
+        {"household_id": ["a"], "ts": [at(0, 0)], "kwh": [0.1], "meter_kind": ["oil"]}
+    )
+    with pytest.raises(InputError, match="meter_kind 'oil'"):
+        replay(df)
+    ok = home("a", 1)
+    with pytest.raises(InputError, match="event 'explosion'"):
+        replay(
+            ok,
+            events=pl.DataFrame({"household_id": ["a"], "ts": [at(0, 3)], "event": ["explosion"]}),
+        )
+
+
+def test_exact_duplicate_rows_are_accepted_once():
+    df = home("a", 3)
+    assert [f.to_dict() for f in replay(pl.concat([df, df.head(50)]))] == [
+        f.to_dict() for f in replay(df)
+    ]
+
+
+def test_cli_writes_jsonl_that_round_trips(tmp_path, capsys):
+    df = home("h1", 20, seed=1)
+    from tests.engine.curves import edit
+
+    df = edit(df, "h1", at(15, 10), at(15, 13), pl.lit(0.0))
+    readings = tmp_path / "r.csv"
+    df.write_csv(readings)
+    topo = tmp_path / "t.csv"
+    topo.write_text("household_id,transformer_area\nh1,TA-7\n")
+    out = tmp_path / "f.jsonl"
+    assert (
+        main(["replay", "--readings", str(readings), "--topology", str(topo), "--out", str(out)])
+        == 0
+    )
+    assert "no_power 1" in capsys.readouterr().out
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    raised_ = [Finding.from_dict(x) for x in lines if x["event"] == "raised"]
+    assert [f.kind for f in raised_] == ["no_power"]
+    assert [x["event"] for x in lines if x["finding_id"] == raised_[0].finding_id] == [
+        "raised",
+        "resolved",
+    ]
+
+
+def test_cli_bad_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "r.csv"
+    bad.write_text("household_id,ts,kwh\nh1,2026-01-01 00:00,0.1\nh1,2026-01-01 00:30,lots\n")
+    assert main(["replay", "--readings", str(bad), "--out", str(tmp_path / "f.jsonl")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "lianxin replay: readings row 2: kwh 'lots' for household h1 is not a number"

@@ -1,0 +1,13 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The demo town creates seven users; real PBKDF2 would cost seconds per test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def own_readings_store(settings, tmp_path):
+    # Each test writes its own readings: the store lives under LIANXIN_HOME.
+    settings.LIANXIN_HOME = tmp_path
