@@ -220,7 +220,7 @@ def test_readings_events_and_bad_messages(site, broker, subscriber, publisher):
     _wait_for(lambda: len(rejections(site)) == 2, 10, f"{rejections(site)} {subscriber.lines}")
     bad_json, unknown = rejections(site)
     assert bad_json[0] == "mqtt lianxin/hes-1/readings"
-    assert bad_json[2:5] == ("payload", "\x00\x01 not json at all", "unreadable")
+    assert bad_json[2:5] == ("payload", "\\x00\x01 not json at all", "unreadable")
     assert "not valid JSON" in bad_json[5]
     assert unknown[1:5] == (0, "meter", "9999", "unknown_meter")
 

@@ -109,3 +109,33 @@ def test_readings_of_unknown_meters_and_other_units_are_counted_not_used(town, t
     assert report.readings == 1
     assert report.unknown_meters == 1
     assert report.skipped_units == 1
+
+
+def test_a_prepaid_cut_off_is_its_own_alert_not_no_power(town, tmp_path):
+    stores = open_stores(tmp_path)
+    live = datetime(2025, 2, 17, 9, tzinfo=UTC)
+    stores.readings.write(readings(live - timedelta(days=35), live))
+    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=35)
+    monitor.step(live, raise_alerts=False)
+
+    # The balance ran out: the relay opened at 09:02 and the meter reads zero from then on.
+    feed = readings(live, live + timedelta(hours=2))
+    feed = feed.with_columns(value=pl.when(pl.col("meter") == "M0").then(0.0).otherwise("value"))
+    stores.readings.write(feed)
+    stores.events.write(
+        pl.DataFrame(
+            {
+                "meter": ["M0"],
+                "ts": [live + timedelta(minutes=2)],
+                "event": ["relay_open"],
+                "detail": ["余额不足"],
+            },
+            schema_overrides={"ts": pl.Datetime("us", "UTC")},
+        )
+    )
+    report = monitor.step(live + timedelta(hours=2))
+    monitor.close()
+    assert report.events == 1
+    kinds = {f.kind for f in report.findings if f.household_id == "MAC000002"}
+    assert "prepaid_cutoff" in kinds and "no_power" not in kinds
+    assert Alert.objects.filter(kind="prepaid_cutoff", household__code="MAC000002").exists()

@@ -67,3 +67,20 @@ class Rejection(models.Model):
 
     def __str__(self):
         return f"line {self.line}: {self.reason}"
+
+    @classmethod
+    def of(cls, run, line, field, value, code, reason) -> "Rejection":
+        """A rejection fit for any database: cut to the column sizes, and with NUL bytes (which
+        PostgreSQL text refuses, and garbage files contain) written out as \\x00."""
+        return cls(
+            run=run,
+            line=line,
+            field=db_text(field, 100),
+            value=db_text(value, 200),
+            code=db_text(code, 32),
+            reason=db_text(reason, 300),
+        )
+
+
+def db_text(value, size: int) -> str:
+    return ("" if value is None else str(value)).replace("\x00", "\\x00")[:size]

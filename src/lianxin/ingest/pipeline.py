@@ -271,13 +271,8 @@ class Quarantine:
             rows = rejections.head(room).iter_rows(named=True)
             Rejection.objects.bulk_create(
                 [
-                    Rejection(
-                        run=self.run,
-                        line=r["line"],
-                        field=(r["field"] or "")[:100],
-                        value=(r["value"] or "")[:200],
-                        code=r["code"][:32],
-                        reason=r["reason"][:300],
+                    Rejection.of(
+                        self.run, r["line"], r["field"], r["value"], r["code"], r["reason"]
                     )
                     for r in rows
                 ],

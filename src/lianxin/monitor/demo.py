@@ -121,8 +121,11 @@ class DemoFeed:
         """Meter events the incidents produce in [start, end): a prepaid cut-off opens the relay."""
         rows = []
         for inc in self.incidents:
-            if inc.kind == "prepaid_cutoff" and start <= inc.start < end:
-                rows += [(self.meters[r], inc.start, "relay_open", "余额不足") for r in inc.rows]
+            # The relay opens a little after the quarter-hour begins: an event stamped exactly
+            # on the engine's clock would belong to the interval it has already closed.
+            at = inc.start + timedelta(minutes=2)
+            if inc.kind == "prepaid_cutoff" and start <= at < end:
+                rows += [(self.meters[r], at, "relay_open", "余额不足") for r in inc.rows]
         if not rows:
             return None
         meter, ts, event, detail = zip(*rows, strict=True)

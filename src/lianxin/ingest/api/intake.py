@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from lianxin.care.models import Meter
 from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json
-from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection
+from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection, db_text
 from lianxin.store import WriteResult, open_stores
 
 
@@ -119,8 +119,8 @@ class Intake:
         accepted = outcome.readings.total + outcome.events.total if outcome else 0
         with transaction.atomic():
             run = ImportRun.objects.create(
-                source=source[:500],
-                description=description[:300],
+                source=db_text(source, 500),
+                description=db_text(description, 300),
                 status=ImportRun.Status.PARTIAL if accepted else ImportRun.Status.FAILED,
                 finished_at=timezone.now(),
                 rows=outcome.received if outcome else rejected,
@@ -135,13 +135,13 @@ class Intake:
                 run.save(update_fields=["quarantine_file"])
             Rejection.objects.bulk_create(
                 [
-                    Rejection(
-                        run=run,
-                        line=e.line if e.line is not None else e.row,
-                        field=e.field[:100],
-                        value="" if e.value is None else str(e.value)[:200],
-                        code=e.code,
-                        reason=e.reason[:300],
+                    Rejection.of(
+                        run,
+                        e.line if e.line is not None else e.row,
+                        e.field,
+                        e.value,
+                        e.code,
+                        e.reason,
                     )
                     for e in errors[:KEEP_IN_DB]
                 ],
