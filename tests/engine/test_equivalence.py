@@ -1,0 +1,69 @@
+"""Speed work must not change what the engine finds: replaying the real sample gives exactly the
+findings (and the final learned state) recorded in tests/data/ from the reference engine.
+
+Regenerate deliberately (only when a change of results is intended):
+    .venv/bin/python -m tests.engine.test_equivalence
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from lianxin.engine.config import EngineConfig
+from lianxin.engine.core import Engine
+from lianxin.engine.replay import replay
+
+DATA = Path(__file__).parents[1] / "data"
+SAMPLE = DATA / "lcl_sample.parquet"
+GOLDEN = DATA / "lcl_sample_findings.golden.jsonl"
+GOLDEN_STATE = DATA / "lcl_sample_state.golden.json"
+TZ = "Europe/London"
+
+
+def run():
+    lcl = pl.read_parquet(SAMPLE).with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    eng = Engine(EngineConfig(tz=TZ))
+    findings = replay(lcl, engine=eng)
+    return eng, [f.to_dict() for f in findings]
+
+
+def state_digest(eng: Engine) -> dict:
+    out = {}
+    for k in sorted(eng.a):
+        v = np.ascontiguousarray(eng.a[k])
+        out[k] = f"{v.dtype}{list(v.shape)}:" + hashlib.sha1(v.tobytes()).hexdigest()
+    for k in sorted(eng.pop):
+        v = np.ascontiguousarray(np.asarray(eng.pop[k]))
+        out[f"pop_{k}"] = hashlib.sha1(v.tobytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run()
+
+
+def test_findings_identical_to_golden(result):
+    _, got = result
+    want = [json.loads(line) for line in GOLDEN.read_text().splitlines() if line]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g == w
+
+
+def test_learned_state_identical_to_golden(result):
+    eng, _ = result
+    assert state_digest(eng) == json.loads(GOLDEN_STATE.read_text())
+
+
+if __name__ == "__main__":
+    eng, found = run()
+    GOLDEN.write_text(
+        "".join(json.dumps(f, ensure_ascii=False, sort_keys=True) + "\n" for f in found)
+    )
+    GOLDEN_STATE.write_text(json.dumps(state_digest(eng), indent=1, sort_keys=True) + "\n")
+    print(f"{len(found)} findings -> {GOLDEN}")
