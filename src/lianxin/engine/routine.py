@@ -41,6 +41,9 @@ def fields(days: int) -> dict:
         "quiet_thr": (np.float32, (24,), np.nan),  # learned quiet quantile per hour, h
         "quiet_n": (np.uint8, (24,), 0),  # days behind quiet_thr
         "high_kw": (np.float32, (24,), np.nan),  # learned usual high per hour, kW
+        # the highest hourly mean in kw_ring and how many known (kept up to date slot by slot)
+        "high_max": (np.float32, (24,), np.nan),
+        "high_n": (np.uint8, (24,), 0),
         "standby": (np.float32, (), np.nan),
         "zero_thr_h": (np.float32, (), 0.0),
         "days_seen": (np.int16, (), 0),
@@ -78,6 +81,33 @@ def ring_quantile(x: np.ndarray, q: float, unknown=None) -> tuple[np.ndarray, np
     v = np.take_along_axis(s, idx[..., None], axis=-1)[..., 0].astype(np.float32)
     v[n == 0] = np.nan
     return v, n
+
+
+def ring_quantile_codes(x: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """ring_quantile of quiet codes (uint8, Q_UNKNOWN = unknown) given the count of known ones.
+
+    Q_UNKNOWN is larger than every known code, so a plain sort already puts unknowns last: the
+    same value as ring_quantile(x, q, Q_UNKNOWN) without masking them as NaN first.
+    """
+    s = np.sort(x.astype(np.float32), axis=-1)
+    n = n.astype(np.intp)
+    idx = np.ceil(q * np.maximum(n - 1, 0)).astype(np.intp)
+    v = np.take_along_axis(s, idx[..., None], axis=-1)[..., 0].astype(np.float32)
+    v[n == 0] = np.nan
+    return v
+
+
+def ring_max_update(ring, old_max, old_n, old, new) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum and count of known (non-NaN) values of each row of `ring` after one slot of
+    it went from `old` to `new`, from the previous maximum and count: exactly
+    ring_quantile(ring, 1.0). Only rows whose old value was the maximum are rescanned."""
+    old_known = ~np.isnan(old)
+    n = (old_n - old_known + ~np.isnan(new)).astype(np.uint8)
+    m = np.fmax(old_max, new)
+    redo = np.flatnonzero(old_known & (old >= old_max))
+    if len(redo):
+        m[redo] = np.fmax.reduce(ring[redo], axis=-1)
+    return m, n
 
 
 def blend(personal: np.ndarray, n: np.ndarray, prior, weight_days: float) -> np.ndarray:
