@@ -61,21 +61,25 @@ def fields(days: int) -> dict:
     }
 
 
-def ring_quantile(x: np.ndarray, q: float, unknown=None) -> tuple[np.ndarray, np.ndarray]:
+def ring_quantile(
+    x: np.ndarray, q: float, unknown=None, owned: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Quantile along the last axis ignoring unknown entries (NaN, or the `unknown` code).
 
     Sorting puts NaN (and the largest code, 255) last, so the valid values come first.
-    Returns (value, count); value is NaN where count is 0.
+    Returns (value, count); value is NaN where count is 0. owned: x is a float32 scratch
+    array the caller gives up, sorted in place (saves copying it).
     """
     if q >= 1.0 and unknown is None:  # the maximum needs no sort
         f = np.ascontiguousarray(x, dtype=np.float32)
         n = np.count_nonzero(~np.isnan(f), axis=-1)
         return np.fmax.reduce(f, axis=-1), n
     # numpy sorts float32 several times faster than float16 or uint8 along a short axis.
-    f = x.astype(np.float32)
+    f = x if owned and x.dtype == np.float32 and unknown is None else x.astype(np.float32)
     if unknown is not None:
         f[x == unknown] = np.nan
-    s = np.sort(f, axis=-1)
+    f.sort(axis=-1)  # in place: f is a copy of x (or the caller's scratch)
+    s = f
     n = np.count_nonzero(~np.isnan(f), axis=-1)
     idx = np.ceil(q * np.maximum(n - 1, 0)).astype(np.intp)
     v = np.take_along_axis(s, idx[..., None], axis=-1)[..., 0].astype(np.float32)
@@ -89,7 +93,8 @@ def ring_quantile_codes(x: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     Q_UNKNOWN is larger than every known code, so a plain sort already puts unknowns last: the
     same value as ring_quantile(x, q, Q_UNKNOWN) without masking them as NaN first.
     """
-    s = np.sort(x.astype(np.float32), axis=-1)
+    s = x.astype(np.float32)
+    s.sort(axis=-1)  # in place, on the copy
     n = n.astype(np.intp)
     idx = np.ceil(q * np.maximum(n - 1, 0)).astype(np.intp)
     v = np.take_along_axis(s, idx[..., None], axis=-1)[..., 0].astype(np.float32)
@@ -129,7 +134,8 @@ def population(values: np.ndarray, n: np.ndarray, min_days: int, default):
 
 def kth_largest(x: np.ndarray, k: int) -> np.ndarray:
     """The k-th largest value along the last axis ignoring NaN; 0 where fewer than k values."""
-    s = np.sort(np.where(np.isnan(x), -np.inf, x), axis=-1)
+    s = np.where(np.isnan(x), -np.inf, x)
+    s.sort(axis=-1)
     v = s[..., -k]
     return np.where(np.isfinite(v), v, 0).astype(np.float32)
 
