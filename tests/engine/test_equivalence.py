@@ -75,6 +75,17 @@ def test_kept_maximum_and_counts_match_a_rescan(result):
     np.testing.assert_array_equal(a["quiet_n"], qn)
 
 
+def test_median_is_numpys_bit_for_bit():
+    from lianxin.engine.routine import median
+
+    rng = np.random.default_rng(0)
+    for n in [*range(1, 40), 999, 1000, 20001]:
+        v = (rng.random(n) * 10).astype(np.float32)
+        assert np.float32(median(v)).tobytes() == np.float32(np.median(v)).tobytes()
+    v = np.array([1, np.nan, 2], np.float32)
+    assert np.isnan(median(v))
+
+
 if __name__ == "__main__":
     eng, found = run()
     GOLDEN.write_text(
