@@ -445,21 +445,28 @@ class Engine:
         h, d = local.hour, routine.local_day(local) % D
         good = (a["hour_cov"] >= 0.5) & ~a["hour_anom"]
         mean = np.where(good, a["hour_kwh"] / np.maximum(a["hour_cov"], 1e-6), np.nan)
+        # The learned figures change only by the one ring slot replaced here, so counts (and the
+        # maximum) are updated from the old and new slot values instead of rescanning the ring.
+        old_kw = a["kw_ring"][:, h, d].copy()
         a["kw_ring"][:, h, d] = mean
-        own = a["owner"]
-        prim = own == np.arange(self.n)
         quiet_q = np.clip(np.round((end - a["quiet_since"]) / 900.0), 0, routine.Q_MAX)
-        known = good & prim & (a["quiet_since"] > 0) & (a["last_end"] >= end - 3600)
-        a["q_ring"][:, h, d] = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
+        known = good & self.primary & (a["quiet_since"] > 0) & (a["last_end"] >= end - 3600)
+        new_q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
+        qn = a["quiet_n"][:, h] - (a["q_ring"][:, h, d] != routine.Q_UNKNOWN) + known
+        a["q_ring"][:, h, d] = new_q
 
-        qv, qn = routine.ring_quantile(
-            a["q_ring"][:, h, :], cfg.inactivity_quantile, routine.Q_UNKNOWN
-        )
+        qv = routine.ring_quantile_codes(a["q_ring"][:, h, :], qn, cfg.inactivity_quantile)
         qv = qv / 4.0
         self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
         a["quiet_thr"][:, h] = routine.blend(qv, qn, self.pop["quiet"][h], cfg.prior_weight_days)
         a["quiet_n"][:, h] = qn
-        hv, hn = routine.ring_quantile(a["kw_ring"][:, h, :], cfg.high_load_quantile)
+        if cfg.high_load_quantile >= 1.0:
+            hv, hn = routine.ring_max_update(
+                a["kw_ring"][:, h, :], a["high_max"][:, h], a["high_n"][:, h], old_kw, mean
+            )
+            a["high_max"][:, h], a["high_n"][:, h] = hv, hn
+        else:
+            hv, hn = routine.ring_quantile(a["kw_ring"][:, h, :], cfg.high_load_quantile)
         self.pop["high"][h] = routine.population(hv, hn, 14, routine.DEFAULT_HIGH_KW)
         a["high_kw"][:, h] = routine.blend(hv, hn, self.pop["high"][h], cfg.prior_weight_days)
 
@@ -566,7 +573,11 @@ class Engine:
             "standby": np.float32(meta["pop_standby"]),
         }
         for k in eng.spec:
-            eng.a[k] = z[f"a_{k}"]
+            if f"a_{k}" in z.files:
+                eng.a[k] = z[f"a_{k}"]
+        if "a_high_max" not in z.files:  # a snapshot from before these were kept
+            hv, hn = routine.ring_quantile(eng.a["kw_ring"], 1.0)
+            eng.a["high_max"], eng.a["high_n"] = hv, hn.astype(np.uint8)
         for k in eng.g:
             eng.g[k] = z[f"g_{k}"]
         eng._derive()

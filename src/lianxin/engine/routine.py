@@ -41,6 +41,9 @@ def fields(days: int) -> dict:
         "quiet_thr": (np.float32, (24,), np.nan),  # learned quiet quantile per hour, h
         "quiet_n": (np.uint8, (24,), 0),  # days behind quiet_thr
         "high_kw": (np.float32, (24,), np.nan),  # learned usual high per hour, kW
+        # the highest hourly mean in kw_ring and how many known (kept up to date slot by slot)
+        "high_max": (np.float32, (24,), np.nan),
+        "high_n": (np.uint8, (24,), 0),
         "standby": (np.float32, (), np.nan),
         "zero_thr_h": (np.float32, (), 0.0),
         "days_seen": (np.int16, (), 0),
@@ -58,26 +61,58 @@ def fields(days: int) -> dict:
     }
 
 
-def ring_quantile(x: np.ndarray, q: float, unknown=None) -> tuple[np.ndarray, np.ndarray]:
+def ring_quantile(
+    x: np.ndarray, q: float, unknown=None, owned: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Quantile along the last axis ignoring unknown entries (NaN, or the `unknown` code).
 
     Sorting puts NaN (and the largest code, 255) last, so the valid values come first.
-    Returns (value, count); value is NaN where count is 0.
+    Returns (value, count); value is NaN where count is 0. owned: x is a float32 scratch
+    array the caller gives up, sorted in place (saves copying it).
     """
     if q >= 1.0 and unknown is None:  # the maximum needs no sort
         f = np.ascontiguousarray(x, dtype=np.float32)
         n = np.count_nonzero(~np.isnan(f), axis=-1)
         return np.fmax.reduce(f, axis=-1), n
     # numpy sorts float32 several times faster than float16 or uint8 along a short axis.
-    f = x.astype(np.float32)
+    f = x if owned and x.dtype == np.float32 and unknown is None else x.astype(np.float32)
     if unknown is not None:
         f[x == unknown] = np.nan
-    s = np.sort(f, axis=-1)
+    f.sort(axis=-1)  # in place: f is a copy of x (or the caller's scratch)
+    s = f
     n = np.count_nonzero(~np.isnan(f), axis=-1)
     idx = np.ceil(q * np.maximum(n - 1, 0)).astype(np.intp)
     v = np.take_along_axis(s, idx[..., None], axis=-1)[..., 0].astype(np.float32)
     v[n == 0] = np.nan
     return v, n
+
+
+def ring_quantile_codes(x: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """ring_quantile of quiet codes (uint8, Q_UNKNOWN = unknown) given the count of known ones.
+
+    Q_UNKNOWN is larger than every known code, so a plain sort already puts unknowns last: the
+    same value as ring_quantile(x, q, Q_UNKNOWN) without masking them as NaN first.
+    """
+    s = x.astype(np.float32)
+    s.sort(axis=-1)  # in place, on the copy
+    n = n.astype(np.intp)
+    idx = np.ceil(q * np.maximum(n - 1, 0)).astype(np.intp)
+    v = np.take_along_axis(s, idx[..., None], axis=-1)[..., 0].astype(np.float32)
+    v[n == 0] = np.nan
+    return v
+
+
+def ring_max_update(ring, old_max, old_n, old, new) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum and count of known (non-NaN) values of each row of `ring` after one slot of
+    it went from `old` to `new`, from the previous maximum and count: exactly
+    ring_quantile(ring, 1.0). Only rows whose old value was the maximum are rescanned."""
+    old_known = ~np.isnan(old)
+    n = (old_n - old_known + ~np.isnan(new)).astype(np.uint8)
+    m = np.fmax(old_max, new)
+    redo = np.flatnonzero(old_known & (old >= old_max))
+    if len(redo):
+        m[redo] = np.fmax.reduce(ring[redo], axis=-1)
+    return m, n
 
 
 def blend(personal: np.ndarray, n: np.ndarray, prior, weight_days: float) -> np.ndarray:
@@ -93,13 +128,26 @@ def population(values: np.ndarray, n: np.ndarray, min_days: int, default):
     if ok.sum() >= 5:
         v = values[ok]
         # A median of an evenly spread sample of at most ~20,000 homes is as good a prior.
-        return np.float32(np.median(v[:: max(1, len(v) // 20000)]))
+        return np.float32(median(v[:: max(1, len(v) // 20000)]))
     return np.float32(default)
+
+
+def median(v: np.ndarray):
+    """np.median of a 1-D array, without its generic machinery (called twice an hour)."""
+    n = len(v)
+    if np.isnan(v).any():
+        return np.median(v)
+    h = n // 2
+    if n % 2:
+        return np.partition(v, h)[h]
+    p = np.partition(v, (h - 1, h))
+    return (p[h - 1] + p[h]) / 2
 
 
 def kth_largest(x: np.ndarray, k: int) -> np.ndarray:
     """The k-th largest value along the last axis ignoring NaN; 0 where fewer than k values."""
-    s = np.sort(np.where(np.isnan(x), -np.inf, x), axis=-1)
+    s = np.where(np.isnan(x), -np.inf, x)
+    s.sort(axis=-1)
     v = s[..., -k]
     return np.where(np.isfinite(v), v, 0).astype(np.float32)
 

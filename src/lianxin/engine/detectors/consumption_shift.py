@@ -27,7 +27,7 @@ def day(eng, end: int, d: int) -> list:
     recent = a["tot_ring"][:, recent_idx]
     before = a["tot_ring"].copy()
     before[:, recent_idx] = np.nan
-    med, n = routine.ring_quantile(before, 0.5)
+    med, n = routine.ring_quantile(before, 0.5, owned=True)
     ok = (n >= cfg.shift_min_history_days) & (med > 0.1) & ~np.isnan(recent).any(axis=1)
     f = cfg.shift_factor
     with np.errstate(invalid="ignore", divide="ignore"):
