@@ -532,25 +532,18 @@ class Source:
         )
         return Batch("events", records, _concat(rej))
 
+    def _dated(self, chunk: pl.DataFrame, ok: pl.Series, rej: list):
+        """The rows' timestamps (a `ts` or a `date` column), rejecting unreadable ones."""
+        ts_field = "ts" if "ts" in chunk.columns else "date"
+        ts, bad_ts = _parse_ts(chunk[ts_field], self.options.time_zone)
+        rej.append(_reject(chunk, bad_ts & ok, ts_field, ts_field, "bad_timestamp", BAD_TS))
+        return ts, ts_field, ok & ~bad_ts
+
     def _payments(self, chunk: pl.DataFrame, now: datetime) -> Batch:
         rej = []
         entity = "account" if "account" in chunk.columns else "meter"
         ok = _required(chunk, entity, rej)
-        ts, bad_ts = _parse_ts(
-            chunk["ts"] if "ts" in chunk.columns else chunk["date"], self.options.time_zone
-        )
-        ts_field = "ts" if "ts" in chunk.columns else "date"
-        rej.append(
-            _reject(
-                chunk,
-                bad_ts & ok,
-                ts_field,
-                ts_field,
-                "bad_timestamp",
-                BAD_TS,
-            )
-        )
-        ok &= ~bad_ts
+        ts, ts_field, ok = self._dated(chunk, ok, rej)
         amount, bad = _to_float(chunk["amount"])
         rej.append(_reject(chunk, bad & ok, "amount", "amount", "not_a_number", "not a number"))
         ok &= ~bad
@@ -591,21 +584,7 @@ class Source:
     def _balances(self, chunk: pl.DataFrame, now: datetime) -> Batch:
         rej = []
         ok = _required(chunk, "meter", rej)
-        ts, bad_ts = _parse_ts(
-            chunk["ts"] if "ts" in chunk.columns else chunk["date"], self.options.time_zone
-        )
-        ts_field = "ts" if "ts" in chunk.columns else "date"
-        rej.append(
-            _reject(
-                chunk,
-                bad_ts & ok,
-                ts_field,
-                ts_field,
-                "bad_timestamp",
-                BAD_TS,
-            )
-        )
-        ok &= ~bad_ts
+        ts, ts_field, ok = self._dated(chunk, ok, rej)
         balance, bad = _to_float(chunk["balance"])
         rej.append(_reject(chunk, bad & ok, "balance", "balance", "not_a_number", "not a number"))
         ok &= ~bad
