@@ -6,6 +6,7 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
+from lianxin.engine.config import EngineConfig
 from lianxin.engine.replay import replay
 from tests.engine.curves import STANDBY, START, at, drop, edit, home, local, raised
 
@@ -94,6 +95,35 @@ def test_a_quiet_afternoon_at_home_is_not_inactivity_but_a_missed_one_is(town):
     df = edit(town, "h5", at(24, 11), at(25, 2), pl.lit(STANDBY))
     (f,) = raised(replay(df), "inactivity", "h5")
     assert local(f.detected_at) - at(24, 11) <= timedelta(hours=6)
+
+
+def test_skipping_a_couple_of_short_uses_is_not_inactivity(town):
+    # h4's afternoons are quiet but for tea at 15:00 and 16:30; one day it has no tea.
+    quiet = (pl.col("ts").dt.hour() >= 12) & (pl.col("ts").dt.hour() < 18)
+    tea = pl.col("ts").dt.strftime("%H:%M").is_in(["15:00", "16:30"])
+    h4 = pl.col("household_id") == "h4"
+    df = town.with_columns(
+        kwh=pl.when(h4 & tea).then(0.35).when(h4 & quiet).then(STANDBY).otherwise(pl.col("kwh"))
+    )
+    df = edit(df, "h4", at(24, 12), at(24, 18), pl.lit(STANDBY))
+    assert raised(replay(df), "inactivity", "h4") == []
+    # Counting any use at all as the routine would have called out the duty room.
+    (f,) = raised(replay(df, config=EngineConfig(inactivity_busy_slots=1)), "inactivity", "h4")
+    assert at(24, 12) < local(f.detected_at) < at(24, 18)
+
+
+def test_an_alarm_that_clears_by_itself_asks_for_a_busier_window_next_time(town):
+    long_first = edit(town, "h5", at(20, 11), at(21, 2), pl.lit(STANDBY))
+    (first,) = raised(replay(long_first), "inactivity", "h5")
+    # The same quiet, but the resident is up again an hour after the alarm.
+    back = local(first.detected_at) + timedelta(hours=1)
+    short_first = edit(town, "h5", at(20, 11), back, pl.lit(STANDBY))
+    for df, busy in ((long_first, 1.5), (short_first, 2.0)):
+        df = edit(df, "h5", at(24, 11), at(25, 2), pl.lit(STANDBY))
+        second = [f for f in raised(replay(df), "inactivity", "h5") if local(f.started_at) > back]
+        assert len(second) == 1
+        assert second[0].evidence["busy_hours"] == busy
+        assert local(second[0].detected_at) - at(24, 11) <= timedelta(hours=8)
 
 
 def test_data_gap_is_reported_and_never_as_inactivity_or_no_power(town):

@@ -24,12 +24,17 @@ class EngineConfig:
     inactivity_slack_h: float = 1.5
     inactivity_floor_h: float = 4.0
     inactivity_cap_h: float = 24.0
-    # Each inactivity raised in about the last month lengthens the home's floor by this share.
-    inactivity_repeat_factor: float = 1.5
     # ... and only if on at most `inactivity_quiet_days` of the past days (with data) this home
-    # was also quiet through the same clock window (one more at high sensitivity). Homes with
-    # fewer than `inactivity_min_days` such days rely on the threshold alone.
+    # was also not busy through the same clock window (one more at high sensitivity): busy =
+    # active in at least `inactivity_busy_slots` half hours of it (one kettle is no routine).
+    # Homes with fewer than `inactivity_min_days` such days rely on the threshold alone.
     inactivity_quiet_days: int = 1
+    inactivity_busy_slots: int = 3
+    # Each inactivity of about the last month that cleared by itself (activity within
+    # `inactivity_self_clear_h` of the alarm) asks this many more busy half hours of the home:
+    # its routine is looser than learned. A long silence (a real incident) asks nothing more.
+    inactivity_self_clear_h: float = 4.0
+    inactivity_busy_slots_per_alarm: float = 1.0
     # ... and only if quiet that long is this unlikely for the home, slot by slot (log10 of the
     # product over the spell's half hours of 1 - the share of days it was active then).
     inactivity_log10_p: float = 3.0

@@ -4,7 +4,10 @@ The engine learns, for every local hour, how long this home has usually been qui
 above standby) by the end of that hour: after a night's sleep a long spell is normal at 06:00,
 by 09:00 it is not. Inactivity is raised when the current quiet spell is longer than the
 `inactivity_quantile` of those spells at this hour plus slack (both scaled by the home's
-sensitivity), never below the floor, always by the cap. Water and gas use counts as activity.
+sensitivity), never below the floor, always by the cap — and only if on (nearly) every past day
+the home was busy in the same clock window, so quiet then is unprecedented for it. Alarms that
+cleared by themselves soon after make the home's next one ask for a busier window. Water and
+gas use counts as activity.
 Silence that something else explains (no data, no power, a prepaid cut-off), away periods and
 quiet hours raise nothing.
 """
@@ -19,7 +22,8 @@ from lianxin.engine.text import clock, hours, utc, when
 KIND = "inactivity"
 FIELDS = {
     "in_open": (np.int64, (), 0),  # open inactivity: its started_at (last activity)
-    "in_recent": (np.float32, (), 0.0),  # inactivity raised lately (decays by a month)
+    "in_raised": (np.int64, (), 0),  # when the open inactivity was raised
+    "in_recent": (np.float32, (), 0.0),  # alarms that cleared by themselves lately (decays)
 }
 
 
@@ -27,8 +31,7 @@ def threshold_h(eng, hour: int) -> np.ndarray:
     a, cfg = eng.a, eng.cfg
     s = a["sens"]
     thr = a["quiet_thr"][:, hour] + cfg.inactivity_slack_h * s
-    # A home that keeps looking inactive when it is not (irregular hours) earns a longer floor.
-    floor = cfg.inactivity_floor_h * s * (1 + cfg.inactivity_repeat_factor * a["in_recent"])
+    floor = cfg.inactivity_floor_h * s
     return np.minimum(np.maximum(thr, floor), cfg.inactivity_cap_h * s)
 
 
@@ -47,6 +50,9 @@ def tick(eng, t) -> list:
                 {"activity_at": utc(int(qs[r])).isoformat()},
             )
         )  # fmt: skip
+        # Activity soon after the alarm: this home's routine is looser than learned.
+        if now - a["in_raised"][r] <= cfg.inactivity_self_clear_h * 3600:
+            a["in_recent"][r] += 1
         a["in_open"][r] = 0
     elapsed = (now - qs) / 3600.0
     # Compare with the spells this home showed at the last hour boundary (the start of this
@@ -61,16 +67,18 @@ def tick(eng, t) -> list:
         cand &= ~((a["away_from"] <= now) & (now < a["away_to"]))
     rows = np.flatnonzero(cand)
     if len(rows):
-        n_valid, n_quiet, log10_p = quiet_windows(eng, t, rows)
+        n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, rows)
         sens = a["sens"][rows]
         allowed = np.where(sens < 1, 1, 0) + cfg.inactivity_quiet_days
         over_cap = elapsed[rows] > cfg.inactivity_cap_h * sens
         unlikely = log10_p < -cfg.inactivity_log10_p / sens
         keep = (n_valid < cfg.inactivity_min_days) | ((n_quiet <= allowed) & unlikely) | over_cap
-        for r, nv, nq in zip(rows[keep], n_valid[keep], n_quiet[keep], strict=True):
-            out.append(_raise(eng, r, t, float(elapsed[r]), float(thr[r]), int(nv), int(nq)))
+        for r, nv, nq, lp, b in zip(
+            rows[keep], n_valid[keep], n_quiet[keep], log10_p[keep], busy[keep], strict=True
+        ):
+            out.append(_raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b))
             a["in_open"][r] = qs[r]
-            a["in_recent"][r] += 1
+            a["in_raised"][r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
@@ -83,8 +91,9 @@ def day(eng, end: int, d: int) -> list:
 
 def quiet_windows(eng, t, rows):
     """For each row: on how many past days its data covered the local clock window of the
-    current quiet spell (at most the last 24 h), and on how many of those it was quiet all
-    through it. Windows crossing midnight compare pairs of consecutive days."""
+    current quiet spell (at most the last 24 h), on how many of those it was not busy in it
+    (active in fewer than `busy` half hours of it), how unlikely the quiet is slot by slot, and
+    `busy` itself. Windows crossing midnight compare pairs of consecutive days."""
     a, D = eng.a, eng.D
     off = t.utc_offset
     end = t.now + off  # local seconds
@@ -108,7 +117,12 @@ def quiet_windows(eng, t, rows):
     ap, sp = act[:, pi], seen[:, pi]
     mt, mp = m_today[:, None], m_prev[:, None]
     valid = ((st & mt) == mt) & ((sp & mp) == mp)
-    quiet = valid & ((at & mt) == 0) & ((ap & mp) == 0)
+    cfg = eng.cfg
+    busy = np.ceil(
+        cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a["in_recent"][rows]
+    ).astype(np.int64)
+    n_on = np.bitwise_count(at & mt) + np.bitwise_count(ap & mp)
+    quiet = valid & (n_on < busy[:, None])
     # How unlikely is so much quiet, slot by slot? log10 of the product over the window's
     # half hours of (1 - this home's share of days active in that half hour).
     n_act = _slot_counts(at)  # past days only
@@ -121,7 +135,7 @@ def quiet_windows(eng, t, rows):
         (slots >= s0[:, None]) | (slots <= s1),
     )
     log10_p = (np.log10(1 - p_act) * inside).sum(axis=1)
-    return valid.sum(axis=1), quiet.sum(axis=1), log10_p
+    return valid.sum(axis=1), quiet.sum(axis=1), log10_p, busy
 
 
 def _slot_counts(words: np.ndarray) -> np.ndarray:
@@ -130,7 +144,7 @@ def _slot_counts(words: np.ndarray) -> np.ndarray:
     return bits.reshape(words.shape[0], words.shape[1], 64)[:, :, :48].sum(axis=1)
 
 
-def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet):
+def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy):
     a = eng.a
     start = int(a["quiet_since"][r])
     w_en, w_zh = when(start, t.now, eng.tz)
@@ -141,11 +155,12 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet):
     zh = f"自{w_zh}起无用电活动（{e_zh}）。"
     if n_valid >= eng.cfg.inactivity_min_days:
         active = n_valid - n_quiet
+        b_en, b_zh = hours(busy / 2)
         en += (
-            f" On {active} of the last {n_valid} days this home was active between {win_from} "
-            f"and {at}."
+            f" On {active} of the last {n_valid} days this home was in use for at least {b_en} "
+            f"between {win_from} and {at}."
         )
-        zh += f"过去{n_valid}天中有{active}天在{win_from}至{at}之间有用电活动。"
+        zh += f"过去{n_valid}天中有{active}天在{win_from}至{at}之间用电活动累计至少{b_zh}。"
     else:
         u_en, u_zh = hours(thr)
         en += (
@@ -159,6 +174,6 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet):
         KIND, "warning", r, start, en, zh,
         {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
          "threshold_hours": thr, "days_compared": n_valid,
-         "days_active_in_window": n_valid - n_quiet,
-         "window": f"{win_from}-{at}"},
+         "days_active_in_window": n_valid - n_quiet, "busy_hours": busy / 2,
+         "window": f"{win_from}-{at}", "log10_chance": log10_p},
     )  # fmt: skip
