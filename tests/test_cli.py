@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 from lianxin.cli import COMMANDS
 
@@ -34,6 +35,20 @@ def test_usage_errors_exit_2(tmp_path):
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
     assert lianxin("serve", "--port", "eighty", home=tmp_path).returncode == 2
+    result = lianxin("monitor", "--lateness", "-5", home=tmp_path)
+    assert result.returncode == 2
+    assert "--lateness -5 is not 0..10080 minutes" in result.stderr
+
+
+def test_monitor_once_judges_up_to_the_clock_minus_lateness(tmp_path):
+    assert lianxin("init", home=tmp_path).returncode == 0
+    result = lianxin("monitor", "--once", "--lateness", "90", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # "2026-11-27 07:20:48Z judged to 05:50:48Z readings 0 events 0 findings 0 alerts 0"
+    date, clock, _, _, judged, *rest = result.stdout.split()
+    assert rest[:2] == ["readings", "0"]
+    stamp = datetime.fromisoformat(f"{date}T{clock[:-1]}")
+    assert judged == f"{stamp - timedelta(minutes=90):%H:%M:%S}Z"
 
 
 def test_failure_is_one_line_on_stderr_and_exit_1(tmp_path):

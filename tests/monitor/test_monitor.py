@@ -139,3 +139,24 @@ def test_a_prepaid_cut_off_is_its_own_alert_not_no_power(town, tmp_path):
     kinds = {f.kind for f in report.findings if f.household_id == "MAC000002"}
     assert "prepaid_cutoff" in kinds and "no_power" not in kinds
     assert Alert.objects.filter(kind="prepaid_cutoff", household__code="MAC000002").exists()
+
+
+@pytest.mark.parametrize(
+    "lateness, learned", [(timedelta(minutes=10), True), (timedelta(0), False)]
+)
+def test_a_reading_that_arrives_minutes_late_is_still_judged(town, tmp_path, lateness, learned):
+    stores = open_stores(tmp_path)
+    live = datetime(2025, 2, 17, 9, tzinfo=UTC)
+    stores.readings.write(readings(live - timedelta(days=3), live))
+    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=3, lateness=lateness)
+    monitor.step(live + lateness, raise_alerts=False)
+    # The half hour up to 09:30 ends; the step at 09:30 runs before its readings arrive at 09:32.
+    monitor.step(live + timedelta(minutes=30), raise_alerts=False)
+    stores.readings.write(readings(live, live + timedelta(minutes=30)))
+    report = monitor.step(live + timedelta(minutes=45), raise_alerts=False)
+    monitor.close()
+    assert report.judged_to == live + timedelta(minutes=45) - lateness
+    row = monitor.engine.index["MAC000002"]
+    seen_to = int((live + timedelta(minutes=30)).timestamp())
+    assert bool(monitor.engine.a["last_end"][row] == seen_to) is learned
+    assert report.readings == (4 if learned else 0)

@@ -3,6 +3,7 @@
 import signal
 import sys
 import time
+from datetime import timedelta
 
 
 def add_arguments(parser):
@@ -10,6 +11,15 @@ def add_arguments(parser):
         "--every", type=float, default=60.0, help="seconds between steps (default %(default)s)"
     )
     parser.add_argument("--once", action="store_true", help="run one step and exit")
+    parser.add_argument(
+        "--lateness",
+        type=float,
+        default=5.0,
+        metavar="MINUTES",
+        help="how long after an interval ends its reading may still arrive and be judged: the "
+        "engine trails the clock by this much (default %(default)s; e.g. 240 for meter data "
+        "collected in batches every few hours)",
+    )
     parser.add_argument(
         "--history-days",
         type=int,
@@ -19,6 +29,12 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    if not 0 <= args.lateness <= 7 * 24 * 60:
+        print(
+            f"lianxin monitor: --lateness {args.lateness:g} is not 0..10080 minutes",
+            file=sys.stderr,
+        )
+        return 2
     from lianxin.web.setup import require_migrated, setup_django
 
     setup_django()
@@ -27,7 +43,12 @@ def run(args) -> int:
 
     from lianxin.monitor import Monitor
 
-    monitor = Monitor(settings.LIANXIN_HOME, settings.TIME_ZONE, history_days=args.history_days)
+    monitor = Monitor(
+        settings.LIANXIN_HOME,
+        settings.TIME_ZONE,
+        history_days=args.history_days,
+        lateness=timedelta(minutes=args.lateness),
+    )
     stopping = False
 
     def stop(signum, frame):
@@ -39,7 +60,8 @@ def run(args) -> int:
         monitor.sync_registry()
         report = monitor.step()
         print(
-            f"{report.now:%Y-%m-%d %H:%M:%S}Z readings {report.readings} events {report.events} "
+            f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
+            f"readings {report.readings} events {report.events} "
             f"findings {len(report.findings)} alerts {report.alerts}"
             + (f" unknown meters {report.unknown_meters}" if report.unknown_meters else ""),
             flush=True,

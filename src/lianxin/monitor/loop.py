@@ -21,6 +21,7 @@ INTERVAL_UNITS = {"kWh": 1.0, "Wh": 0.001, "m3": 1.0, "L": 0.001}
 @dataclass
 class StepReport:
     now: datetime
+    judged_to: datetime | None = None  # the engine's clock after the step: now - lateness
     readings: int = 0
     unknown_meters: int = 0
     skipped_units: int = 0
@@ -30,10 +31,20 @@ class StepReport:
 
 
 class Monitor:
-    """One monitor per data directory (a lock file makes sure of that)."""
+    """One monitor per data directory (a lock file makes sure of that).
 
-    def __init__(self, home: Path, tz: str, history_days: int = 28):
+    `lateness`: how long after an interval ends its reading may still arrive and be judged.
+    The engine's clock trails the wall clock by it; a reading that arrives later still lands
+    in the store, but the engine has moved past its interval and does not learn from it.
+    """
+
+    def __init__(
+        self, home: Path, tz: str, history_days: int = 28, lateness: timedelta = timedelta(0)
+    ):
+        if lateness < timedelta(0):
+            raise LianxinError(f"lateness must not be negative, got {lateness}")
         self.home = Path(home)
+        self.lateness = lateness
         self.stores = open_stores(self.home)
         self.dir = self.home / "monitor"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -113,9 +124,12 @@ class Monitor:
     # ---- one step --------------------------------------------------------------------------
 
     def step(self, now: datetime | None = None, *, raise_alerts: bool = True) -> StepReport:
-        """Feed the engine everything that arrived for (its clock, now] and apply the findings."""
+        """Feed the engine everything that arrived for (its clock, now - lateness] and apply
+        the findings."""
         now = (now or datetime.now(UTC)).astimezone(UTC)
         report = StepReport(now=now)
+        now = now - self.lateness
+        report.judged_to = now
         if self.meters.is_empty():
             self.sync_registry()
         clock = (
