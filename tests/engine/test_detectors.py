@@ -2,6 +2,7 @@
 ordinary days around it raise nothing of that kind."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -124,6 +125,39 @@ def test_an_alarm_that_clears_by_itself_asks_for_a_busier_window_next_time(town)
         assert len(second) == 1
         assert second[0].evidence["busy_hours"] == busy
         assert local(second[0].detected_at) - at(24, 11) <= timedelta(hours=8)
+
+
+def test_the_duty_rooms_outcome_of_an_alarm_teaches_the_engine(town):
+    from lianxin.engine.core import Engine
+
+    df = edit(town, "h5", at(20, 11), at(21, 2), pl.lit(STANDBY))  # a long silence: no
+    df = edit(df, "h5", at(24, 11), at(25, 2), pl.lit(STANDBY))  # self-clearing alarm
+    frame = df.with_columns(pl.col("ts").dt.replace_time_zone("Asia/Shanghai"))
+    cut = at(22, 0).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    eng = Engine(EngineConfig())
+    (first,) = raised(eng.step(frame.filter(pl.col("ts") < cut)), "inactivity", "h5")
+    blob = eng.snapshot()
+
+    def next_alarm_busy_hours(*outcomes):
+        eng = Engine.restore(blob)
+        for outcome in outcomes:
+            eng.feedback(
+                pl.DataFrame(
+                    {
+                        "household_id": ["h5"],
+                        "kind": ["inactivity"],
+                        "started_at": [first.started_at],
+                        "outcome": [outcome],
+                    }
+                )  # fmt: skip
+            )
+        (second,) = raised(eng.step(frame.filter(pl.col("ts") >= cut)), "inactivity", "h5")
+        return second.evidence["busy_hours"]
+
+    assert next_alarm_busy_hours() == 1.5
+    assert next_alarm_busy_hours("real_emergency") == 1.5
+    assert next_alarm_busy_hours("false_alarm") == 2.0
+    assert next_alarm_busy_hours("resident_fine", "false_alarm") == 2.0  # one alarm counts once
 
 
 def test_data_gap_is_reported_and_never_as_inactivity_or_no_power(town):

@@ -160,3 +160,32 @@ def test_a_reading_that_arrives_minutes_late_is_still_judged(town, tmp_path, lat
     seen_to = int((live + timedelta(minutes=30)).timestamp())
     assert bool(monitor.engine.a["last_end"][row] == seen_to) is learned
     assert report.readings == (4 if learned else 0)
+
+
+def test_the_outcome_of_a_worked_alarm_reaches_the_engine_once(town, tmp_path):
+    stores = open_stores(tmp_path)
+    live = datetime(2025, 2, 17, 9, tzinfo=UTC)
+    stores.readings.write(readings(live - timedelta(days=3), live))
+    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=3)
+    monitor.step(live, raise_alerts=False)
+    started = live - timedelta(hours=30)
+    for outcome, home in (("false_alarm", HOMES[0]), ("real_emergency", HOMES[1])):
+        Alert.objects.create(
+            kind="inactivity", severity="warning", key=f"inactivity|{home}",
+            household=Household.objects.get(code=home), reason_en="-", reason_zh="-",
+            started_at=started, detected_at=started + timedelta(hours=5),
+            last_detected_at=started + timedelta(hours=5), status="resolved",
+            resolved_at=live - timedelta(hours=20), outcome=outcome,
+        )  # fmt: skip
+    report = monitor.step(live + timedelta(minutes=30))
+    assert report.outcomes == 2
+    assert Alert.objects.filter(fed_back_at__isnull=True).count() == 0
+    recent = monitor.engine.a["in_recent"]
+    assert recent[monitor.engine.index[HOMES[0]]] == 1  # no emergency: the engine learns
+    assert recent[monitor.engine.index[HOMES[1]]] == 0
+    # Handed over once: the next step and a restart add nothing.
+    assert monitor.step(live + timedelta(hours=1)).outcomes == 0
+    monitor.close()
+    again = Monitor(tmp_path, "Asia/Shanghai")
+    assert again.engine.a["in_recent"][again.engine.index[HOMES[0]]] == 1
+    again.close()

@@ -134,6 +134,9 @@ class Alert(models.Model):
     )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True)
+    # When the monitor handed the outcome to the engine (it learns from alarms that were no
+    # emergency); empty until then.
+    fed_back_at = models.DateTimeField(_("outcome given to the engine"), null=True, blank=True)
 
     class Meta:
         ordering = ["-severity_rank", "started_at"]

@@ -229,6 +229,22 @@ class Engine:
                 self.a["away_from"][rows] = self._local_instant(af)
                 self.a["away_to"][rows] = self._local_instant(at)
 
+    def feedback(self, outcomes: pl.DataFrame) -> None:
+        """What the duty room found for findings it worked: household_id, kind, started_at
+        (the finding's, UTC-aware or epoch s), outcome (an alert outcome such as false_alarm,
+        resident_fine, real_emergency). Detectors that learn from it adjust the home; the rest
+        is ignored, as are homes the engine does not know."""
+        if outcomes.height == 0:
+            return
+        known = outcomes.filter(pl.col("household_id").cast(pl.Utf8).is_in(self.ids))
+        for det in DETECTORS:
+            if not hasattr(det, "feedback"):
+                continue
+            mine = known.filter(pl.col("kind") == det.KIND)
+            if mine.height:
+                rows = np.array([self.index[h] for h in mine["household_id"].cast(pl.Utf8)])
+                det.feedback(self, rows, _epoch_s(mine["started_at"]), mine["outcome"].to_list())
+
     def _local_instant(self, value) -> int:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)

@@ -28,6 +28,7 @@ class StepReport:
     events: int = 0
     findings: list[Finding] = field(default_factory=list)
     alerts: int = 0
+    outcomes: int = 0  # alert outcomes handed to the engine to learn from
 
 
 class Monitor:
@@ -142,6 +143,7 @@ class Monitor:
             if len(self.meters)
             else timedelta(hours=1)
         )
+        fed_back = self._feedback()
         readings = self._readings(clock - longest, now, clock, report)
         events = self._events(clock, now, report)
         payments = self._payments(clock, now)
@@ -152,7 +154,40 @@ class Monitor:
 
             report.alerts = len(apply_findings(findings))
         self._save()
+        if fed_back:
+            # Marked only once the state that learned from them is on disk; a crash in
+            # between hands them over again, and the engine counts one alarm only once.
+            from lianxin.alerts.models import Alert
+
+            Alert.objects.filter(pk__in=fed_back).update(fed_back_at=report.now)
+        report.outcomes = len(fed_back)
         return report
+
+    def _feedback(self) -> list[int]:
+        """Hand the engine the outcomes the duty room recorded since the last step."""
+        from lianxin.alerts.models import Alert
+
+        rows = list(
+            Alert.objects.filter(
+                fed_back_at__isnull=True, household__isnull=False, resolved_at__isnull=False
+            )
+            .exclude(outcome="")
+            .values_list("pk", "household__code", "kind", "started_at", "outcome")
+        )
+        if not rows:
+            return []
+        pk, household, kind, started, outcome = zip(*rows, strict=True)
+        self.engine.feedback(
+            pl.DataFrame(
+                {
+                    "household_id": list(household),
+                    "kind": list(kind),
+                    "started_at": [int(t.timestamp()) for t in started],
+                    "outcome": list(outcome),
+                }
+            )
+        )
+        return list(pk)
 
     def _readings(self, start, end, clock, report: StepReport) -> pl.DataFrame:
         raw = self.stores.readings.read(None, start, end)

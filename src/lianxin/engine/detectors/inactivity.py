@@ -24,7 +24,10 @@ FIELDS = {
     "in_open": (np.int64, (), 0),  # open inactivity: its started_at (last activity)
     "in_raised": (np.int64, (), 0),  # when the open inactivity was raised
     "in_recent": (np.float32, (), 0.0),  # alarms that cleared by themselves lately (decays)
+    "in_counted": (np.int64, (), 0),  # started_at of the latest alarm counted in in_recent
 }
+# What the duty room found when it called (alert outcomes): the routine is looser than learned.
+NOT_AN_EMERGENCY = {"false_alarm", "resident_fine"}
 
 
 def threshold_h(eng, hour: int) -> np.ndarray:
@@ -52,7 +55,7 @@ def tick(eng, t) -> list:
         )  # fmt: skip
         # Activity soon after the alarm: this home's routine is looser than learned.
         if now - a["in_raised"][r] <= cfg.inactivity_self_clear_h * 3600:
-            a["in_recent"][r] += 1
+            _count(a, r, start)
         a["in_open"][r] = 0
     elapsed = (now - qs) / 3600.0
     # Compare with the spells this home showed at the last hour boundary (the start of this
@@ -82,6 +85,20 @@ def tick(eng, t) -> list:
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
+
+
+def feedback(eng, rows: np.ndarray, started: np.ndarray, outcomes: list[str]) -> None:
+    """The duty room's outcome of an alarm (raised at `started`): one that was no emergency
+    counts like an alarm that cleared by itself (once, even if it did both)."""
+    for r, s, outcome in zip(rows, started, outcomes, strict=True):
+        if outcome in NOT_AN_EMERGENCY:
+            _count(eng.a, int(r), int(s))
+
+
+def _count(a, r: int, started: int) -> None:
+    if a["in_counted"][r] != started:
+        a["in_recent"][r] += 1
+        a["in_counted"][r] = started
 
 
 def day(eng, end: int, d: int) -> list:
