@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from lianxin.engine import learn as bulk
 from lianxin.engine import routine
 from lianxin.engine.config import SENSITIVITY, EngineConfig
 from lianxin.engine.detectors import DETECTORS
@@ -296,6 +297,16 @@ class Engine:
             out += self.tick(int(t), has, kwv, _slice_t(ev, prev, t), _slice_t(pay, prev, t))
             prev = int(t)
         return out
+
+    def learn(self, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> None:
+        """Warm a new engine up on a block of history at once: kw is rows x intervals of kW
+        (NaN = no reading) from `start`. Leaves the learned state feeding the block through
+        tick would, without raising findings (see learn.py for what starts clear)."""
+        bulk.learn(self, kw, start, rows)
+
+    def learn_readings(self, readings: pl.DataFrame, end: int | None = None) -> int:
+        """learn() from long readings (household_id, ts, kwh), as replay() reads them."""
+        return bulk.learn_readings(self, readings, end)
 
     def _idmap(self) -> pl.DataFrame:
         """Row keys -> row numbers as a frame, rebuilt only when rows were added."""

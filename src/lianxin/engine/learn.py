@@ -1,0 +1,556 @@
+"""Bulk learning: weeks of history in one go, leaving what a tick-by-tick warm-up would learn.
+
+    learn(engine, kw, start, rows=None)   # kw: rows x intervals, float32 kW, NaN = no reading
+    learn_readings(engine, readings)      # long household_id / ts / kwh, pivoted onto that grid
+
+Feeding history through `Engine.tick` costs a pass over every home per interval, plus the
+quantiles of every hour slot each hour, most of which only serve findings. Here the block is
+folded in with whole-array operations over homes and time:
+
+- the intervals are laid out per local hour (hours are absolute: DST days have 23 or 25), so an
+  hour's energy, coverage, lowest reading and last activity are a reduction over a short axis,
+  and quiet spells are a running maximum of "last activity" across hours;
+- the one truly sequential dependency, standby -> activity threshold (a day's lowest reading
+  sets the next day's threshold), is a loop over days on small per-home arrays, run first
+  from a pass over the data that does not need activity;
+- hour slots' quantiles (quiet spells, usual high) and their population priors are computed
+  once, from the final rings: nothing learned depends on their intermediate values;
+- the rare rows where the tick path's detectors change what is learned — missing data long
+  enough to open a data gap, and exact-zero readings (no_power, grid_outage) — are replayed
+  interval by interval, on those rows only, with the detectors' rules for the state they set.
+
+The result equals the tick warm-up for everything learned (routine.fields, standby, act_thr,
+days_seen, population priors, last_end, quiet_since, zrun_cur/lost_since, the engine clock),
+bit for bit: sums are taken in the tick's order. What differs is what tracks findings: learning
+raises none, so the finding state of detectors starts clear at the end of the block —
+gap_open, np_open, in_outage and the area's outage, in_open and in_recent (inactivity raised
+in the warm-up would lengthen the home's floor), hl_* (a high-load run in progress), cs_open,
+voltage, payment and event state (a block has no events or payments). An anomaly still open at
+the end of the block is therefore raised afresh by the first live tick, and a high-load run in
+progress starts counting again. `explained` (a per-interval flag) starts clear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from lianxin.engine import routine
+from lianxin.engine.text import next_local_hour
+
+ROW_CHUNK = 512  # rows transposed at a time: a chunk of (intervals x rows) stays in cache
+
+
+@dataclass
+class _Grid:
+    """The block's intervals laid out on whole local hours (absolute hours, DST-safe)."""
+
+    iv: int  # interval, s
+    k: int  # intervals per hour
+    pre: int  # padding intervals before the block, in its first hour
+    T: int  # intervals of the block
+    H: int  # hours touched by the block; the last is still in progress
+    hour_end: np.ndarray  # (H,) end of each hour, epoch s
+    label: np.ndarray  # (H,) local hour of day
+    day: np.ndarray  # (H,) local day number (days since 1970-01-01)
+    seg: np.ndarray  # (H,) day segment: days end after a finished hour labelled 23
+    seg_hours: list  # per segment: (first hour, end hour exclusive)
+    tick_bits: np.ndarray  # (H * k,) half-hour bits each padded interval covers
+
+    @property
+    def S(self) -> int:
+        return len(self.seg_hours)
+
+    def tau(self, p):
+        """End of padded interval p."""
+        return self.hour_end[0] - 3600 + (np.asarray(p) + 1) * self.iv
+
+
+def _grid(eng, start: int, iv: int, T: int) -> _Grid:
+    if 3600 % iv:
+        raise ValueError(f"learn: an interval of {iv} s does not divide the hour")
+    first, last = start + iv, start + T * iv
+    end0 = next_local_hour(first - 1, eng.tz)
+    if (end0 - start) % iv:
+        raise ValueError("learn: the intervals do not line up with the local hours")
+    k = 3600 // iv
+    pre = (start - (end0 - 3600)) // iv
+    H = 1 + max(0, -(-(last - end0) // 3600))
+    hour_end = end0 + 3600 * np.arange(H, dtype=np.int64)
+    label = np.empty(H, np.int64)
+    day = np.empty(H, np.int64)
+    for j, e in enumerate(hour_end.tolist()):
+        t = datetime.fromtimestamp(e - 1, eng.tz)
+        if (t.minute, t.second) != (59, 59):
+            raise ValueError(f"learn: {eng.cfg.tz} has a clock change that is not whole hours")
+        label[j], day[j] = t.hour, routine.local_day(t)
+    # A day ends when an hour labelled 23 is finished (every hour but the last one is).
+    seg = np.concatenate([[0], np.cumsum(label[:-1] == 23)]).astype(np.int64)
+    bounds = np.flatnonzero(np.diff(seg)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [H]])
+    seg_hours = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    if any(len(set(day[a:b].tolist())) != 1 for a, b in seg_hours):
+        raise ValueError(f"learn: {eng.cfg.tz} has a day whose hours do not end at 23:00")
+    # The half-hour bits of each interval, as Engine.tick computes them from its local time.
+    p = np.arange(H * k)
+    minute = label[p // k] * 60 + ((p % k + 1) * iv - 1) // 60
+    nslots = max(iv // 1800, 1)
+    mask = np.uint64((1 << nslots) - 1)
+    bits = (mask << (minute // 30 + 1).astype(np.uint64)) >> np.uint64(nslots)
+    return _Grid(iv, k, pre, T, H, hour_end, label, day, seg, seg_hours, bits)
+
+
+def _sequential_sums(step: np.float32, n: int) -> np.ndarray:
+    """0, step, step+step, ... accumulated in float32 one at a time, as the tick path does."""
+    out = np.zeros(n + 1, np.float32)
+    for i in range(n):
+        out[i + 1] = out[i] + step
+    return out
+
+
+def _chunks(kw: np.ndarray, g: _Grid):
+    """(first row, intervals x rows of kW on whole hours) per chunk of rows, NaN-padded."""
+    P = g.H * g.k
+    buf = np.full((P, ROW_CHUNK), np.nan, np.float32)
+    for r0 in range(0, kw.shape[0], ROW_CHUNK):
+        r1 = min(kw.shape[0], r0 + ROW_CHUNK)
+        xt = buf[:, : r1 - r0]
+        xt[g.pre : g.pre + g.T] = kw[r0:r1].T
+        yield r0, r1, xt
+
+
+def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> None:
+    """Warm a fresh engine up on a block of history, as if it had been fed through Engine.tick
+    one interval at a time (every interval of the block is a tick), without raising findings.
+
+    kw: (len(rows), T) mean power in kW per interval, NaN where there is no reading; row i is
+    engine row rows[i] (default: all rows, in order). All these rows must be electricity
+    meters with the same interval; interval t covers [start + t*iv, start + (t+1)*iv).
+    Engine rows not in the block are silent through it. The engine's clock ends at the end of
+    the block.
+    """
+    if eng.now is not None:
+        raise ValueError("learn: the engine has already seen data; learn() warms up a new one")
+    rows = np.arange(eng.n) if rows is None else np.asarray(rows, np.intp)
+    kw = np.asarray(kw, np.float32)
+    if kw.ndim != 2 or kw.shape[0] != len(rows):
+        raise ValueError(f"learn: kw must be (rows, intervals), one row per engine row: {kw.shape}")
+    if len(np.unique(rows)) != len(rows):
+        raise ValueError("learn: an engine row appears twice in the block")
+    if kw.shape[1] == 0 or len(rows) == 0:
+        return
+    a = eng.a
+    ivs = np.unique(a["interval_s"][rows])
+    if len(ivs) != 1:
+        raise ValueError("learn: the block's rows must share one interval")
+    if not (eng.elec[rows] & eng.primary[rows]).all():
+        raise ValueError("learn: the block's rows must be electricity meters")
+    iv = int(ivs[0])
+    g = _grid(eng, int(start), iv, kw.shape[1])
+    ih = np.float32(iv / 3600.0)
+    cover = _sequential_sums(ih, g.H * g.k)  # hour_cov / day_cov after n readings
+
+    thr_start, fresh_start, day_n, first_p, unusual = _day_pass(eng, kw, rows, g)
+    ev = _EventRows(eng, kw, rows, g, np.flatnonzero(unusual), day_n)
+    ev.run()
+    _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, ev, cover, ih)
+    _routine_quantiles(eng, g)
+
+    # Zero runs (and what they learn) come from the replayed rows; every other row of the
+    # block had a zero run of 0 on each day it reported.
+    finished = range(g.S - 1)
+    zring = a["zrun_ring"]
+    for s in finished:
+        zring[rows, g.day[g.seg_hours[s][0]] % eng.D] = np.where(day_n[:, s] > 0, 0, np.nan)
+    r_ev = rows[ev.rows]
+    zring[r_ev] = ev.zring
+    if g.S > 1:
+        a["zero_thr_h"][rows] = routine.kth_largest(zring[rows], 3)
+    a["zrun_cur"][r_ev] = ev.zrun
+    a["lost_since"][r_ev] = ev.lost_since
+    a["day_zrun"][r_ev] = ev.day_zrun
+    a["hour_anom"][r_ev] = ev.anom[-1]
+    eng.now = int(g.tau(g.pre + g.T - 1))
+    eng.hour_end = int(g.hour_end[-1])
+
+
+def _day_pass(eng, kw, rows, g: _Grid):
+    """Pass 1: each day's lowest reading and reading count per row; then the day-by-day
+    standby -> activity threshold sequence for all engine rows (population prior included).
+
+    Returns the activity threshold each row starts every day with, whether it starts the day
+    without a standby (its threshold then follows its lowest reading hour by hour), the
+    block rows' day counts, the padded interval of their first reading, and the rows the
+    detectors may have touched (a zero reading, or a silence long enough for a data gap)."""
+    a, D, S = eng.a, eng.D, g.S
+    day_min = np.full((eng.n, S), np.inf, np.float32)
+    day_n = np.zeros((len(rows), S), np.int32)
+    first_p = np.full(len(rows), -1, np.int64)
+    unusual = np.zeros(len(rows), bool)
+    gap_ticks = -(-eng.gap_s[rows[0]] // g.iv) if len(rows) else 0
+    # A silence of at least `gap_ticks` intervals always spans a whole hour when it is at least
+    # two hours minus one interval long; otherwise any missing reading may start one.
+    whole_hour = gap_ticks >= 2 * g.k - 1
+    seg_starts = np.array([h0 for h0, _ in g.seg_hours])
+    for r0, r1, xt in _chunks(kw, g):
+        has = xt == xt
+        n_h = has.reshape(g.H, g.k, -1).sum(axis=1)
+        pos = np.where(xt > 0, xt, np.inf).reshape(g.H, g.k, -1).min(axis=1)
+        day_min[rows[r0:r1]] = np.minimum.reduceat(pos, seg_starts, axis=0).T
+        day_n[r0:r1] = np.add.reduceat(n_h, seg_starts, axis=0).T
+        any_h = n_h > 0
+        seen = np.logical_or.accumulate(any_h, axis=0)
+        first_h = np.argmax(any_h, axis=0)
+        within = np.argmax(has.reshape(g.H, g.k, -1)[first_h, :, np.arange(r1 - r0)], axis=1)
+        first_p[r0:r1] = np.where(seen[-1], first_h * g.k + within, -1)
+        zero = (xt <= 0).any(axis=0)
+        if whole_hour:
+            silent = (~any_h & seen).any(axis=0)
+        else:
+            silent = (~has & np.repeat(seen, g.k, axis=0)).any(axis=0)
+        unusual[r0:r1] = zero | silent
+    # Pass on the zero-run rows' whole transformer areas: a grid outage counts the homes of
+    # an area that report, and which of them go dark together.
+    area = a["area"][rows]
+    if len(eng.area_names) and unusual.any():
+        dark_areas = np.unique(area[unusual & (area >= 0)])
+        unusual |= np.isin(area, dark_areas) & (area >= 0)
+
+    thr_start = np.empty((eng.n, S), np.float32)
+    fresh_start = np.empty((eng.n, S), bool)
+    ring = a["sb_ring"]
+    for s in range(S):
+        thr_start[:, s] = a["act_thr"]
+        fresh_start[:, s] = np.isnan(a["standby"])
+        if s == S - 1:
+            break  # the day in progress has not ended
+        # Engine._finish_day, for standby and what follows from it.
+        dmin = day_min[:, s]
+        ring[:, g.day[g.seg_hours[s][0]] % D] = np.where(np.isfinite(dmin), dmin, np.nan)
+        cnt = np.zeros(eng.n, np.int32)
+        cnt[rows] = day_n[:, s]
+        a["days_seen"] += (cnt > 0).astype(np.int16)
+        sb, sbn = routine.ring_quantile(ring, 0.5)
+        a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
+        eng.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
+        a["act_thr"] = eng._activity_threshold(a["standby"])
+    return thr_start[rows], fresh_start[rows], day_n, first_p, unusual
+
+
+def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, ev, cover, ih):
+    """Pass 2: activity, quiet spells, hourly means, daily totals and the half-hour words,
+    per chunk of rows over the whole block; the ring slots get the latest hour / day of each."""
+    a, D, H, k = eng.a, eng.D, g.H, g.k
+    hour_start = g.hour_end - 3600
+    last_h = H - 1  # the hour in progress: not learned yet
+    # Ring slot (local hour, day % D) -> the latest finished hour that fills it.
+    slot_hour = np.full((24, D), -1, np.int64)
+    for j in range(last_h):
+        slot_hour[g.label[j], g.day[j] % D] = j
+    sh, sd = np.nonzero(slot_hour >= 0)
+    sj = slot_hour[sh, sd]
+    # Daily totals: the latest finished day of each ring slot.
+    day_slot = {}
+    for s in range(g.S - 1):
+        day_slot[g.day[g.seg_hours[s][0]] % D] = s
+    # Half-hour words: the latest day of each slot (the one in progress included).
+    word_days = {}
+    for s in range(g.S):
+        word_days[g.day[g.seg_hours[s][0]] % D] = s
+    sub_pos = np.full(len(rows), -1, np.int64)
+    sub_pos[ev.rows] = np.arange(len(ev.rows))
+    seg_of_hour = g.seg
+    cur0, cur1 = g.seg_hours[-1]
+    # Rows in one run are written through views; any other order through a copy.
+    run = bool((np.diff(rows) == 1).all())
+
+    for r0, r1, xt in _chunks(kw, g):
+        n = r1 - r0
+        er = slice(rows[r0], rows[r0] + n) if run else rows[r0:r1]
+        x3 = xt.reshape(H, k, n)
+        has = xt == xt
+        has3 = has.reshape(H, k, n)
+        add = np.where(has, xt * ih, np.float32(0))
+        add3 = add.reshape(H, k, n)
+        hour_kwh = add3[:, 0].copy()
+        for i in range(1, k):  # in the tick's order
+            hour_kwh += add3[:, i]
+        n_h = has3.sum(axis=1)
+        hour_cov = cover[n_h]
+        hmin = np.where(x3 > 0, x3, np.inf).min(axis=1)
+
+        # The activity threshold of each hour: the day's, or for a row without standby yet,
+        # its lowest reading of the day so far (Engine._finish_hour, "fresh" rows).
+        thr = thr_start[r0:r1][:, seg_of_hour].T.copy()
+        fresh = fresh_start[r0:r1]
+        for s, (h0, h1) in enumerate(g.seg_hours):
+            f = fresh[:, s]
+            if h1 - h0 < 2 or not f.any():
+                continue
+            low = np.minimum.accumulate(hmin[h0 : h1 - 1], axis=0)
+            upd = f & np.isfinite(low)
+            thr[h0 + 1 : h1] = np.where(upd, eng._activity_threshold(low), thr[h0 + 1 : h1])
+        active = x3 > thr[:, None, :]
+
+        # Quiet spells: the end of the latest activity (or restart) by each hour's end.
+        last_act = np.zeros((H, n), np.int64)
+        last_has = np.zeros((H, n), np.int64)
+        for i in range(k):
+            last_act = np.where(active[:, i], i + 1, last_act)
+            last_has = np.where(has3[:, i], i + 1, last_has)
+        since = np.where(last_act > 0, hour_start[:, None] + last_act * g.iv, 0)
+        fp = first_p[r0:r1]
+        c = np.flatnonzero(fp >= 0)
+        # The first reading starts the first quiet spell (restart at its start).
+        np.maximum.at(since, (fp[c] // k, c), g.tau(fp[c]) - g.iv)
+        sp = sub_pos[r0:r1]
+        cs = np.flatnonzero(sp >= 0)
+        anom = np.zeros((H, n), bool)
+        if len(cs):
+            since[:, cs] = np.maximum(since[:, cs], ev.since[:, sp[cs]])
+            anom[:, cs] = ev.anom[:, sp[cs]]
+        np.maximum(since[0], a["quiet_since"][er], out=since[0])
+        qs = np.maximum.accumulate(since, axis=0)
+
+        good = (hour_cov >= 0.5) & ~anom
+        mean = np.where(good, hour_kwh / np.maximum(hour_cov, 1e-6), np.nan)
+        known = good & eng.primary[er]
+        quiet_q = np.clip(np.round((g.hour_end[:, None] - qs) / 900.0), 0, routine.Q_MAX)
+        q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
+        if len(sj):
+            for name, values in (("kw_ring", mean), ("q_ring", q)):
+                block = a[name][er]
+                block[:, sh, sd] = values[sj].T
+                if not run:
+                    a[name][er] = block
+
+        # Days: totals of the latest finished day per slot; the day in progress.
+        for d, s in day_slot.items():
+            h0, h1 = g.seg_hours[s]
+            day_kwh = np.add.reduce(add[h0 * k : h1 * k], axis=0)
+            day_cov = cover[n_h[h0:h1].sum(axis=0)]
+            a["tot_ring"][er, d] = np.where(day_cov >= 0.9 * 24, day_kwh, np.nan)
+        a["day_kwh"][er] = np.add.reduce(add[cur0 * k : cur1 * k], axis=0)
+        a["day_cov"][er] = cover[n_h[cur0:cur1].sum(axis=0)]
+        a["day_min_kw"][er] = hmin[cur0:cur1].min(axis=0)
+        act_w = a["act_bits"][er]
+        seen_w = a["seen_bits"][er]
+        for d, s in word_days.items():
+            h0, h1 = g.seg_hours[s]
+            p0, p1 = h0 * k, h1 * k
+            act_w[:, d] = _words(active.reshape(H * k, n)[p0:p1], g.tick_bits[p0:p1])
+            seen_w[:, d] = _words(has[p0:p1], g.tick_bits[p0:p1])
+        if not run:
+            a["act_bits"][er] = act_w
+            a["seen_bits"][er] = seen_w
+
+        # The hour in progress, and where the clock stops.
+        a["hour_kwh"][er] = hour_kwh[last_h]
+        a["hour_cov"][er] = hour_cov[last_h]
+        a["act_thr"][er] = thr[last_h]
+        a["quiet_since"][er] = qs[last_h]
+        seen = last_has > 0
+        lh = H - 1 - np.argmax(seen[::-1], axis=0)
+        idx = last_has[lh, np.arange(n)]
+        a["last_end"][er] = np.where(idx > 0, hour_start[lh] + idx * g.iv, a["last_end"][er])
+
+
+def _words(flags: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """Per row, the OR of `bits` over the intervals (axis 0) whose flag is set."""
+    n = flags.shape[1]
+    single = (bits & (bits - np.uint64(1))) == 0
+    slot = np.log2(bits.astype(np.float64)).astype(np.int64)
+    half = np.zeros((64, n), bool)
+    if single.all() and (np.diff(slot) >= 0).all():
+        starts = np.flatnonzero(np.diff(slot, prepend=-1))
+        half[slot[starts]] = np.logical_or.reduceat(flags, starts, axis=0)
+    else:  # 60-minute readings (two half hours each), or a day whose clock went back
+        for t, b in enumerate(bits.tolist()):
+            for s in range(64):
+                if b >> s & 1:
+                    half[s] |= flags[t]
+    return np.packbits(half, axis=0, bitorder="little").T.copy().view(np.uint64)[:, 0]
+
+
+class _EventRows:
+    """Rows where tick-by-tick detectors decide what is learned, replayed interval by interval.
+
+    A data gap open during an hour, or a no_power / grid_outage, keeps the hour out of the
+    routine (hour_anom); data coming back after a gap, or power coming back after an outage,
+    restarts the quiet spell; an outage of the area keeps a home's zero run out of its history.
+    This mirrors the data_gap and power detectors for a block without meter events or
+    prepaid cut-offs, keeping their state but raising nothing.
+    """
+
+    def __init__(self, eng, kw, rows, g: _Grid, sub: np.ndarray, day_n):
+        self.eng, self.g = eng, g
+        self.rows = sub
+        self.x = np.ascontiguousarray(kw[sub].T) if len(sub) else np.zeros((g.T, 0), np.float32)
+        self.day_n = day_n[sub]
+        self.area = eng.a["area"][rows[sub]]
+        self.gap_s = eng.gap_s[rows[sub]]
+        ns = len(sub)
+        self.anom = np.zeros((g.H, ns), bool)
+        self.since = np.zeros((g.H, ns), np.int64)  # restarts of the quiet spell
+        self.zring = eng.a["zrun_ring"][rows[sub]].copy()
+        self.zthr = eng.a["zero_thr_h"][rows[sub]].copy()
+        self.zrun = np.zeros(ns, np.float32)
+        self.day_zrun = np.zeros(ns, np.float32)
+        self.lost_since = np.zeros(ns, np.int64)
+
+    def run(self) -> None:
+        eng, g, cfg = self.eng, self.g, self.eng.cfg
+        ns = len(self.rows)
+        if ns == 0:
+            return
+        iv, ih = g.iv, np.float32(g.iv / 3600.0)
+        areas = len(eng.area_names) > 0
+        in_area = self.area >= 0
+        last_end = np.zeros(ns, np.int64)
+        np_open = np.zeros(ns, bool)
+        in_outage = np.zeros(ns, bool)
+        outage_since = np.zeros(len(eng.area_names), np.int64)
+        zrun, day_zrun, lost_since = self.zrun, self.day_zrun, self.lost_since
+        hour = g.pre // g.k
+        for p in range(g.pre, g.pre + g.T):
+            j = p // g.k
+            if j != hour:  # the previous hour ended; at 23:00 its day too
+                if g.label[hour] == 23:
+                    s = g.seg[hour]
+                    d = g.day[hour] % eng.D
+                    self.zring[:, d] = np.where(self.day_n[:, s] > 0, day_zrun, np.nan)
+                    self.zthr = routine.kth_largest(self.zring, 3)
+                    day_zrun[:] = 0
+                hour = j
+            now = int(g.tau(p))
+            x = self.x[p - g.pre]
+            has = x == x
+            # Engine.tick
+            seen = last_end > 0
+            resumed = has & seen & (now - iv - last_end >= self.gap_s)
+            restart = resumed | (has & ~seen)
+            last_end[has] = now
+            zero = has & (x <= 0)
+            zrun[:] = np.where(zero, zrun + ih, np.where(has, 0, zrun))
+            np.maximum(day_zrun, zrun, out=day_zrun)
+            since = self.since[j]
+            since[restart] = np.maximum(since[restart], now - iv)
+            # data_gap: a gap is open while the meter has been silent for gap_s
+            silent = ~has & (last_end > 0) & (now - last_end >= self.gap_s)
+            # power: no_power and grid_outage
+            zero_long = zrun > self.zthr + 1e-3
+            lost = zrun > 0
+            back_on = ~lost & (lost_since > 0) & (np_open | in_outage)
+            since[back_on] = np.maximum(since[back_on], now - iv)
+            lost_since[lost & (lost_since == 0)] = now - iv
+            lost_since[~lost] = 0
+            if areas and zero_long.any():
+                self._grid(now, lost, last_end, in_outage, outage_since, cfg)
+            if areas:
+                self._resolve_grid(lost, in_outage, outage_since)
+            cand = zero_long & has & ~in_outage & ~np_open
+            if cand.any() and areas:
+                dark = np.bincount(self.area[in_area & lost], minlength=len(eng.area_names))
+                neighbours = np.where(in_area, dark[np.maximum(self.area, 0)], 0)
+                cand &= ~((neighbours >= 2) & (now - lost_since < 2 * iv))
+            np_open |= cand
+            np_open &= lost
+            self.anom[j] |= silent | np_open | in_outage
+            day_zrun[in_outage] = 0
+
+    def _grid(self, now, lost, last_end, in_outage, outage_since, cfg) -> None:
+        """power._grid without the finding: areas where enough homes went dark together."""
+        iv = self.g.iv
+        area, n_areas = self.area, len(outage_since)
+        in_area = area >= 0
+        fresh = lost & in_area & (now - self.lost_since <= 2 * iv)
+        n_fresh = np.bincount(area[fresh], minlength=n_areas)
+        n_rep = np.bincount(area[in_area & (last_end >= now - 86400)], minlength=n_areas)
+        need = np.maximum(cfg.grid_min_homes, np.ceil(cfg.grid_min_share * n_rep))
+        for ar in np.flatnonzero((n_fresh >= need) & (outage_since == 0)):
+            members = lost & (area == ar)
+            outage_since[ar] = self.lost_since[members].min()
+            in_outage[members] = True
+        if (outage_since > 0).any():
+            joins = lost & in_area & ~in_outage
+            joins &= np.where(in_area, outage_since[np.maximum(area, 0)] > 0, False)
+            in_outage[joins] = True
+
+    def _resolve_grid(self, lost, in_outage, outage_since) -> None:
+        for ar in np.flatnonzero(outage_since > 0):
+            members = in_outage & (self.area == ar)
+            if (members & lost).sum() * 2 > members.sum():
+                continue
+            outage_since[ar] = 0
+            in_outage[members] = False
+
+
+def _routine_quantiles(eng, g: _Grid) -> None:
+    """Engine._finish_hour's learned figures per hour slot, from the final rings: each slot's
+    last update saw exactly these rings, and the population priors are taken over all rows."""
+    a, cfg = eng.a, eng.cfg
+    hours = sorted(set(g.label[: g.H - 1].tolist()))
+    if not hours:
+        return
+    qn = np.count_nonzero(a["q_ring"] != routine.Q_UNKNOWN, axis=-1).astype(np.uint8)
+    a["quiet_n"][:, hours] = qn[:, hours]
+    qv = routine.ring_quantile_codes(a["q_ring"][:, hours], qn[:, hours], cfg.inactivity_quantile)
+    qv = qv / 4.0
+    if cfg.high_load_quantile >= 1.0:
+        hv, hn = routine.ring_quantile(a["kw_ring"][:, hours], 1.0)
+        a["high_max"][:, hours], a["high_n"][:, hours] = hv, hn.astype(np.uint8)
+    else:
+        hv, hn = routine.ring_quantile(a["kw_ring"][:, hours], cfg.high_load_quantile)
+    for i, h in enumerate(hours):
+        n_q = qn[:, h]
+        eng.pop["quiet"][h] = routine.population(qv[:, i], n_q, 14, routine.DEFAULT_QUIET_H[h])
+        a["quiet_thr"][:, h] = routine.blend(
+            qv[:, i], n_q, eng.pop["quiet"][h], cfg.prior_weight_days
+        )
+        n_h = hn[:, i].astype(np.uint8)
+        eng.pop["high"][h] = routine.population(hv[:, i], n_h, 14, routine.DEFAULT_HIGH_KW)
+        a["high_kw"][:, h] = routine.blend(hv[:, i], n_h, eng.pop["high"][h], cfg.prior_weight_days)
+
+
+def learn_readings(eng, readings: pl.DataFrame, end: int | None = None) -> int:
+    """learn() from long readings (household_id, ts, kwh, optional meter_kind; naive ts =
+    local time), registering unknown homes; the block runs from the first reading to the
+    latest reading's end, or to `end` (epoch s) if later. Returns the readings learned from.
+
+    Validated and converted as replay() does, so learning a file and replaying it see the same
+    numbers."""
+    from lianxin.engine.replay import prepare_readings
+
+    if readings.height == 0:
+        return 0
+    r, homes = prepare_readings(readings, eng.cfg.tz)
+    eng.register(homes)
+    keys = [
+        h if m == "electricity" else f"{h}#{m}"
+        for h, m in zip(homes["household_id"], homes["meter_kind"], strict=True)
+    ]
+    row_of = np.zeros(int(homes["meter"].max()) + 1, np.intp)
+    row_of[homes["meter"].to_numpy()] = [eng.index[key] for key in keys]
+    meter_rows = row_of[homes["meter"].to_numpy()]
+    ivs = np.unique(eng.a["interval_s"][meter_rows])
+    if len(ivs) != 1:
+        raise ValueError("learn: readings of one interval length only (learn them apart)")
+    iv = int(ivs[0])
+    start = r["start"].to_numpy()
+    t0 = int(start.min())
+    T = int(start.max() - t0) // iv + 1
+    if end is not None:
+        T = max(T, -(-(int(end) - t0) // iv))
+    # Engine rows -> matrix rows, in engine order (the transposes read rows in sequence).
+    order = np.sort(meter_rows)
+    pos = np.zeros(eng.n, np.intp)
+    pos[order] = np.arange(len(order))
+    kw = np.full((len(order), T), np.nan, np.float32)
+    rr = pos[row_of[r["meter"].to_numpy()]]
+    kw[rr, (start - t0) // iv] = (r["kwh"].to_numpy() * 3600.0 / iv).astype(np.float32)
+    learn(eng, kw, t0, order)
+    return r.height
