@@ -154,7 +154,7 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     ih = np.float32(iv / 3600.0)
     cover = _sequential_sums(ih, g.H * g.k)  # hour_cov / day_cov after n readings
 
-    thr_start, fresh_start, day_n, first_p, unusual = _day_pass(eng, kw, rows, g)
+    thr_start, fresh_start, day_n, first_p, last_p, unusual = _day_pass(eng, kw, rows, g)
     ev = _EventRows(eng, kw, rows, g, np.flatnonzero(unusual), day_n)
     ev.run()
     _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, ev, cover, ih)
@@ -174,6 +174,7 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     a["lost_since"][r_ev] = ev.lost_since
     a["day_zrun"][r_ev] = ev.day_zrun
     a["hour_anom"][r_ev] = ev.anom[-1]
+    a["last_end"][rows] = np.where(last_p >= 0, g.tau(last_p), a["last_end"][rows])
     eng.now = int(g.tau(g.pre + g.T - 1))
     eng.hour_end = int(g.hour_end[-1])
 
@@ -186,33 +187,46 @@ def _day_pass(eng, kw, rows, g: _Grid):
     without a standby (its threshold then follows its lowest reading hour by hour), the
     block rows' day counts, the padded interval of their first reading, and the rows the
     detectors may have touched (a zero reading, or a silence long enough for a data gap)."""
-    a, D, S = eng.a, eng.D, g.S
+    a, D, S, k = eng.a, eng.D, g.S, g.k
     day_min = np.full((eng.n, S), np.inf, np.float32)
     day_n = np.zeros((len(rows), S), np.int32)
     first_p = np.full(len(rows), -1, np.int64)
+    last_p = np.full(len(rows), -1, np.int64)
     unusual = np.zeros(len(rows), bool)
-    gap_ticks = -(-eng.gap_s[rows[0]] // g.iv) if len(rows) else 0
+    gap_ticks = -(-int(eng.gap_s[rows[0]]) // g.iv)
     # A silence of at least `gap_ticks` intervals always spans a whole hour when it is at least
     # two hours minus one interval long; otherwise any missing reading may start one.
-    whole_hour = gap_ticks >= 2 * g.k - 1
-    seg_starts = np.array([h0 for h0, _ in g.seg_hours])
+    whole_hour = gap_ticks >= 2 * k - 1
+    hour_no = np.arange(g.H)[:, None]
     for r0, r1, xt in _chunks(kw, g):
+        n = r1 - r0
         has = xt == xt
-        n_h = has.reshape(g.H, g.k, -1).sum(axis=1)
-        pos = np.where(xt > 0, xt, np.inf).reshape(g.H, g.k, -1).min(axis=1)
-        day_min[rows[r0:r1]] = np.minimum.reduceat(pos, seg_starts, axis=0).T
-        day_n[r0:r1] = np.add.reduceat(n_h, seg_starts, axis=0).T
+        n_h = _per_hour_count(has.reshape(g.H, k, n))
+        low = _by_day(np.fmin, xt, g.seg_hours, k)
+        day_n[r0:r1] = _by_day(np.add, n_h.astype(np.int32), g.seg_hours, 1).T
+        if (low < 0).any():
+            raise ValueError("learn: kw has negative readings")
+        # The lowest non-zero reading (a zero is an outage, not standby); zeros are rare.
+        zero = low == 0
+        for s, c in zip(*np.nonzero(zero), strict=True):
+            h0, h1 = g.seg_hours[s]
+            x = xt[h0 * k : h1 * k, c]
+            low[s, c] = x[x > 0].min() if (x > 0).any() else np.inf
+        day_min[rows[r0:r1]] = np.where(np.isnan(low), np.inf, low).T
         any_h = n_h > 0
-        seen = np.logical_or.accumulate(any_h, axis=0)
         first_h = np.argmax(any_h, axis=0)
-        within = np.argmax(has.reshape(g.H, g.k, -1)[first_h, :, np.arange(r1 - r0)], axis=1)
-        first_p[r0:r1] = np.where(seen[-1], first_h * g.k + within, -1)
-        zero = (xt <= 0).any(axis=0)
+        cols = np.arange(n)
+        within = np.argmax(has.reshape(g.H, k, n)[first_h, :, cols], axis=1)
+        seen = any_h.any(axis=0)
+        first_p[r0:r1] = np.where(seen, first_h * k + within, -1)
+        last_h = g.H - 1 - np.argmax(any_h[::-1], axis=0)
+        within = k - 1 - np.argmax(has.reshape(g.H, k, n)[last_h, ::-1, cols], axis=1)
+        last_p[r0:r1] = np.where(seen, last_h * k + within, -1)
         if whole_hour:
-            silent = (~any_h & seen).any(axis=0)
+            silent = (~any_h & (hour_no > first_h)).any(axis=0)
         else:
-            silent = (~has & np.repeat(seen, g.k, axis=0)).any(axis=0)
-        unusual[r0:r1] = zero | silent
+            silent = (~has & (np.arange(g.H * k)[:, None] > first_p[r0:r1])).any(axis=0)
+        unusual[r0:r1] = zero.any(axis=0) | (silent & seen)
     # Pass on the zero-run rows' whole transformer areas: a grid outage counts the homes of
     # an area that report, and which of them go dark together.
     area = a["area"][rows]
@@ -238,33 +252,84 @@ def _day_pass(eng, kw, rows, g: _Grid):
         a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
         eng.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a["act_thr"] = eng._activity_threshold(a["standby"])
-    return thr_start[rows], fresh_start[rows], day_n, first_p, unusual
+    return thr_start[rows], fresh_start[rows], day_n, first_p, last_p, unusual
+
+
+def _by_day(ufunc, x: np.ndarray, segs: list, unit: int) -> np.ndarray:
+    """ufunc.reduce of x (along axis 0, in order) over each day (first hour, end hour) of
+    `segs`, with `unit` rows of x per hour: (days, columns). Runs of whole days of the same
+    length are reduced in one call."""
+    out = np.empty((len(segs), *x.shape[1:]), x.dtype)
+    i = 0
+    while i < len(segs):
+        h0, h1 = segs[i]
+        j = i + 1
+        while j < len(segs) and segs[j][1] - segs[j][0] == h1 - h0 and segs[j][0] == segs[j - 1][1]:
+            j += 1
+        L = (h1 - h0) * unit
+        block = x[h0 * unit : segs[j - 1][1] * unit].reshape(j - i, L, *x.shape[1:])
+        out[i:j] = ufunc.reduce(block, axis=1)
+        i = j
+    return out
+
+
+def _per_hour_count(flags3: np.ndarray) -> np.ndarray:
+    """(hours, rows) how many of each hour's intervals are flagged, of (hours, k, rows)."""
+    f3 = flags3.view(np.uint8)
+    n = f3[:, 0].copy()
+    for i in range(1, f3.shape[1]):
+        n += f3[:, i]
+    return n
+
+
+def _running_max(x: np.ndarray) -> np.ndarray:
+    """np.maximum.accumulate(x, axis=0), which numpy runs slowly along axis 0: prefix maxima
+    within blocks of 24 rows, then the blocks' maxima carried forward."""
+    m, n = x.shape
+    B = -(-m // 24)
+    xb = np.zeros((B * 24, n), x.dtype)
+    xb[:m] = x
+    xb = xb.reshape(B, 24, n)
+    for i in range(1, 24):
+        np.maximum(xb[:, i - 1], xb[:, i], out=xb[:, i])
+    carry = xb[:, -1].copy()
+    for b in range(1, B):
+        np.maximum(carry[b - 1], carry[b], out=carry[b])
+    np.maximum(xb[1:], carry[:-1, None, :], out=xb[1:])
+    return xb.reshape(B * 24, n)[:m]
 
 
 def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, ev, cover, ih):
     """Pass 2: activity, quiet spells, hourly means, daily totals and the half-hour words,
-    per chunk of rows over the whole block; the ring slots get the latest hour / day of each."""
-    a, D, H, k = eng.a, eng.D, g.H, g.k
-    hour_start = g.hour_end - 3600
+    per chunk of rows; the ring slots get the latest hour / day of each.
+
+    Only the last days of the block (those still in the rings) need their hours' figures;
+    the days before them only carry the quiet spell forward (the latest activity)."""
+    a, D, H, k, iv = eng.a, eng.D, g.H, g.k, g.iv
+    start0 = int(g.hour_end[0]) - 3600  # padded interval p ends at start0 + (p + 1) * iv
     last_h = H - 1  # the hour in progress: not learned yet
     # Ring slot (local hour, day % D) -> the latest finished hour that fills it.
     slot_hour = np.full((24, D), -1, np.int64)
     for j in range(last_h):
         slot_hour[g.label[j], g.day[j] % D] = j
     sh, sd = np.nonzero(slot_hour >= 0)
-    sj = slot_hour[sh, sd]
-    # Daily totals: the latest finished day of each ring slot.
-    day_slot = {}
-    for s in range(g.S - 1):
-        day_slot[g.day[g.seg_hours[s][0]] % D] = s
-    # Half-hour words: the latest day of each slot (the one in progress included).
-    word_days = {}
-    for s in range(g.S):
-        word_days[g.day[g.seg_hours[s][0]] % D] = s
+    # Daily totals: the latest finished day of each ring slot; half-hour words: the latest
+    # day of each slot, the one in progress included.
+    day_slot = {g.day[g.seg_hours[s][0]] % D: s for s in range(g.S - 1)}
+    word_days = {g.day[g.seg_hours[s][0]] % D: s for s in range(g.S)}
+    days_used = [*day_slot.values(), *word_days.values()]
+    w0 = min([last_h, *slot_hour[sh, sd]] + [g.seg_hours[s][0] for s in days_used])
+    sj = slot_hour[sh, sd] - w0
+    Hw = H - w0  # hours of the window
+    p0 = w0 * k  # its first padded interval
     sub_pos = np.full(len(rows), -1, np.int64)
     sub_pos[ev.rows] = np.arange(len(ev.rows))
-    seg_of_hour = g.seg
-    cur0, cur1 = g.seg_hours[-1]
+    cur0, cur1 = (h - w0 for h in g.seg_hours[-1])
+    segs = [(h0 - w0, h1 - w0) for h0, h1 in g.seg_hours]
+    slots = sorted(word_days, key=word_days.get)  # in time order: whole days pack together
+    day_segs = [segs[word_days[d]] for d in slots]
+    seg_len = [h1 - h0 for h0, h1 in g.seg_hours]
+    hour_first = (np.arange(H, dtype=np.int32) * k + 1)[:, None]
     # Rows in one run are written through views; any other order through a copy.
     run = bool((np.diff(rows) == 1).all())
 
@@ -272,108 +337,143 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, ev, cov
         n = r1 - r0
         er = slice(rows[r0], rows[r0] + n) if run else rows[r0:r1]
         x3 = xt.reshape(H, k, n)
-        has = xt == xt
-        has3 = has.reshape(H, k, n)
-        add = np.where(has, xt * ih, np.float32(0))
-        add3 = add.reshape(H, k, n)
-        hour_kwh = add3[:, 0].copy()
-        for i in range(1, k):  # in the tick's order
-            hour_kwh += add3[:, i]
-        n_h = has3.sum(axis=1)
-        hour_cov = cover[n_h]
-        hmin = np.where(x3 > 0, x3, np.inf).min(axis=1)
 
         # The activity threshold of each hour: the day's, or for a row without standby yet,
         # its lowest reading of the day so far (Engine._finish_hour, "fresh" rows).
-        thr = thr_start[r0:r1][:, seg_of_hour].T.copy()
+        thr = np.repeat(thr_start[r0:r1].T, seg_len, axis=0)
         fresh = fresh_start[r0:r1]
         for s, (h0, h1) in enumerate(g.seg_hours):
             f = fresh[:, s]
             if h1 - h0 < 2 or not f.any():
                 continue
-            low = np.minimum.accumulate(hmin[h0 : h1 - 1], axis=0)
+            low = np.minimum.accumulate(_hour_min(x3[h0 : h1 - 1]), axis=0)
             upd = f & np.isfinite(low)
             thr[h0 + 1 : h1] = np.where(upd, eng._activity_threshold(low), thr[h0 + 1 : h1])
         active = x3 > thr[:, None, :]
 
-        # Quiet spells: the end of the latest activity (or restart) by each hour's end.
-        last_act = np.zeros((H, n), np.int64)
-        last_has = np.zeros((H, n), np.int64)
-        for i in range(k):
-            last_act = np.where(active[:, i], i + 1, last_act)
-            last_has = np.where(has3[:, i], i + 1, last_has)
-        since = np.where(last_act > 0, hour_start[:, None] + last_act * g.iv, 0)
+        # Quiet spells as interval numbers v: the spell runs from start0 + (v - 1) * iv,
+        # 0 = none yet. Activity in interval p makes v = p + 2 (its end), a restart v = p + 1
+        # (its start); the spell at an hour's end is the largest v so far.
+        la = _last_flagged(active)
+        v = hour_first + la
+        v *= la > 0
         fp = first_p[r0:r1]
         c = np.flatnonzero(fp >= 0)
-        # The first reading starts the first quiet spell (restart at its start).
-        np.maximum.at(since, (fp[c] // k, c), g.tau(fp[c]) - g.iv)
+        # The first reading starts the first quiet spell (a restart at its start).
+        np.maximum.at(v, (fp[c] // k, c), fp[c] + 1)
         sp = sub_pos[r0:r1]
         cs = np.flatnonzero(sp >= 0)
-        anom = np.zeros((H, n), bool)
+        anom = np.zeros((Hw, n), bool)
         if len(cs):
-            since[:, cs] = np.maximum(since[:, cs], ev.since[:, sp[cs]])
-            anom[:, cs] = ev.anom[:, sp[cs]]
-        np.maximum(since[0], a["quiet_since"][er], out=since[0])
-        qs = np.maximum.accumulate(since, axis=0)
+            v[:, cs] = np.maximum(v[:, cs], ev.since_v[:, sp[cs]])
+            anom[:, cs] = ev.anom[w0:, sp[cs]]
+        qv = _running_max(v)[w0:]
 
-        good = (hour_cov >= 0.5) & ~anom
-        mean = np.where(good, hour_kwh / np.maximum(hour_cov, 1e-6), np.nan)
-        known = good & eng.primary[er]
-        quiet_q = np.clip(np.round((g.hour_end[:, None] - qs) / 900.0), 0, routine.Q_MAX)
-        q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
+        xw = xt[p0:]
+        has = xw == xw
+        has3 = has.reshape(Hw, k, n)
+        n_h = _per_hour_count(has3)
+        add = np.fmax(xw * ih, np.float32(0))  # kw >= 0: the energy, 0 where no reading
+        add3 = add.reshape(Hw, k, n)
+        hour_kwh = add3[:, 0].copy()
+        for i in range(1, k):  # in the tick's order
+            hour_kwh += add3[:, i]
+        hour_cov = cover[n_h]
+
         if len(sj):
+            cov = hour_cov[sj]
+            good = (cov >= 0.5) & ~anom[sj]
+            mean = np.where(good, hour_kwh[sj] / np.maximum(cov, 1e-6), np.nan)
+            known = good & eng.primary[er]
+            ends = g.hour_end[sj + w0][:, None]
+            qs = start0 + (qv[sj].astype(np.int64) - 1) * iv
+            quiet_q = np.clip(np.round((ends - qs) / 900.0), 0, routine.Q_MAX)
+            q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
             for name, values in (("kw_ring", mean), ("q_ring", q)):
                 block = a[name][er]
-                block[:, sh, sd] = values[sj].T
+                block[:, sh, sd] = values.T
                 if not run:
                     a[name][er] = block
 
         # Days: totals of the latest finished day per slot; the day in progress.
         for d, s in day_slot.items():
-            h0, h1 = g.seg_hours[s]
+            h0, h1 = segs[s]
             day_kwh = np.add.reduce(add[h0 * k : h1 * k], axis=0)
-            day_cov = cover[n_h[h0:h1].sum(axis=0)]
+            day_cov = cover[n_h[h0:h1].sum(axis=0, dtype=np.int32)]
             a["tot_ring"][er, d] = np.where(day_cov >= 0.9 * 24, day_kwh, np.nan)
         a["day_kwh"][er] = np.add.reduce(add[cur0 * k : cur1 * k], axis=0)
-        a["day_cov"][er] = cover[n_h[cur0:cur1].sum(axis=0)]
-        a["day_min_kw"][er] = hmin[cur0:cur1].min(axis=0)
-        act_w = a["act_bits"][er]
-        seen_w = a["seen_bits"][er]
-        for d, s in word_days.items():
-            h0, h1 = g.seg_hours[s]
-            p0, p1 = h0 * k, h1 * k
-            act_w[:, d] = _words(active.reshape(H * k, n)[p0:p1], g.tick_bits[p0:p1])
-            seen_w[:, d] = _words(has[p0:p1], g.tick_bits[p0:p1])
-        if not run:
-            a["act_bits"][er] = act_w
-            a["seen_bits"][er] = seen_w
+        a["day_cov"][er] = cover[n_h[cur0:cur1].sum(axis=0, dtype=np.int32)]
+        a["day_min_kw"][er] = _hour_min(x3[cur0 + w0 : cur1 + w0]).min(axis=0)
+        for name, flags in (("act_bits", active[w0:]), ("seen_bits", has3)):
+            words = a[name][er]
+            words[:, slots] = _day_words(_halves(flags, g), g.label[w0:], day_segs)
+            if not run:
+                a[name][er] = words
 
         # The hour in progress, and where the clock stops.
-        a["hour_kwh"][er] = hour_kwh[last_h]
-        a["hour_cov"][er] = hour_cov[last_h]
+        a["hour_kwh"][er] = hour_kwh[-1]
+        a["hour_cov"][er] = hour_cov[-1]
         a["act_thr"][er] = thr[last_h]
-        a["quiet_since"][er] = qs[last_h]
-        seen = last_has > 0
-        lh = H - 1 - np.argmax(seen[::-1], axis=0)
-        idx = last_has[lh, np.arange(n)]
-        a["last_end"][er] = np.where(idx > 0, hour_start[lh] + idx * g.iv, a["last_end"][er])
+        a["quiet_since"][er] = np.where(qv[-1] > 0, start0 + (qv[-1].astype(np.int64) - 1) * iv, 0)
 
 
-def _words(flags: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    """Per row, the OR of `bits` over the intervals (axis 0) whose flag is set."""
-    n = flags.shape[1]
-    single = (bits & (bits - np.uint64(1))) == 0
-    slot = np.log2(bits.astype(np.float64)).astype(np.int64)
-    half = np.zeros((64, n), bool)
-    if single.all() and (np.diff(slot) >= 0).all():
-        starts = np.flatnonzero(np.diff(slot, prepend=-1))
-        half[slot[starts]] = np.logical_or.reduceat(flags, starts, axis=0)
-    else:  # 60-minute readings (two half hours each), or a day whose clock went back
-        for t, b in enumerate(bits.tolist()):
-            for s in range(64):
-                if b >> s & 1:
-                    half[s] |= flags[t]
-    return np.packbits(half, axis=0, bitorder="little").T.copy().view(np.uint64)[:, 0]
+def _last_flagged(flags3: np.ndarray) -> np.ndarray:
+    """(hours, rows) 1 + the index of each hour's last flagged interval, 0 = none."""
+    f8 = flags3.view(np.uint8)
+    out = f8[:, 0].copy()
+    for i in range(1, f8.shape[1]):
+        np.maximum(out, f8[:, i] * np.uint8(i + 1), out=out)
+    return out
+
+
+def _hour_min(x3: np.ndarray) -> np.ndarray:
+    """(hours, rows) lowest non-zero reading of each hour; inf where none."""
+    return np.where(x3 > 0, x3, np.inf).min(axis=1)
+
+
+def _halves(flags3: np.ndarray, g: _Grid) -> np.ndarray:
+    """(hours, 2, rows): whether any interval flagged in each half of each hour, by the half-hour
+    bits Engine.tick gives each interval (a 60-minute reading covers both halves)."""
+    rel = g.tick_bits[: g.k] >> np.uint64(2 * g.label[0])
+    first = np.flatnonzero(rel & np.uint64(1))
+    second = np.flatnonzero(rel & np.uint64(2))
+    if g.k % 2 == 0 and (first == np.arange(g.k // 2)).all() and len(second) == g.k // 2:
+        # Intervals of up to 30 minutes: the first k/2 fall in the first half hour.
+        h, _, n = flags3.shape
+        return flags3.reshape(h, 2, g.k // 2, n).any(axis=2) if g.k > 2 else flags3
+    out = np.empty((flags3.shape[0], 2, flags3.shape[2]), bool)
+    out[:, 0] = np.logical_or.reduce(flags3[:, first], axis=1)
+    out[:, 1] = np.logical_or.reduce(flags3[:, second], axis=1)
+    return out
+
+
+def _day_words(halves: np.ndarray, label: np.ndarray, segs: list) -> np.ndarray:
+    """(rows, len(segs)) the 48 half-hour bits of each day (first hour, end hour) as one word;
+    halves: (hours, 2, rows), label: the hours' local hour of day."""
+    n = halves.shape[2]
+    packed = np.zeros((n, len(segs), 8), np.uint8)
+    i = 0
+    while i < len(segs):
+        h0, h1 = segs[i]
+        labels = label[h0:h1]
+        if h1 - h0 == 24 and labels[0] == 0:
+            # Whole days in a row: their half hours are one block of memory, in order.
+            j = i + 1
+            while j < len(segs) and segs[j] == (h0 + 24 * (j - i), h0 + 24 * (j - i + 1)):
+                j += 1
+            bits = halves[h0 : h0 + 24 * (j - i)].reshape(j - i, 48, n)
+            packed[:, i:j, :6] = np.packbits(bits, axis=1, bitorder="little").transpose(2, 0, 1)
+            i = j
+            continue
+        day = np.zeros((24, 2, n), bool)
+        if len(set(labels.tolist())) == h1 - h0:
+            day[labels] = halves[h0:h1]
+        else:  # a day whose clock went back: the repeated hour adds to the same bits
+            for j, lab in zip(range(h0, h1), labels.tolist(), strict=True):
+                day[lab] |= halves[j]
+        packed[:, i, :6] = np.packbits(day.reshape(48, n), axis=0, bitorder="little").T
+        i += 1
+    return packed.view(np.uint64)[..., 0]
 
 
 class _EventRows:
@@ -395,7 +495,9 @@ class _EventRows:
         self.gap_s = eng.gap_s[rows[sub]]
         ns = len(sub)
         self.anom = np.zeros((g.H, ns), bool)
-        self.since = np.zeros((g.H, ns), np.int64)  # restarts of the quiet spell
+        # restarts of the quiet spell, as interval numbers (see _hour_pass): interval p's
+        # start is p + 1
+        self.since_v = np.zeros((g.H, ns), np.int64)
         self.zring = eng.a["zrun_ring"][rows[sub]].copy()
         self.zthr = eng.a["zero_thr_h"][rows[sub]].copy()
         self.zrun = np.zeros(ns, np.float32)
@@ -437,15 +539,15 @@ class _EventRows:
             zero = has & (x <= 0)
             zrun[:] = np.where(zero, zrun + ih, np.where(has, 0, zrun))
             np.maximum(day_zrun, zrun, out=day_zrun)
-            since = self.since[j]
-            since[restart] = np.maximum(since[restart], now - iv)
+            since = self.since_v[j]
+            since[restart] = p + 1
             # data_gap: a gap is open while the meter has been silent for gap_s
             silent = ~has & (last_end > 0) & (now - last_end >= self.gap_s)
             # power: no_power and grid_outage
             zero_long = zrun > self.zthr + 1e-3
             lost = zrun > 0
             back_on = ~lost & (lost_since > 0) & (np_open | in_outage)
-            since[back_on] = np.maximum(since[back_on], now - iv)
+            since[back_on] = p + 1
             lost_since[lost & (lost_since == 0)] = now - iv
             lost_since[~lost] = 0
             if areas and zero_long.any():
@@ -491,29 +593,30 @@ class _EventRows:
 
 def _routine_quantiles(eng, g: _Grid) -> None:
     """Engine._finish_hour's learned figures per hour slot, from the final rings: each slot's
-    last update saw exactly these rings, and the population priors are taken over all rows."""
+    last update saw exactly these rings, and the population priors are taken over all rows.
+    Hour slots the block never finished keep what they had."""
     a, cfg = eng.a, eng.cfg
     hours = sorted(set(g.label[: g.H - 1].tolist()))
     if not hours:
         return
     qn = np.count_nonzero(a["q_ring"] != routine.Q_UNKNOWN, axis=-1).astype(np.uint8)
-    a["quiet_n"][:, hours] = qn[:, hours]
-    qv = routine.ring_quantile_codes(a["q_ring"][:, hours], qn[:, hours], cfg.inactivity_quantile)
-    qv = qv / 4.0
+    qv = routine.ring_quantile_codes(a["q_ring"], qn, cfg.inactivity_quantile) / 4.0
     if cfg.high_load_quantile >= 1.0:
-        hv, hn = routine.ring_quantile(a["kw_ring"][:, hours], 1.0)
-        a["high_max"][:, hours], a["high_n"][:, hours] = hv, hn.astype(np.uint8)
+        hv, hn = routine.ring_quantile(a["kw_ring"], 1.0)
+        a["high_max"][:, hours], a["high_n"][:, hours] = hv[:, hours], hn[:, hours]
     else:
-        hv, hn = routine.ring_quantile(a["kw_ring"][:, hours], cfg.high_load_quantile)
-    for i, h in enumerate(hours):
-        n_q = qn[:, h]
-        eng.pop["quiet"][h] = routine.population(qv[:, i], n_q, 14, routine.DEFAULT_QUIET_H[h])
+        hv, hn = routine.ring_quantile(a["kw_ring"], cfg.high_load_quantile)
+    hn = hn.astype(np.uint8)
+    for h in hours:
+        a["quiet_n"][:, h] = qn[:, h]
+        eng.pop["quiet"][h] = routine.population(qv[:, h], qn[:, h], 14, routine.DEFAULT_QUIET_H[h])
         a["quiet_thr"][:, h] = routine.blend(
-            qv[:, i], n_q, eng.pop["quiet"][h], cfg.prior_weight_days
+            qv[:, h], qn[:, h], eng.pop["quiet"][h], cfg.prior_weight_days
         )
-        n_h = hn[:, i].astype(np.uint8)
-        eng.pop["high"][h] = routine.population(hv[:, i], n_h, 14, routine.DEFAULT_HIGH_KW)
-        a["high_kw"][:, h] = routine.blend(hv[:, i], n_h, eng.pop["high"][h], cfg.prior_weight_days)
+        eng.pop["high"][h] = routine.population(hv[:, h], hn[:, h], 14, routine.DEFAULT_HIGH_KW)
+        a["high_kw"][:, h] = routine.blend(
+            hv[:, h], hn[:, h], eng.pop["high"][h], cfg.prior_weight_days
+        )
 
 
 def learn_readings(eng, readings: pl.DataFrame, end: int | None = None) -> int:
