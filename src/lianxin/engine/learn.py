@@ -43,6 +43,27 @@ from lianxin.engine.text import next_local_hour
 
 ROW_CHUNK = 512  # rows transposed at a time: a chunk of (intervals x rows) stays in cache
 
+# Per-row state learn() leaves as a new engine has it, where a tick warm-up may not: findings
+# open at the end of the block, what raised findings taught (in_recent), runs in progress that
+# may become one (hl_*), and the per-interval scratch flag. Everything else is as tick leaves it.
+STARTS_CLEAR = frozenset(
+    {
+        "explained",
+        "gap_open",
+        "np_open",
+        "in_outage",
+        "in_open",
+        "in_recent",
+        "hl_run_h",
+        "hl_excess",
+        "hl_calm_h",
+        "hl_start",
+        "hl_open",
+        "cs_open",
+        "cs_dir",
+    }
+)
+
 
 @dataclass
 class _Grid:
