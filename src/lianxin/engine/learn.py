@@ -21,13 +21,15 @@ folded in with whole-array operations over homes and time:
 
 The result equals the tick warm-up for everything learned (routine.fields, standby, act_thr,
 days_seen, population priors, last_end, quiet_since, zrun_cur/lost_since, the engine clock),
-bit for bit: sums are taken in the tick's order. What differs is what tracks findings: learning
-raises none, so the finding state of detectors starts clear at the end of the block —
-gap_open, np_open, in_outage and the area's outage, in_open and in_recent (inactivity raised
-in the warm-up would lengthen the home's floor), hl_* (a high-load run in progress), cs_open,
-voltage, payment and event state (a block has no events or payments). An anomaly still open at
-the end of the block is therefore raised afresh by the first live tick, and a high-load run in
-progress starts counting again. `explained` (a per-interval flag) starts clear.
+value for value: sums are taken in the tick's order, so no rounding differs.
+
+What differs is what follows from findings (STARTS_CLEAR): learning raises none, so at the end
+of the block no finding is open — gap_open, np_open, in_outage and the areas' outages
+(engine.g), in_open, cs_open — and an anomaly still going on then is raised by the first live
+tick instead; in_recent is 0 (inactivity alarms raised during a tick warm-up lengthen that
+home's floor for about a month, so after a history with such alarms a learned engine alarms
+somewhat more); a high-load run in progress (hl_*) starts counting again. The block carries no
+meter events or payments, so their state stays as it was. `explained` is a per-interval flag.
 """
 
 from __future__ import annotations
@@ -172,12 +174,12 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
         raise ValueError("learn: the block's rows must be electricity meters")
     iv = int(ivs[0])
     g = _grid(eng, int(start), iv, kw.shape[1])
-    ih = np.float32(iv / 3600.0)
+    ih = a["ih"][rows[0]]  # hours per interval, float32 as the tick path adds it
     cover = _sequential_sums(ih, g.H * g.k)  # hour_cov / day_cov after n readings
 
     thr_start, fresh_start, day_n, first_p, last_p, unusual = _day_pass(eng, kw, rows, g)
     ev = _EventRows(eng, kw, rows, g, np.flatnonzero(unusual), day_n)
-    ev.run()
+    ev.run(ih)
     _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, ev, cover, ih)
     _routine_quantiles(eng, g)
 
@@ -458,7 +460,7 @@ def _halves(flags3: np.ndarray, g: _Grid) -> np.ndarray:
     rel = g.tick_bits[: g.k] >> np.uint64(2 * g.label[0])
     first = np.flatnonzero(rel & np.uint64(1))
     second = np.flatnonzero(rel & np.uint64(2))
-    if g.k % 2 == 0 and (first == np.arange(g.k // 2)).all() and len(second) == g.k // 2:
+    if g.k % 2 == 0 and np.array_equal(first, np.arange(g.k // 2)) and len(second) == g.k // 2:
         # Intervals of up to 30 minutes: the first k/2 fall in the first half hour.
         h, _, n = flags3.shape
         return flags3.reshape(h, 2, g.k // 2, n).any(axis=2) if g.k > 2 else flags3
@@ -525,12 +527,12 @@ class _EventRows:
         self.day_zrun = np.zeros(ns, np.float32)
         self.lost_since = np.zeros(ns, np.int64)
 
-    def run(self) -> None:
+    def run(self, ih: np.float32) -> None:
         eng, g, cfg = self.eng, self.g, self.eng.cfg
         ns = len(self.rows)
         if ns == 0:
             return
-        iv, ih = g.iv, np.float32(g.iv / 3600.0)
+        iv = g.iv
         areas = len(eng.area_names) > 0
         in_area = self.area >= 0
         last_end = np.zeros(ns, np.int64)
@@ -560,7 +562,7 @@ class _EventRows:
             zero = has & (x <= 0)
             zrun[:] = np.where(zero, zrun + ih, np.where(has, 0, zrun))
             np.maximum(day_zrun, zrun, out=day_zrun)
-            since = self.since_v[j]
+            since = self.since_v[j]  # (a later interval of the hour has a larger number)
             since[restart] = p + 1
             # data_gap: a gap is open while the meter has been silent for gap_s
             silent = ~has & (last_end > 0) & (now - last_end >= self.gap_s)
