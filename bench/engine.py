@@ -1,13 +1,16 @@
-"""Engine benchmark: replay throughput, and one incremental step for 100,000 / 1,000,000 homes.
+"""Engine benchmark: replay throughput, one incremental step for 100,000 / 1,000,000 homes, and
+learning routines from weeks of history.
 
     .venv/bin/python bench/engine.py [--replay-homes 1000] [--step-homes 100000 1000000]
-                                     [--learn-homes 100000] [--learn-weeks 8]
+                                     [--learn-homes 100000] [--learn-weeks 8] [--learn-tick]
 
 Replay: 1,000 homes x 1 year of 30-minute data, built from the real LCL curves in
 ../shared/data (each real home copied with its own scale, so the curves stay real). Step: the
 same `Engine.tick` the monitor and replay run, for every home at once, on a warmed-up engine
 (one week of ticks first); the figures are medians over ordinary intervals, plus the intervals
-that end a local hour (learning one hour slot) and a local day. Prints figures, asserts nothing.
+that end a local hour (learning one hour slot) and a local day. Learn: generated 30-minute
+history through Engine.learn (the bulk warm-up), and with --learn-tick through Engine.tick as
+well. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations

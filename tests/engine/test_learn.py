@@ -177,6 +177,17 @@ def test_matrix_entry_with_rows_of_the_engine():
     assert_learned_the_same(tick, bulk)
 
 
+def test_readings_up_to_a_later_clock_learn_what_step_learns():
+    """learn_readings(..., end) runs the clock past the last reading, as Engine.step(now=)."""
+    df = curves(datetime(2026, 1, 4, 16, 0, tzinfo=UTC), 30, 15)
+    end = int(datetime(2026, 2, 3, 21, 40, tzinfo=UTC).timestamp())  # 5 h 40 min after
+    homes = pl.DataFrame({"household_id": df["household_id"].unique(), "interval_s": 900})
+    tick, bulk = engines("Asia/Shanghai", homes)
+    tick.step(df, end - end % 900)
+    bulk.learn_readings(df, end=end)
+    assert_learned_the_same(tick, bulk)
+
+
 # ---- what follows the warm-up ---------------------------------------------------------------
 
 

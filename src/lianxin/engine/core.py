@@ -3,6 +3,7 @@
     engine = Engine(EngineConfig(tz="Asia/Shanghai"))
     engine.register(homes)                    # household_id, interval_s, meter_kind, area
     engine.apply_settings(settings)           # optional: sensitivity, quiet hours, away periods
+    engine.learn(kw, start)                   # optional warm-up: weeks of history at once
     findings = engine.step(readings, now=...) # any block of new readings; returns raised/resolved
     blob = engine.snapshot(); engine = Engine.restore(blob)
 

@@ -645,7 +645,8 @@ def _routine_quantiles(eng, g: _Grid) -> None:
 def learn_readings(eng, readings: pl.DataFrame, end: int | None = None) -> int:
     """learn() from long readings (household_id, ts, kwh, optional meter_kind; naive ts =
     local time), registering unknown homes; the block runs from the first reading to the
-    latest reading's end, or to `end` (epoch s) if later. Returns the readings learned from.
+    latest reading's end, or if later to the last interval ending by `end` (epoch s), as if
+    the clock had moved on without data. Returns the readings learned from.
 
     Validated and converted as replay() does, so learning a file and replaying it see the same
     numbers."""
@@ -670,7 +671,7 @@ def learn_readings(eng, readings: pl.DataFrame, end: int | None = None) -> int:
     t0 = int(start.min())
     T = int(start.max() - t0) // iv + 1
     if end is not None:
-        T = max(T, -(-(int(end) - t0) // iv))
+        T = max(T, (int(end) - t0) // iv)
     # Engine rows -> matrix rows, in engine order (the transposes read rows in sequence).
     order = np.sort(meter_rows)
     pos = np.zeros(eng.n, np.intp)
