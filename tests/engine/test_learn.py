@@ -157,22 +157,28 @@ def test_hand_made_curves_learn_what_tick_learns(tz, start, minutes):
     assert tick.a["hour_anom"].any() or tick.a["gap_open"].any()
 
 
-def test_matrix_entry_with_rows_of_the_engine():
-    """Engine.learn on a kW matrix for some of the engine's rows; the others stay silent."""
+@pytest.mark.parametrize(
+    "minutes, T, offset_min",
+    [(30, 48 * 30, 0), (30, 7, 30), (15, 41, 45), (60, 24 * 12, 0), (15, 2, 15)],
+)
+def test_matrix_entry_with_rows_of_the_engine(minutes, T, offset_min):
+    """Engine.learn on a kW matrix for some of the engine's rows (the others stay silent),
+    from a block of any length, starting anywhere in an hour."""
     rng = np.random.default_rng(3)
-    start = int(datetime(2026, 2, 1, 16, 0, tzinfo=UTC).timestamp())
-    T = 48 * 30
-    kw = (rng.random((3, T)) * 0.8 + 0.05).astype(np.float32)
-    kw[rng.random((3, T)) < 0.01] = np.nan
-    kw[1, 500:520] = np.nan
-    kw[2, 700:704] = 0
-    homes = pl.DataFrame({"household_id": ["a", "b", "c", "d", "e"]})
+    iv = minutes * 60
+    start = int(datetime(2026, 2, 1, 16, offset_min, tzinfo=UTC).timestamp())
+    kw = (rng.random((4, T)) * 0.8 + 0.05).astype(np.float32)
+    kw[rng.random((4, T)) < 0.01] = np.nan
+    kw[1, T // 3 : T // 3 + 20] = np.nan
+    kw[2, T // 2 : T // 2 + 4] = 0
+    kw[3] = np.nan  # in the block, but never reports
+    homes = pl.DataFrame({"household_id": ["a", "b", "c", "d", "e", "f"], "interval_s": iv})
     tick, bulk = engines("Asia/Shanghai", homes)
-    rows = np.array([4, 0, 2])  # d and b stay silent
+    rows = np.array([4, 0, 2, 5])  # b and d are not in the block
     for i in range(T):
-        v = np.full(5, np.nan, np.float32)
+        v = np.full(6, np.nan, np.float32)
         v[rows] = kw[:, i]
-        tick.tick(start + (i + 1) * 1800, ~np.isnan(v), v)
+        tick.tick(start + (i + 1) * iv, ~np.isnan(v), v)
     bulk.learn(kw, start, rows)
     assert_learned_the_same(tick, bulk)
 
