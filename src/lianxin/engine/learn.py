@@ -177,26 +177,30 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     ih = a["ih"][rows[0]]  # hours per interval, float32 as the tick path adds it
     cover = _sequential_sums(ih, g.H * g.k)  # hour_cov / day_cov after n readings
 
-    thr_start, fresh_start, day_n, first_p, last_p, unusual = _day_pass(eng, kw, rows, g)
-    ev = _EventRows(eng, kw, rows, g, np.flatnonzero(unusual), day_n)
-    ev.run(ih)
-    _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, ev, cover, ih)
+    thr_start, fresh_start, day_n, first_p, last_p, zeroes, gappy = _day_pass(eng, kw, rows, g)
+    power = _PowerRows(eng, kw, rows, g, np.flatnonzero(zeroes), day_n)
+    power.run(ih)
+    breaks = _Breaks.of(
+        _gaps(eng, kw, rows, g, np.flatnonzero(gappy)),
+        _Breaks(power.rows, power.anom, power.since_v),
+    )
+    _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, breaks, cover, ih)
     _routine_quantiles(eng, g)
 
-    # Zero runs (and what they learn) come from the replayed rows; every other row of the
-    # block had a zero run of 0 on each day it reported.
+    # Zero runs (and what they learn) come from the rows replayed for power; every other row
+    # of the block had a zero run of 0 on each day it reported.
     finished = range(g.S - 1)
     zring = a["zrun_ring"]
     for s in finished:
         zring[rows, g.day[g.seg_hours[s][0]] % eng.D] = np.where(day_n[:, s] > 0, 0, np.nan)
-    r_ev = rows[ev.rows]
-    zring[r_ev] = ev.zring
+    r_pw = rows[power.rows]
+    zring[r_pw] = power.zring
     if g.S > 1:
         a["zero_thr_h"][rows] = routine.kth_largest(zring[rows], 3)
-    a["zrun_cur"][r_ev] = ev.zrun
-    a["lost_since"][r_ev] = ev.lost_since
-    a["day_zrun"][r_ev] = ev.day_zrun
-    a["hour_anom"][r_ev] = ev.anom[-1]
+    a["zrun_cur"][r_pw] = power.zrun
+    a["lost_since"][r_pw] = power.lost_since
+    a["day_zrun"][r_pw] = power.day_zrun
+    a["hour_anom"][rows[breaks.rows]] = breaks.anom[-1]
     a["last_end"][rows] = np.where(last_p >= 0, g.tau(last_p), a["last_end"][rows])
     eng.now = int(g.tau(g.pre + g.T - 1))
     eng.hour_end = int(g.hour_end[-1])
@@ -208,14 +212,16 @@ def _day_pass(eng, kw, rows, g: _Grid):
 
     Returns the activity threshold each row starts every day with, whether it starts the day
     without a standby (its threshold then follows its lowest reading hour by hour), the
-    block rows' day counts, the padded interval of their first reading, and the rows the
-    detectors may have touched (a zero reading, or a silence long enough for a data gap)."""
+    block rows' day counts, the padded intervals of their first and last reading, and the rows
+    the detectors may touch: with a zero reading (and the other homes of their transformer
+    areas), and with a silence that may be long enough for a data gap."""
     a, D, S, k = eng.a, eng.D, g.S, g.k
     day_min = np.full((eng.n, S), np.inf, np.float32)
     day_n = np.zeros((len(rows), S), np.int32)
     first_p = np.full(len(rows), -1, np.int64)
     last_p = np.full(len(rows), -1, np.int64)
-    unusual = np.zeros(len(rows), bool)
+    zeroes = np.zeros(len(rows), bool)
+    gappy = np.zeros(len(rows), bool)
     gap_ticks = -(-int(eng.gap_s[rows[0]]) // g.iv)
     # A silence of at least `gap_ticks` intervals always spans a whole hour when it is at least
     # two hours minus one interval long; otherwise any missing reading may start one.
@@ -249,13 +255,13 @@ def _day_pass(eng, kw, rows, g: _Grid):
             silent = (~any_h & (hour_no > first_h)).any(axis=0)
         else:
             silent = (~has & (np.arange(g.H * k)[:, None] > first_p[r0:r1])).any(axis=0)
-        unusual[r0:r1] = zero.any(axis=0) | (silent & seen)
-    # Pass on the zero-run rows' whole transformer areas: a grid outage counts the homes of
-    # an area that report, and which of them go dark together.
+        zeroes[r0:r1] = zero.any(axis=0)
+        gappy[r0:r1] = silent & seen
+    # With a zero reading, the whole transformer area: a grid outage counts the homes of an
+    # area that report, and which of them go dark together.
     area = a["area"][rows]
-    if len(eng.area_names) and unusual.any():
-        dark_areas = np.unique(area[unusual & (area >= 0)])
-        unusual |= np.isin(area, dark_areas) & (area >= 0)
+    if len(eng.area_names) and zeroes.any():
+        zeroes |= np.isin(area, np.unique(area[zeroes & (area >= 0)])) & (area >= 0)
 
     thr_start = np.empty((eng.n, S), np.float32)
     fresh_start = np.empty((eng.n, S), bool)
@@ -275,7 +281,7 @@ def _day_pass(eng, kw, rows, g: _Grid):
         a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
         eng.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a["act_thr"] = eng._activity_threshold(a["standby"])
-    return thr_start[rows], fresh_start[rows], day_n, first_p, last_p, unusual
+    return thr_start[rows], fresh_start[rows], day_n, first_p, last_p, zeroes, gappy
 
 
 def _by_day(ufunc, x: np.ndarray, segs: list, unit: int) -> np.ndarray:
@@ -322,7 +328,7 @@ def _running_max(x: np.ndarray) -> np.ndarray:
     return xb.reshape(B * 24, n)[:m]
 
 
-def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, ev, cover, ih):
+def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, breaks, cover, ih):
     """Pass 2: activity, quiet spells, hourly means, daily totals and the half-hour words,
     per chunk of rows; the ring slots get the latest hour / day of each.
 
@@ -346,7 +352,7 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, ev, cov
     Hw = H - w0  # hours of the window
     p0 = w0 * k  # its first padded interval
     sub_pos = np.full(len(rows), -1, np.int64)
-    sub_pos[ev.rows] = np.arange(len(ev.rows))
+    sub_pos[breaks.rows] = np.arange(len(breaks.rows))
     cur0, cur1 = (h - w0 for h in g.seg_hours[-1])
     segs = [(h0 - w0, h1 - w0) for h0, h1 in g.seg_hours]
     slots = sorted(word_days, key=word_days.get)  # in time order: whole days pack together
@@ -388,8 +394,8 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, ev, cov
         cs = np.flatnonzero(sp >= 0)
         anom = np.zeros((Hw, n), bool)
         if len(cs):
-            v[:, cs] = np.maximum(v[:, cs], ev.since_v[:, sp[cs]])
-            anom[:, cs] = ev.anom[w0:, sp[cs]]
+            v[:, cs] = np.maximum(v[:, cs], breaks.since_v[:, sp[cs]])
+            anom[:, cs] = breaks.anom[w0:, sp[cs]]
         qv = _running_max(v)[w0:]
 
         xw = xt[p0:]
@@ -499,15 +505,60 @@ def _day_words(halves: np.ndarray, label: np.ndarray, segs: list) -> np.ndarray:
     return packed.view(np.uint64)[..., 0]
 
 
-class _EventRows:
-    """Rows where tick-by-tick detectors decide what is learned, replayed interval by interval.
+@dataclass
+class _Breaks:
+    """For the rows where detectors change what is learned: the hours kept out of the routine
+    (an open data gap, no_power or grid outage: hour_anom) and the quiet spell's restarts in
+    each hour (data back after a gap, power back after an outage), as interval numbers (see
+    _hour_pass; 0 = none)."""
 
-    A data gap open during an hour, or a no_power / grid_outage, keeps the hour out of the
-    routine (hour_anom); data coming back after a gap, or power coming back after an outage,
-    restarts the quiet spell; an outage of the area keeps a home's zero run out of its history.
-    This mirrors the data_gap and power detectors for a block without meter events or
-    prepaid cut-offs, keeping their state but raising nothing.
-    """
+    rows: np.ndarray  # positions in the block
+    anom: np.ndarray  # (H, rows)
+    since_v: np.ndarray  # (H, rows)
+
+    @classmethod
+    def of(cls, *parts: _Breaks) -> _Breaks:
+        rows = np.unique(np.concatenate([p.rows for p in parts]))
+        anom = np.zeros((parts[0].anom.shape[0], len(rows)), bool)
+        since_v = np.zeros(anom.shape, np.int64)
+        for p in parts:
+            at = np.searchsorted(rows, p.rows)
+            anom[:, at] |= p.anom
+            since_v[:, at] = np.maximum(since_v[:, at], p.since_v)
+        return cls(rows, anom, since_v)
+
+
+def _gaps(eng, kw, rows, g: _Grid, sub: np.ndarray) -> _Breaks:
+    """data_gap's part, on the rows with a long enough silence: a gap is open at an interval
+    without a reading once the last one ended gap_s ago (so the hour is not learned); a
+    reading after such a silence restarts the quiet spell at its start (Engine.tick)."""
+    P = g.H * g.k
+    anom = np.zeros((g.H, len(sub)), bool)
+    since_v = np.zeros((g.H, len(sub)), np.int64)
+    if not len(sub):
+        return _Breaks(sub, anom, since_v)
+    gap = -(-int(eng.gap_s[rows[0]]) // g.iv)  # in intervals
+    x = np.full((P, len(sub)), np.nan, np.float32)
+    x[g.pre : g.pre + g.T] = kw[sub].T
+    has = x == x
+    p = np.arange(P, dtype=np.int64)[:, None]
+    last = _running_max(np.where(has, p, -1))  # the latest reading so far (-1: none)
+    before = np.concatenate([np.full((1, len(sub)), -1), last[:-1]])
+    real = (p >= g.pre) & (p < g.pre + g.T)  # intervals of the block, not padding
+    silent = real & ~has & (last >= 0) & (p - last >= gap)
+    resumed = has & (before >= 0) & (p - before - 1 >= gap)
+    anom[:] = silent.reshape(g.H, g.k, -1).any(axis=1)
+    la = _last_flagged(resumed.reshape(g.H, g.k, -1))
+    since_v[:] = np.where(la > 0, (np.arange(g.H) * g.k)[:, None] + la, 0)  # p + 1
+    return _Breaks(sub, anom, since_v)
+
+
+class _PowerRows:
+    """The power detector (no_power, grid_outage) replayed interval by interval on the rows
+    with zero readings and the other homes of their areas, for a block without meter events
+    or prepaid cut-offs: keeping its state, raising nothing. An open no_power or outage keeps
+    the hour out of the routine; power back restarts the quiet spell; an outage of the area
+    keeps a home's zero run out of its history. Zero runs are this home's own history."""
 
     def __init__(self, eng, kw, rows, g: _Grid, sub: np.ndarray, day_n):
         self.eng, self.g = eng, g
@@ -515,11 +566,8 @@ class _EventRows:
         self.x = np.ascontiguousarray(kw[sub].T) if len(sub) else np.zeros((g.T, 0), np.float32)
         self.day_n = day_n[sub]
         self.area = eng.a["area"][rows[sub]]
-        self.gap_s = eng.gap_s[rows[sub]]
         ns = len(sub)
         self.anom = np.zeros((g.H, ns), bool)
-        # restarts of the quiet spell, as interval numbers (see _hour_pass): interval p's
-        # start is p + 1
         self.since_v = np.zeros((g.H, ns), np.int64)
         self.zring = eng.a["zrun_ring"][rows[sub]].copy()
         self.zthr = eng.a["zero_thr_h"][rows[sub]].copy()
@@ -555,22 +603,15 @@ class _EventRows:
             x = self.x[p - g.pre]
             has = x == x
             # Engine.tick
-            seen = last_end > 0
-            resumed = has & seen & (now - iv - last_end >= self.gap_s)
-            restart = resumed | (has & ~seen)
             last_end[has] = now
             zero = has & (x <= 0)
             zrun[:] = np.where(zero, zrun + ih, np.where(has, 0, zrun))
             np.maximum(day_zrun, zrun, out=day_zrun)
-            since = self.since_v[j]  # (a later interval of the hour has a larger number)
-            since[restart] = p + 1
-            # data_gap: a gap is open while the meter has been silent for gap_s
-            silent = ~has & (last_end > 0) & (now - last_end >= self.gap_s)
-            # power: no_power and grid_outage
+            # power.tick
             zero_long = zrun > self.zthr + 1e-3
             lost = zrun > 0
             back_on = ~lost & (lost_since > 0) & (np_open | in_outage)
-            since[back_on] = p + 1
+            self.since_v[j, back_on] = p + 1  # the quiet spell restarts at this reading's start
             lost_since[lost & (lost_since == 0)] = now - iv
             lost_since[~lost] = 0
             if areas and zero_long.any():
@@ -584,7 +625,7 @@ class _EventRows:
                 cand &= ~((neighbours >= 2) & (now - lost_since < 2 * iv))
             np_open |= cand
             np_open &= lost
-            self.anom[j] |= silent | np_open | in_outage
+            self.anom[j] |= np_open | in_outage
             day_zrun[in_outage] = 0
 
     def _grid(self, now, lost, last_end, in_outage, outage_since, cfg) -> None:
