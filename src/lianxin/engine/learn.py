@@ -177,14 +177,11 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     ih = a["ih"][rows[0]]  # hours per interval, float32 as the tick path adds it
     cover = _sequential_sums(ih, g.H * g.k)  # hour_cov / day_cov after n readings
 
-    thr_start, fresh_start, day_n, first_p, last_p, zeroes, gappy = _day_pass(eng, kw, rows, g)
-    power = _PowerRows(eng, kw, rows, g, np.flatnonzero(zeroes), day_n)
+    days = _day_pass(eng, kw, rows, g)
+    thr_start, fresh_start, day_n, first_p, last_p, zeroes, gappy, reporting = days
+    power = _PowerRows(eng, kw, rows, g, np.flatnonzero(zeroes), day_n, reporting)
     power.run(ih)
-    breaks = _Breaks.of(
-        _gaps(eng, kw, rows, g, np.flatnonzero(gappy)),
-        _Breaks(power.rows, power.anom, power.since_v),
-    )
-    _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, breaks, cover, ih)
+    _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, gappy, power, cover, ih)
     _routine_quantiles(eng, g)
 
     # Zero runs (and what they learn) come from the rows replayed for power; every other row
@@ -200,7 +197,6 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     a["zrun_cur"][r_pw] = power.zrun
     a["lost_since"][r_pw] = power.lost_since
     a["day_zrun"][r_pw] = power.day_zrun
-    a["hour_anom"][rows[breaks.rows]] = breaks.anom[-1]
     a["last_end"][rows] = np.where(last_p >= 0, g.tau(last_p), a["last_end"][rows])
     eng.now = int(g.tau(g.pre + g.T - 1))
     eng.hour_end = int(g.hour_end[-1])
@@ -212,9 +208,9 @@ def _day_pass(eng, kw, rows, g: _Grid):
 
     Returns the activity threshold each row starts every day with, whether it starts the day
     without a standby (its threshold then follows its lowest reading hour by hour), the
-    block rows' day counts, the padded intervals of their first and last reading, and the rows
-    the detectors may touch: with a zero reading (and the other homes of their transformer
-    areas), and with a silence that may be long enough for a data gap."""
+    block rows' day counts, the padded intervals of their first and last reading, the rows
+    with a zero reading, those with a silence that may be long enough for a data gap, and
+    when homes of transformer areas count as reporting (see power.py, grid_outage)."""
     a, D, S, k = eng.a, eng.D, g.S, g.k
     day_min = np.full((eng.n, S), np.inf, np.float32)
     day_n = np.zeros((len(rows), S), np.int32)
@@ -222,6 +218,11 @@ def _day_pass(eng, kw, rows, g: _Grid):
     last_p = np.full(len(rows), -1, np.int64)
     zeroes = np.zeros(len(rows), bool)
     gappy = np.zeros(len(rows), bool)
+    area = a["area"][rows]
+    # When each home of an area counts as reporting (a reading within the last day), for the
+    # grid outage rule: (padded interval, area, +1 / -1) changes. A home reports from its
+    # first reading on, unless it falls silent for a day, which needs a whole silent hour.
+    changes = []
     gap_ticks = -(-int(eng.gap_s[rows[0]]) // g.iv)
     # A silence of at least `gap_ticks` intervals always spans a whole hour when it is at least
     # two hours minus one interval long; otherwise any missing reading may start one.
@@ -251,17 +252,23 @@ def _day_pass(eng, kw, rows, g: _Grid):
         last_h = g.H - 1 - np.argmax(any_h[::-1], axis=0)
         within = k - 1 - np.argmax(has.reshape(g.H, k, n)[last_h, ::-1, cols], axis=1)
         last_p[r0:r1] = np.where(seen, last_h * k + within, -1)
+        hour_silent = (~any_h & (hour_no > first_h)).any(axis=0) & seen
         if whole_hour:
-            silent = (~any_h & (hour_no > first_h)).any(axis=0)
+            gappy[r0:r1] = hour_silent
         else:
-            silent = (~has & (np.arange(g.H * k)[:, None] > first_p[r0:r1])).any(axis=0)
+            gappy[r0:r1] = (~has & (np.arange(g.H * k)[:, None] > first_p[r0:r1])).any(axis=0)
+            gappy[r0:r1] &= seen
         zeroes[r0:r1] = zero.any(axis=0)
-        gappy[r0:r1] = silent & seen
-    # With a zero reading, the whole transformer area: a grid outage counts the homes of an
-    # area that report, and which of them go dark together.
-    area = a["area"][rows]
-    if len(eng.area_names) and zeroes.any():
-        zeroes |= np.isin(area, np.unique(area[zeroes & (area >= 0)])) & (area >= 0)
+        in_area = area[r0:r1] >= 0
+        steady = np.flatnonzero(in_area & seen & ~hour_silent)
+        changes.append((first_p[r0:r1][steady], area[r0:r1][steady], np.ones(len(steady))))
+        quiet = np.flatnonzero(in_area & hour_silent)
+        if len(eng.area_names) and len(quiet):
+            last = _last_reading(has[:, quiet])
+            back = np.arange(g.H * k)[:, None] - last
+            rep = ((last >= 0) & (back * g.iv <= 86400)).astype(np.int8)
+            t, c = np.nonzero(np.diff(rep, axis=0, prepend=0))
+            changes.append((t, area[r0:r1][quiet][c], np.diff(rep, axis=0, prepend=0)[t, c]))
 
     thr_start = np.empty((eng.n, S), np.float32)
     fresh_start = np.empty((eng.n, S), bool)
@@ -281,7 +288,10 @@ def _day_pass(eng, kw, rows, g: _Grid):
         a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
         eng.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a["act_thr"] = eng._activity_threshold(a["standby"])
-    return thr_start[rows], fresh_start[rows], day_n, first_p, last_p, zeroes, gappy
+    t, ar, sign = (np.concatenate(x) for x in zip(*changes, strict=True))
+    order = np.argsort(t, kind="stable")
+    reporting = t[order], ar[order].astype(np.intp), sign[order].astype(np.int64)
+    return thr_start[rows], fresh_start[rows], day_n, first_p, last_p, zeroes, gappy, reporting
 
 
 def _by_day(ufunc, x: np.ndarray, segs: list, unit: int) -> np.ndarray:
@@ -328,7 +338,7 @@ def _running_max(x: np.ndarray) -> np.ndarray:
     return xb.reshape(B * 24, n)[:m]
 
 
-def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, breaks, cover, ih):
+def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, gappy, power, cover, ih):
     """Pass 2: activity, quiet spells, hourly means, daily totals and the half-hour words,
     per chunk of rows; the ring slots get the latest hour / day of each.
 
@@ -352,7 +362,10 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, breaks,
     Hw = H - w0  # hours of the window
     p0 = w0 * k  # its first padded interval
     sub_pos = np.full(len(rows), -1, np.int64)
-    sub_pos[breaks.rows] = np.arange(len(breaks.rows))
+    sub_pos[power.rows] = np.arange(len(power.rows))
+    gap = -(-int(eng.gap_s[rows[0]]) // iv)  # data_gap's silence, in intervals
+    p_all = np.arange(H * k)[:, None]
+    real = (p_all >= g.pre) & (p_all < g.pre + g.T)  # intervals of the block, not padding
     cur0, cur1 = (h - w0 for h in g.seg_hours[-1])
     segs = [(h0 - w0, h1 - w0) for h0, h1 in g.seg_hours]
     slots = sorted(word_days, key=word_days.get)  # in time order: whole days pack together
@@ -390,12 +403,27 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, breaks,
         c = np.flatnonzero(fp >= 0)
         # The first reading starts the first quiet spell (a restart at its start).
         np.maximum.at(v, (fp[c] // k, c), fp[c] + 1)
+        # Hours not learned (hour_anom) and restarts of the quiet spell, where detectors had
+        # a say: an open no_power or grid outage, power back (see _PowerRows); an open data
+        # gap, data back after one (Engine.tick, data_gap.tick).
+        anom = np.zeros((H, n), bool)
         sp = sub_pos[r0:r1]
         cs = np.flatnonzero(sp >= 0)
-        anom = np.zeros((Hw, n), bool)
         if len(cs):
-            v[:, cs] = np.maximum(v[:, cs], breaks.since_v[:, sp[cs]])
-            anom[:, cs] = breaks.anom[w0:, sp[cs]]
+            v[:, cs] = np.maximum(v[:, cs], power.since_v[:, sp[cs]])
+            anom[:, cs] = power.anom[:, sp[cs]]
+        cg = np.flatnonzero(gappy[r0:r1])
+        if len(cg):
+            hg = xt[:, cg] == xt[:, cg]
+            last = _last_reading(hg)
+            before = np.concatenate([np.full((1, len(cg)), -1, last.dtype), last[:-1]])
+            silent = real & ~hg & (last >= 0) & (p_all - last >= gap)
+            anom[:, cg] |= silent.reshape(H, k, -1).any(axis=1)
+            resumed = hg & (before >= 0) & (p_all - before - 1 >= gap)
+            la = _last_flagged(resumed.reshape(H, k, -1))
+            v[:, cg] = np.maximum(v[:, cg], (hour_first - 1 + la) * (la > 0))  # its start
+        a["hour_anom"][er] = anom[-1]
+        anom = anom[w0:]
         qv = _running_max(v)[w0:]
 
         xw = xt[p0:]
@@ -444,6 +472,12 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, breaks,
         a["hour_cov"][er] = hour_cov[-1]
         a["act_thr"][er] = thr[last_h]
         a["quiet_since"][er] = np.where(qv[-1] > 0, start0 + (qv[-1].astype(np.int64) - 1) * iv, 0)
+
+
+def _last_reading(has: np.ndarray) -> np.ndarray:
+    """(intervals, rows) the interval of each row's latest reading so far; -1 before any."""
+    p = np.arange(has.shape[0], dtype=np.int32)[:, None]
+    return _running_max(np.where(has, p, np.int32(-1)))
 
 
 def _last_flagged(flags3: np.ndarray) -> np.ndarray:
@@ -505,54 +539,6 @@ def _day_words(halves: np.ndarray, label: np.ndarray, segs: list) -> np.ndarray:
     return packed.view(np.uint64)[..., 0]
 
 
-@dataclass
-class _Breaks:
-    """For the rows where detectors change what is learned: the hours kept out of the routine
-    (an open data gap, no_power or grid outage: hour_anom) and the quiet spell's restarts in
-    each hour (data back after a gap, power back after an outage), as interval numbers (see
-    _hour_pass; 0 = none)."""
-
-    rows: np.ndarray  # positions in the block
-    anom: np.ndarray  # (H, rows)
-    since_v: np.ndarray  # (H, rows)
-
-    @classmethod
-    def of(cls, *parts: _Breaks) -> _Breaks:
-        rows = np.unique(np.concatenate([p.rows for p in parts]))
-        anom = np.zeros((parts[0].anom.shape[0], len(rows)), bool)
-        since_v = np.zeros(anom.shape, np.int64)
-        for p in parts:
-            at = np.searchsorted(rows, p.rows)
-            anom[:, at] |= p.anom
-            since_v[:, at] = np.maximum(since_v[:, at], p.since_v)
-        return cls(rows, anom, since_v)
-
-
-def _gaps(eng, kw, rows, g: _Grid, sub: np.ndarray) -> _Breaks:
-    """data_gap's part, on the rows with a long enough silence: a gap is open at an interval
-    without a reading once the last one ended gap_s ago (so the hour is not learned); a
-    reading after such a silence restarts the quiet spell at its start (Engine.tick)."""
-    P = g.H * g.k
-    anom = np.zeros((g.H, len(sub)), bool)
-    since_v = np.zeros((g.H, len(sub)), np.int64)
-    if not len(sub):
-        return _Breaks(sub, anom, since_v)
-    gap = -(-int(eng.gap_s[rows[0]]) // g.iv)  # in intervals
-    x = np.full((P, len(sub)), np.nan, np.float32)
-    x[g.pre : g.pre + g.T] = kw[sub].T
-    has = x == x
-    p = np.arange(P, dtype=np.int64)[:, None]
-    last = _running_max(np.where(has, p, -1))  # the latest reading so far (-1: none)
-    before = np.concatenate([np.full((1, len(sub)), -1), last[:-1]])
-    real = (p >= g.pre) & (p < g.pre + g.T)  # intervals of the block, not padding
-    silent = real & ~has & (last >= 0) & (p - last >= gap)
-    resumed = has & (before >= 0) & (p - before - 1 >= gap)
-    anom[:] = silent.reshape(g.H, g.k, -1).any(axis=1)
-    la = _last_flagged(resumed.reshape(g.H, g.k, -1))
-    since_v[:] = np.where(la > 0, (np.arange(g.H) * g.k)[:, None] + la, 0)  # p + 1
-    return _Breaks(sub, anom, since_v)
-
-
 class _PowerRows:
     """The power detector (no_power, grid_outage) replayed interval by interval on the rows
     with zero readings and the other homes of their areas, for a block without meter events
@@ -560,7 +546,7 @@ class _PowerRows:
     the hour out of the routine; power back restarts the quiet spell; an outage of the area
     keeps a home's zero run out of its history. Zero runs are this home's own history."""
 
-    def __init__(self, eng, kw, rows, g: _Grid, sub: np.ndarray, day_n):
+    def __init__(self, eng, kw, rows, g: _Grid, sub: np.ndarray, day_n, reporting):
         self.eng, self.g = eng, g
         self.rows = sub
         self.x = np.ascontiguousarray(kw[sub].T) if len(sub) else np.zeros((g.T, 0), np.float32)
@@ -574,20 +560,25 @@ class _PowerRows:
         self.zrun = np.zeros(ns, np.float32)
         self.day_zrun = np.zeros(ns, np.float32)
         self.lost_since = np.zeros(ns, np.int64)
+        self.reporting = reporting  # see _day_pass
+        self.n_rep = np.zeros(len(eng.area_names), np.int64)
+        self.applied = 0
 
     def run(self, ih: np.float32) -> None:
+        """Interval by interval, as power.tick, but on the rows where something can happen at
+        that interval: a zero reading now, a zero run going on, or an outage of the area."""
         eng, g, cfg = self.eng, self.g, self.eng.cfg
         ns = len(self.rows)
         if ns == 0:
             return
         iv = g.iv
         areas = len(eng.area_names) > 0
-        in_area = self.area >= 0
-        last_end = np.zeros(ns, np.int64)
+        zrun, day_zrun, lost_since = self.zrun, self.day_zrun, self.lost_since
         np_open = np.zeros(ns, bool)
         in_outage = np.zeros(ns, bool)
         outage_since = np.zeros(len(eng.area_names), np.int64)
-        zrun, day_zrun, lost_since = self.zrun, self.day_zrun, self.lost_since
+        tz, cz = np.nonzero(self.x <= 0)  # zero readings, in time order
+        at = np.searchsorted(tz, np.arange(g.T + 1))
         hour = g.pre // g.k
         for p in range(g.pre, g.pre + g.T):
             j = p // g.k
@@ -599,52 +590,66 @@ class _PowerRows:
                     self.zthr = routine.kth_largest(self.zring, 3)
                     day_zrun[:] = 0
                 hour = j
+            t = p - g.pre
+            going = np.flatnonzero((zrun > 0) | in_outage)
+            r = np.union1d(cz[at[t] : at[t + 1]], going) if len(going) else cz[at[t] : at[t + 1]]
+            if not len(r):
+                continue
             now = int(g.tau(p))
-            x = self.x[p - g.pre]
+            x = self.x[t, r]
             has = x == x
             # Engine.tick
-            last_end[has] = now
             zero = has & (x <= 0)
-            zrun[:] = np.where(zero, zrun + ih, np.where(has, 0, zrun))
-            np.maximum(day_zrun, zrun, out=day_zrun)
+            zr = np.where(zero, zrun[r] + ih, np.where(has, 0, zrun[r]))
+            zrun[r] = zr
+            day_zrun[r] = np.maximum(day_zrun[r], zr)
             # power.tick
-            zero_long = zrun > self.zthr + 1e-3
-            lost = zrun > 0
-            back_on = ~lost & (lost_since > 0) & (np_open | in_outage)
-            self.since_v[j, back_on] = p + 1  # the quiet spell restarts at this reading's start
-            lost_since[lost & (lost_since == 0)] = now - iv
-            lost_since[~lost] = 0
+            zero_long = zr > self.zthr[r] + 1e-3
+            lost = zr > 0
+            back_on = ~lost & (lost_since[r] > 0) & (np_open[r] | in_outage[r])
+            self.since_v[j, r[back_on]] = p + 1  # the quiet spell restarts at its start
+            ls = lost_since[r]
+            ls[lost & (ls == 0)] = now - iv
+            ls[~lost] = 0
+            lost_since[r] = ls
             if areas and zero_long.any():
-                self._grid(now, lost, last_end, in_outage, outage_since, cfg)
-            if areas:
-                self._resolve_grid(lost, in_outage, outage_since)
-            cand = zero_long & has & ~in_outage & ~np_open
+                self._grid(p, now, r, lost, in_outage, outage_since, cfg)
+            if areas and (outage_since > 0).any():
+                self._resolve_grid(zrun > 0, in_outage, outage_since)
+            cand = zero_long & has & ~in_outage[r] & ~np_open[r]
             if cand.any() and areas:
-                dark = np.bincount(self.area[in_area & lost], minlength=len(eng.area_names))
-                neighbours = np.where(in_area, dark[np.maximum(self.area, 0)], 0)
-                cand &= ~((neighbours >= 2) & (now - lost_since < 2 * iv))
-            np_open |= cand
-            np_open &= lost
-            self.anom[j] |= np_open | in_outage
-            day_zrun[in_outage] = 0
+                area = self.area[r]
+                in_area = area >= 0
+                dark = np.bincount(area[in_area & lost], minlength=len(eng.area_names))
+                neighbours = np.where(in_area, dark[np.maximum(area, 0)], 0)
+                cand &= ~((neighbours >= 2) & (now - ls < 2 * iv))
+            np_open[r] = (np_open[r] | cand) & lost
+            self.anom[j, r] |= np_open[r] | in_outage[r]
+            day_zrun[r[in_outage[r]]] = 0
 
-    def _grid(self, now, lost, last_end, in_outage, outage_since, cfg) -> None:
-        """power._grid without the finding: areas where enough homes went dark together."""
+    def _grid(self, p, now, r, lost, in_outage, outage_since, cfg) -> None:
+        """power._grid without the finding: areas where enough homes went dark together.
+        r: the rows in play (every home that is dark is among them), lost: theirs."""
         iv = self.g.iv
-        area, n_areas = self.area, len(outage_since)
+        area, n_areas = self.area[r], len(outage_since)
         in_area = area >= 0
-        fresh = lost & in_area & (now - self.lost_since <= 2 * iv)
+        fresh = lost & in_area & (now - self.lost_since[r] <= 2 * iv)
         n_fresh = np.bincount(area[fresh], minlength=n_areas)
-        n_rep = np.bincount(area[in_area & (last_end >= now - 86400)], minlength=n_areas)
+        # Homes of each area that reported within the last day, up to this interval.
+        t, ar, sign = self.reporting
+        upto = np.searchsorted(t, p, "right")
+        np.add.at(self.n_rep, ar[self.applied : upto], sign[self.applied : upto])
+        self.applied = upto
+        n_rep = self.n_rep
         need = np.maximum(cfg.grid_min_homes, np.ceil(cfg.grid_min_share * n_rep))
         for ar in np.flatnonzero((n_fresh >= need) & (outage_since == 0)):
-            members = lost & (area == ar)
+            members = r[lost & (area == ar)]
             outage_since[ar] = self.lost_since[members].min()
             in_outage[members] = True
         if (outage_since > 0).any():
-            joins = lost & in_area & ~in_outage
+            joins = lost & in_area & ~in_outage[r]
             joins &= np.where(in_area, outage_since[np.maximum(area, 0)] > 0, False)
-            in_outage[joins] = True
+            in_outage[r[joins]] = True
 
     def _resolve_grid(self, lost, in_outage, outage_since) -> None:
         for ar in np.flatnonzero(outage_since > 0):
