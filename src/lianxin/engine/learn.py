@@ -178,8 +178,8 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     cover = _sequential_sums(ih, g.H * g.k)  # hour_cov / day_cov after n readings
 
     days = _day_pass(eng, kw, rows, g)
-    thr_start, fresh_start, day_n, first_p, last_p, zeroes, gappy, reporting = days
-    power = _PowerRows(eng, kw, rows, g, np.flatnonzero(zeroes), day_n, reporting)
+    thr_start, fresh_start, day_n, first_p, last_p, gappy, zero_at, reporting = days
+    power = _PowerRows(eng, kw, rows, g, zero_at, day_n, reporting)
     power.run(ih)
     _hour_pass(eng, kw, rows, g, thr_start, fresh_start, first_p, gappy, power, cover, ih)
     _routine_quantiles(eng, g)
@@ -209,20 +209,20 @@ def _day_pass(eng, kw, rows, g: _Grid):
     Returns the activity threshold each row starts every day with, whether it starts the day
     without a standby (its threshold then follows its lowest reading hour by hour), the
     block rows' day counts, the padded intervals of their first and last reading, the rows
-    with a zero reading, those with a silence that may be long enough for a data gap, and
-    when homes of transformer areas count as reporting (see power.py, grid_outage)."""
+    with a silence that may be long enough for a data gap, the zero readings (interval, row),
+    and when homes of transformer areas count as reporting (see power.py, grid_outage)."""
     a, D, S, k = eng.a, eng.D, g.S, g.k
     day_min = np.full((eng.n, S), np.inf, np.float32)
     day_n = np.zeros((len(rows), S), np.int32)
     first_p = np.full(len(rows), -1, np.int64)
     last_p = np.full(len(rows), -1, np.int64)
-    zeroes = np.zeros(len(rows), bool)
     gappy = np.zeros(len(rows), bool)
     area = a["area"][rows]
     # When each home of an area counts as reporting (a reading within the last day), for the
     # grid outage rule: (padded interval, area, +1 / -1) changes. A home reports from its
     # first reading on, unless it falls silent for a day, which needs a whole silent hour.
     changes = []
+    zero_at = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]  # (interval, row) of zero readings
     gap_ticks = -(-int(eng.gap_s[rows[0]]) // g.iv)
     # A silence of at least `gap_ticks` intervals always spans a whole hour when it is at least
     # two hours minus one interval long; otherwise any missing reading may start one.
@@ -258,7 +258,10 @@ def _day_pass(eng, kw, rows, g: _Grid):
         else:
             gappy[r0:r1] = (~has & (np.arange(g.H * k)[:, None] > first_p[r0:r1])).any(axis=0)
             gappy[r0:r1] &= seen
-        zeroes[r0:r1] = zero.any(axis=0)
+        zc = np.flatnonzero(zero.any(axis=0))
+        if len(zc):
+            p, c = np.nonzero(xt[:, zc] <= 0)
+            zero_at.append((p - g.pre, r0 + zc[c]))
         in_area = area[r0:r1] >= 0
         steady = np.flatnonzero(in_area & seen & ~hour_silent)
         changes.append((first_p[r0:r1][steady], area[r0:r1][steady], np.ones(len(steady))))
@@ -291,7 +294,11 @@ def _day_pass(eng, kw, rows, g: _Grid):
     t, ar, sign = (np.concatenate(x) for x in zip(*changes, strict=True))
     order = np.argsort(t, kind="stable")
     reporting = t[order], ar[order].astype(np.intp), sign[order].astype(np.int64)
-    return thr_start[rows], fresh_start[rows], day_n, first_p, last_p, zeroes, gappy, reporting
+    t, r = (np.concatenate(x) for x in zip(*zero_at, strict=True))
+    order = np.argsort(t, kind="stable")
+    zero_at = t[order], r[order]
+    out = thr_start[rows], fresh_start[rows], day_n, first_p, last_p, gappy, zero_at, reporting
+    return out
 
 
 def _by_day(ufunc, x: np.ndarray, segs: list, unit: int) -> np.ndarray:
@@ -414,7 +421,8 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, gappy, 
             anom[:, cs] = power.anom[:, sp[cs]]
         cg = np.flatnonzero(gappy[r0:r1])
         if len(cg):
-            hg = xt[:, cg] == xt[:, cg]
+            xg = xt[:, cg]
+            hg = xg == xg
             last = _last_reading(hg)
             before = np.concatenate([np.full((1, len(cg)), -1, last.dtype), last[:-1]])
             silent = real & ~hg & (last >= 0) & (p_all - last >= gap)
@@ -546,10 +554,11 @@ class _PowerRows:
     the hour out of the routine; power back restarts the quiet spell; an outage of the area
     keeps a home's zero run out of its history. Zero runs are this home's own history."""
 
-    def __init__(self, eng, kw, rows, g: _Grid, sub: np.ndarray, day_n, reporting):
-        self.eng, self.g = eng, g
+    def __init__(self, eng, kw, rows, g: _Grid, zero_at, day_n, reporting):
+        self.eng, self.g, self.kw = eng, g, kw
+        sub = np.unique(zero_at[1])  # block rows with a zero reading
         self.rows = sub
-        self.x = np.ascontiguousarray(kw[sub].T) if len(sub) else np.zeros((g.T, 0), np.float32)
+        self.zero_t, self.zero_r = zero_at[0], np.searchsorted(sub, zero_at[1])
         self.day_n = day_n[sub]
         self.area = eng.a["area"][rows[sub]]
         ns = len(sub)
@@ -577,8 +586,8 @@ class _PowerRows:
         np_open = np.zeros(ns, bool)
         in_outage = np.zeros(ns, bool)
         outage_since = np.zeros(len(eng.area_names), np.int64)
-        tz, cz = np.nonzero(self.x <= 0)  # zero readings, in time order
-        at = np.searchsorted(tz, np.arange(g.T + 1))
+        cz = self.zero_r
+        at = np.searchsorted(self.zero_t, np.arange(g.T + 1))
         hour = g.pre // g.k
         for p in range(g.pre, g.pre + g.T):
             j = p // g.k
@@ -596,7 +605,7 @@ class _PowerRows:
             if not len(r):
                 continue
             now = int(g.tau(p))
-            x = self.x[t, r]
+            x = self.kw[self.rows[r], t]
             has = x == x
             # Engine.tick
             zero = has & (x <= 0)
