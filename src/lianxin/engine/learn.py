@@ -15,9 +15,11 @@ folded in with whole-array operations over homes and time:
   from a pass over the data that does not need activity;
 - hour slots' quantiles (quiet spells, usual high) and their population priors are computed
   once, from the final rings: nothing learned depends on their intermediate values;
-- the rare rows where the tick path's detectors change what is learned — missing data long
-  enough to open a data gap, and exact-zero readings (no_power, grid_outage) — are replayed
-  interval by interval, on those rows only, with the detectors' rules for the state they set.
+- where the tick path's detectors change what is learned, their rules are applied exactly:
+  a data gap (an hour with one open is not learned; data back restarts the quiet spell) from
+  each row's latest reading, on the rows with a long enough silence; no_power and
+  grid_outage (hours not learned, power back, zero runs kept out of the history) replayed
+  interval by interval, but only on the rows in a zero run at that interval.
 
 The result equals the tick warm-up for everything learned (routine.fields, standby, act_thr,
 days_seen, population priors, last_end, quiet_since, zrun_cur/lost_since, the engine clock),
@@ -28,8 +30,10 @@ of the block no finding is open — gap_open, np_open, in_outage and the areas' 
 (engine.g), in_open, cs_open — and an anomaly still going on then is raised by the first live
 tick instead; in_recent is 0 (inactivity alarms raised during a tick warm-up lengthen that
 home's floor for about a month, so after a history with such alarms a learned engine alarms
-somewhat more); a high-load run in progress (hl_*) starts counting again. The block carries no
-meter events or payments, so their state stays as it was. `explained` is a per-interval flag.
+somewhat more); a high-load run in progress (hl_*) starts counting again. `explained` is a
+per-interval flag. A block holds readings only: meter events and payments (a power_off or
+comm_loss event, a prepaid cut-off) would, in a tick replay, also have kept hours out of
+learning; feed history with such events through tick.
 """
 
 from __future__ import annotations
@@ -150,11 +154,12 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     """Warm a fresh engine up on a block of history, as if it had been fed through Engine.tick
     one interval at a time (every interval of the block is a tick), without raising findings.
 
-    kw: (len(rows), T) mean power in kW per interval, NaN where there is no reading; row i is
-    engine row rows[i] (default: all rows, in order). All these rows must be electricity
-    meters with the same interval; interval t covers [start + t*iv, start + (t+1)*iv).
-    Engine rows not in the block are silent through it. The engine's clock ends at the end of
-    the block.
+    kw: (len(rows), T) mean power in kW per interval (>= 0), NaN where there is no reading;
+    row i is engine row rows[i] (default: all rows, in order). All these rows must be
+    electricity meters with the same interval, which divides the hour; interval t covers
+    [start + t*iv, start + (t+1)*iv), and the intervals line up with the local hours. Engine
+    rows not in the block are silent through it. The engine's clock ends at the end of the
+    block. Rows given in engine order are read in sequence (fastest).
     """
     if eng.now is not None:
         raise ValueError("learn: the engine has already seen data; learn() warms up a new one")
