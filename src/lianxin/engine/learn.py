@@ -226,8 +226,9 @@ def _day_pass(eng, kw, rows, g: _Grid):
     # When each home of an area counts as reporting (a reading within the last day), for the
     # grid outage rule: (padded interval, area, +1 / -1) changes. A home reports from its
     # first reading on, unless it falls silent for a day, which needs a whole silent hour.
-    changes = []
-    zero_at = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]  # (interval, row) of zero readings
+    none = np.zeros(0, np.int64)
+    changes = [(none, none, none)]
+    zero_at = [(none, none)]  # (interval, row) of zero readings
     gap_ticks = -(-int(eng.gap_s[rows[0]]) // g.iv)
     # A silence of at least `gap_ticks` intervals always spans a whole hour when it is at least
     # two hours minus one interval long; otherwise any missing reading may start one.
@@ -241,12 +242,14 @@ def _day_pass(eng, kw, rows, g: _Grid):
         day_n[r0:r1] = _by_day(np.add, n_h.astype(np.int32), g.seg_hours, 1).T
         if (low < 0).any():
             raise ValueError("learn: kw has negative readings")
-        # The lowest non-zero reading (a zero is an outage, not standby); zeros are rare.
-        zero = low == 0
-        for s, c in zip(*np.nonzero(zero), strict=True):
-            h0, h1 = g.seg_hours[s]
-            x = xt[h0 * k : h1 * k, c]
-            low[s, c] = x[x > 0].min() if (x > 0).any() else np.inf
+        # The lowest non-zero reading (a zero is an outage, not standby), redone for the rows
+        # with a zero reading, which are few.
+        zc = np.flatnonzero((low == 0).any(axis=0))
+        if len(zc):
+            xz = xt[:, zc]
+            low[:, zc] = _by_day(np.fmin, np.where(xz > 0, xz, np.nan), g.seg_hours, k)
+            p, c = np.nonzero(xz <= 0)
+            zero_at.append((p - g.pre, r0 + zc[c]))
         day_min[rows[r0:r1]] = np.where(np.isnan(low), np.inf, low).T
         any_h = n_h > 0
         first_h = np.argmax(any_h, axis=0)
@@ -263,20 +266,18 @@ def _day_pass(eng, kw, rows, g: _Grid):
         else:
             gappy[r0:r1] = (~has & (np.arange(g.H * k)[:, None] > first_p[r0:r1])).any(axis=0)
             gappy[r0:r1] &= seen
-        zc = np.flatnonzero(zero.any(axis=0))
-        if len(zc):
-            p, c = np.nonzero(xt[:, zc] <= 0)
-            zero_at.append((p - g.pre, r0 + zc[c]))
-        in_area = area[r0:r1] >= 0
-        steady = np.flatnonzero(in_area & seen & ~hour_silent)
-        changes.append((first_p[r0:r1][steady], area[r0:r1][steady], np.ones(len(steady))))
-        quiet = np.flatnonzero(in_area & hour_silent)
-        if len(eng.area_names) and len(quiet):
-            last = _last_reading(has[:, quiet])
-            back = np.arange(g.H * k)[:, None] - last
-            rep = ((last >= 0) & (back * g.iv <= 86400)).astype(np.int8)
-            t, c = np.nonzero(np.diff(rep, axis=0, prepend=0))
-            changes.append((t, area[r0:r1][quiet][c], np.diff(rep, axis=0, prepend=0)[t, c]))
+        if len(eng.area_names):
+            in_area = area[r0:r1] >= 0
+            steady = np.flatnonzero(in_area & seen & ~hour_silent)
+            changes.append((first_p[r0:r1][steady], area[r0:r1][steady], np.ones(len(steady))))
+            quiet = np.flatnonzero(in_area & hour_silent)
+            if len(quiet):
+                last = _last_reading(has[:, quiet])
+                back = np.arange(g.H * k)[:, None] - last
+                rep = ((last >= 0) & (back * g.iv <= 86400)).astype(np.int8)
+                change = np.diff(rep, axis=0, prepend=0)
+                t, c = np.nonzero(change)
+                changes.append((t, area[r0:r1][quiet][c], change[t, c]))
 
     thr_start = np.empty((eng.n, S), np.float32)
     fresh_start = np.empty((eng.n, S), bool)
