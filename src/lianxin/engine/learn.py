@@ -25,15 +25,15 @@ The result equals the tick warm-up for everything learned (routine.fields, stand
 days_seen, population priors, last_end, quiet_since, zrun_cur/lost_since, the engine clock),
 value for value: sums are taken in the tick's order, so no rounding differs.
 
-What differs is what follows from findings (STARTS_CLEAR): learning raises none, so at the end
-of the block no finding is open — gap_open, np_open, in_outage and the areas' outages
-(engine.g), in_open, cs_open — and an anomaly still going on then is raised by the first live
-tick instead; in_recent is 0 (inactivity alarms raised during a tick warm-up lengthen that
-home's floor for about a month, so after a history with such alarms a learned engine alarms
-somewhat more); a high-load run in progress (hl_*) starts counting again. `explained` is a
-per-interval flag. A block holds readings only: meter events and payments (a power_off or
-comm_loss event, a prepaid cut-off) would, in a tick replay, also have kept hours out of
-learning; feed history with such events through tick.
+What differs is what follows from findings (STARTS_CLEAR: the detectors' own state, but for
+lost_since): learning raises none, so at the end of the block no finding is open — gap_open,
+np_open, in_outage and the areas' outages (engine.g), in_open, cs_open — and an anomaly still
+going on then is raised by the first live tick instead; what alarms raised during a tick
+warm-up would have taught the inactivity detector about the home (in_recent) is not taught, so
+after a history with such alarms a learned engine alarms somewhat more; a high-load run in
+progress (hl_*) starts counting again. `explained` is a per-interval flag. A block holds
+readings only: meter events and payments (a power_off or comm_loss event, a prepaid cut-off)
+would, in a tick replay, also have kept hours out of learning; feed such history through tick.
 """
 
 from __future__ import annotations
@@ -45,29 +45,16 @@ import numpy as np
 import polars as pl
 
 from lianxin.engine import routine
+from lianxin.engine.detectors import DETECTORS
 from lianxin.engine.text import next_local_hour
 
 ROW_CHUNK = 512  # rows transposed at a time: a chunk of (intervals x rows) stays in cache
 
-# Per-row state learn() leaves as a new engine has it, where a tick warm-up may not: findings
-# open at the end of the block, what raised findings taught (in_recent), runs in progress that
-# may become one (hl_*), and the per-interval scratch flag. Everything else is as tick leaves it.
+# Per-row state learn() leaves as a new engine has it: the detectors' own state (open findings,
+# what raised findings taught, runs in progress, meter events, payments) but for the start of
+# the zero run going on, and the per-interval scratch flag. Everything else is as tick leaves it.
 STARTS_CLEAR = frozenset(
-    {
-        "explained",
-        "gap_open",
-        "np_open",
-        "in_outage",
-        "in_open",
-        "in_recent",
-        "hl_run_h",
-        "hl_excess",
-        "hl_calm_h",
-        "hl_start",
-        "hl_open",
-        "cs_open",
-        "cs_dir",
-    }
+    {"explained", *(name for det in DETECTORS for name in det.FIELDS)} - {"lost_since"}
 )
 
 
