@@ -1,13 +1,16 @@
-"""Engine benchmark: replay throughput, and one incremental step for 100,000 / 1,000,000 homes.
+"""Engine benchmark: replay throughput, one incremental step for 100,000 / 1,000,000 homes, and
+learning routines from weeks of history.
 
     .venv/bin/python bench/engine.py [--replay-homes 1000] [--step-homes 100000 1000000]
-                                     [--learn-homes 100000] [--learn-weeks 8]
+                                     [--learn-homes 100000] [--learn-weeks 8] [--learn-tick]
 
 Replay: 1,000 homes x 1 year of 30-minute data, built from the real LCL curves in
 ../shared/data (each real home copied with its own scale, so the curves stay real). Step: the
 same `Engine.tick` the monitor and replay run, for every home at once, on a warmed-up engine
 (one week of ticks first); the figures are medians over ordinary intervals, plus the intervals
-that end a local hour (learning one hour slot) and a local day. Prints figures, asserts nothing.
+that end a local hour (learning one hour slot) and a local day. Learn: generated 30-minute
+history through Engine.learn (the bulk warm-up), and with --learn-tick through Engine.tick as
+well. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -105,43 +108,69 @@ def step_bench(homes: int) -> None:
     )
 
 
-def learn_bench(homes: int, weeks: int) -> None:
-    """Learning routines from scratch: `weeks` of 30-minute history for `homes` homes, through
-    the same Engine.tick replay uses (the issue's target: 100,000 homes x 8 weeks in < 10 s).
+def learn_data(homes: int, weeks: int) -> tuple[int, np.ndarray]:
+    """`weeks` of 30-minute history for `homes` homes: (start, homes x intervals of kW).
 
-    The data is generated per interval, vectorised: each home has its own scale, wake-up and
-    evening shift and standby; readings are noisy, a few are missing, and some homes are away
-    for whole days (standby only)."""
-    eng = Engine(EngineConfig(tz="Asia/Shanghai"))
-    eng.register(pl.DataFrame({"household_id": [f"h{i:07d}" for i in range(homes)]}))
+    Generated per interval, vectorised: each home has its own scale, wake-up and evening shift
+    and standby; readings are noisy, a few are missing, and some homes are away for whole days
+    (standby only)."""
     rng = np.random.default_rng(2)
-    base = 1_767_225_600 - 8 * 3600  # local midnight, 2026-01-01 (Asia/Shanghai)
+    start = 1_767_225_600 - 8 * 3600  # local midnight, 2026-01-01 (Asia/Shanghai)
     shape = np.array([0.1] * 14 + [0.6] * 4 + [0.25] * 16 + [0.9] * 10 + [0.2] * 4, np.float32)
     scale = rng.lognormal(0.0, 0.4, homes).astype(np.float32)
     standby = rng.uniform(0.03, 0.2, homes).astype(np.float32)
     shift = rng.integers(-3, 4, homes)  # half hours earlier/later than the generic shape
     ticks = weeks * 7 * 48
-    gen = 0.0
-    t0 = time.perf_counter()
+    kw = np.empty((homes, ticks), np.float32)
+    block = np.empty((48, homes), np.float32)  # a day at a time, written to the rows at once
     for i in range(ticks):
-        g0 = time.perf_counter()
         if i % 48 == 0:
             away = rng.random(homes) < 0.03
-        kw = standby + scale * shape[(i - shift) % 48] * rng.uniform(0.3, 1.7, homes).astype(
+        v = standby + scale * shape[(i - shift) % 48] * rng.uniform(0.3, 1.7, homes).astype(
             np.float32
         )
-        kw = np.where(away, standby, kw).astype(np.float32)
-        has = rng.random(homes) > 0.002
-        kw[~has] = np.nan
-        gen += time.perf_counter() - g0
-        eng.tick(base + (i + 1) * 1800, has, kw)
-    total = time.perf_counter() - t0 - gen
-    n = ticks * homes
+        v = np.where(away, standby, v).astype(np.float32)
+        v[rng.random(homes) <= 0.002] = np.nan
+        block[i % 48] = v
+        if i % 48 == 47:
+            kw[:, i - 47 : i + 1] = block.T
+    return start, kw
+
+
+def learn_bench(homes: int, weeks: int, tick: bool) -> None:
+    """Learning routines from scratch: `weeks` of 30-minute history for `homes` homes, with
+    Engine.learn (the bulk path: the issue's target is 100,000 homes x 8 weeks in < 10 s), and
+    with `tick` also through Engine.tick interval by interval, as replay would, for comparison
+    (the learned state is the same)."""
+    g0 = time.perf_counter()
+    start, kw = learn_data(homes, weeks)
+    gen = time.perf_counter() - g0
+    ids = pl.DataFrame({"household_id": [f"h{i:07d}" for i in range(homes)]})
+    n = kw.size
+    eng = Engine(EngineConfig(tz="Asia/Shanghai"))
+    eng.register(ids)
+    rss0 = peak_rss_gib()
+    t0 = time.perf_counter()
+    eng.learn(kw, start)
+    total = time.perf_counter() - t0
     print(
-        f"learn: {homes:,} homes x {weeks} weeks ({n / 1e6:.0f} M readings) through Engine.tick: "
-        f"{total:.1f} s (+ {gen:.1f} s generating data) = {n / total / 1e6:.2f} M readings/s; "
+        f"learn: {homes:,} homes x {weeks} weeks ({n / 1e6:.0f} M readings) with Engine.learn: "
+        f"{total:.1f} s = {n / total / 1e6:.1f} M readings/s (+ {gen:.1f} s generating data); "
         f"homes with >= 28 days: {(eng.a['days_seen'] >= 28).mean():.2f}; "
-        f"peak RSS {peak_rss_gib():.2f} GiB"
+        f"peak RSS {peak_rss_gib():.2f} GiB ({rss0:.2f} GiB before learning, with the data)"
+    )
+    if not tick:
+        return
+    eng = Engine(EngineConfig(tz="Asia/Shanghai"))
+    eng.register(ids)
+    t0 = time.perf_counter()
+    for i in range(kw.shape[1]):
+        v = np.ascontiguousarray(kw[:, i])
+        eng.tick(start + (i + 1) * 1800, ~np.isnan(v), v)
+    total = time.perf_counter() - t0
+    print(
+        f"learn: the same through Engine.tick: {total:.1f} s = {n / total / 1e6:.2f} M "
+        f"readings/s (incl. taking each interval's column); peak RSS {peak_rss_gib():.2f} GiB"
     )
 
 
@@ -149,15 +178,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--replay-homes", type=int, default=1000)
     p.add_argument("--step-homes", type=int, nargs="*", default=[100_000, 1_000_000])
-    p.add_argument("--learn-homes", type=int, default=0, help="e.g. 100000 (slow: minutes)")
+    p.add_argument("--learn-homes", type=int, default=0, help="e.g. 100000")
     p.add_argument("--learn-weeks", type=int, default=8)
+    p.add_argument(
+        "--learn-tick", action="store_true", help="also learn through Engine.tick (slow: a minute)"
+    )
     args = p.parse_args()
     if args.replay_homes:
         replay_bench(args.replay_homes)
     for n in args.step_homes:
         step_bench(n)
     if args.learn_homes:
-        learn_bench(args.learn_homes, args.learn_weeks)
+        learn_bench(args.learn_homes, args.learn_weeks, args.learn_tick)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     engine = Engine(EngineConfig(tz="Asia/Shanghai"))
     engine.register(homes)                    # household_id, interval_s, meter_kind, area
     engine.apply_settings(settings)           # optional: sensitivity, quiet hours, away periods
+    engine.learn(kw, start)                   # optional warm-up: weeks of history at once
     findings = engine.step(readings, now=...) # any block of new readings; returns raised/resolved
     blob = engine.snapshot(); engine = Engine.restore(blob)
 
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from lianxin.engine import learn as bulk
 from lianxin.engine import routine
 from lianxin.engine.config import SENSITIVITY, EngineConfig
 from lianxin.engine.detectors import DETECTORS
@@ -312,6 +314,16 @@ class Engine:
             out += self.tick(int(t), has, kwv, _slice_t(ev, prev, t), _slice_t(pay, prev, t))
             prev = int(t)
         return out
+
+    def learn(self, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> None:
+        """Warm a new engine up on a block of history at once: kw is rows x intervals of kW
+        (NaN = no reading) from `start`. Leaves the learned state feeding the block through
+        tick would, without raising findings (see learn.py for what starts clear)."""
+        bulk.learn(self, kw, start, rows)
+
+    def learn_readings(self, readings: pl.DataFrame, end: int | None = None) -> int:
+        """learn() from long readings (household_id, ts, kwh), as replay() reads them."""
+        return bulk.learn_readings(self, readings, end)
 
     def _idmap(self) -> pl.DataFrame:
         """Row keys -> row numbers as a frame, rebuilt only when rows were added."""
