@@ -89,6 +89,11 @@ class Tick:
     pay_ts: np.ndarray
 
 
+# Day-end figures are prepared a share of the rows at a time at the first PREP_HOURS hour ends
+# of each local day (see Engine._prepare_day_end).
+PREP_HOURS = 12
+
+
 def _empty(dtype=np.int64):
     return np.zeros(0, dtype=dtype)
 
@@ -108,6 +113,10 @@ class Engine:
         self.area_names: list[str] = []
         self.area_index: dict[str, int] = {}
         self.a: dict[str, np.ndarray] = {k: self._alloc(k, 0) for k in self.spec}
+        # q_ring sorted, per hour: (24, D, rows), rows last so that keeping it sorted when one
+        # slot changes is a few vector passes (routine.sorted_replace) instead of a sort of
+        # every ring each hour. Derived from q_ring: rebuilt on restore, not snapshotted.
+        self.q_sorted = np.full((24, self.D, 0), routine.Q_UNKNOWN, np.uint8)
         self.g: dict[str, np.ndarray] = {"outage_since": np.zeros(0, np.int64)}
         self.now: int | None = None  # end of the latest interval processed
         self.hour_end: int | None = None  # end of the local hour being accumulated
@@ -174,6 +183,8 @@ class Engine:
         m = len(new_keys)
         for name in self.spec:
             self.a[name] = np.concatenate([self.a[name], self._alloc(name, m)])
+        fresh_q = np.full((24, self.D, m), routine.Q_UNKNOWN, np.uint8)  # as their empty q_ring
+        self.q_sorted = np.concatenate([self.q_sorted, fresh_q], axis=2)
         keys = list(new_keys)
         self.ids.extend(keys)
         self.households.extend(row[0] for row in new_rows)
@@ -452,10 +463,12 @@ class Engine:
         quiet_q = np.clip(np.round((end - a["quiet_since"]) / 900.0), 0, routine.Q_MAX)
         known = good & self.primary & (a["quiet_since"] > 0) & (a["last_end"] >= end - 3600)
         new_q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
-        qn = a["quiet_n"][:, h] - (a["q_ring"][:, h, d] != routine.Q_UNKNOWN) + known
+        old_q = a["q_ring"][:, h, d].copy()
+        qn = a["quiet_n"][:, h] - (old_q != routine.Q_UNKNOWN) + known
         a["q_ring"][:, h, d] = new_q
+        routine.sorted_replace(self.q_sorted[h], old_q, new_q)
 
-        qv = routine.ring_quantile_codes(a["q_ring"][:, h, :], qn, cfg.inactivity_quantile)
+        qv = routine.sorted_quantile(self.q_sorted[h], qn, cfg.inactivity_quantile)
         qv = qv / 4.0
         self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
         a["quiet_thr"][:, h] = routine.blend(qv, qn, self.pop["quiet"][h], cfg.prior_weight_days)
@@ -477,27 +490,56 @@ class Engine:
         a["hour_kwh"][:] = 0
         a["hour_cov"][:] = 0
         a["hour_anom"][:] = False
+        if h < PREP_HOURS:  # a share of the rows at each of the day's first hours
+            self._prepare_day_end(
+                slice(h * self.n // PREP_HOURS, (h + 1) * self.n // PREP_HOURS),
+                routine.local_day(local),
+            )
         out: list[Finding] = []
         if local.hour == 23:
             out += self._finish_day(end, routine.local_day(local))
         return out
 
+    def _prepare_day_end(self, rows, day: int) -> None:
+        """Compute ahead, for some rows, what the end of local day `day` needs that rests only
+        on days already complete (the ring slots it does not replace), so that the day end
+        itself needs no sort of every home's rings. The day end prepares any row not done."""
+        a, d = self.a, day % self.D
+        a["sb_known"][rows], a["sb_lo"][rows], a["sb_hi"][rows] = routine.median_prepare(
+            a["sb_ring"][rows], d
+        )
+        for det in DETECTORS:
+            if hasattr(det, "prepare"):
+                det.prepare(self, rows, d)
+        a["prep_day"][rows] = day
+
     def _finish_day(self, end: int, day: int) -> list[Finding]:
         a, D = self.a, self.D
         d = day % D
+        late = np.flatnonzero(a["prep_day"] != day)  # new rows, a restart, a day begun late
+        if len(late):
+            self._prepare_day_end(late, day)
         complete = a["day_cov"] >= 0.9 * 24
         a["tot_ring"][:, d] = np.where(complete, a["day_kwh"], np.nan)
-        a["zrun_ring"][:, d] = np.where(a["day_cov"] > 0, a["day_zrun"], np.nan)
+        zrun = np.where(a["day_cov"] > 0, a["day_zrun"], np.nan)
+        a["zrun_pos"] += (zrun > 0).view(np.uint8)
+        a["zrun_pos"] -= (a["zrun_ring"][:, d] > 0).view(np.uint8)
+        a["zrun_ring"][:, d] = zrun
         dmin = a["day_min_kw"]
-        a["sb_ring"][:, d] = np.where(np.isfinite(dmin), dmin, np.nan)
+        sb_day = np.where(np.isfinite(dmin), dmin, np.nan)
+        a["sb_ring"][:, d] = sb_day
         a["days_seen"] += (a["day_cov"] > 0).astype(np.int16)
-        sb, sbn = routine.ring_quantile(a["sb_ring"], 0.5)
+        sb, sbn = routine.median_complete(a["sb_known"], a["sb_lo"], a["sb_hi"], sb_day)
         a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
         self.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a["act_thr"] = self._activity_threshold(a["standby"])
         # The third-longest daily zero run: one or two outages do not teach "zero is normal",
-        # a home whose meter often reads zero does.
-        a["zero_thr_h"] = routine.kth_largest(a["zrun_ring"], 3)
+        # a home whose meter often reads zero does. Runs are never negative, so it is 0 unless
+        # the ring holds at least three runs longer than zero: only those rows need a sort.
+        a["zero_thr_h"] = np.zeros(self.n, np.float32)
+        often = np.flatnonzero(a["zrun_pos"] >= 3)
+        if len(often):
+            a["zero_thr_h"][often] = routine.kth_largest(a["zrun_ring"][often], 3)
         out: list[Finding] = []
         for det in DETECTORS:
             if hasattr(det, "day"):
@@ -572,12 +614,18 @@ class Engine:
             "high": z["pop_high"],
             "standby": np.float32(meta["pop_standby"]),
         }
+        n = len(eng.ids)
         for k in eng.spec:
-            if f"a_{k}" in z.files:
-                eng.a[k] = z[f"a_{k}"]
+            # A snapshot from before a field existed: its fill (prep_day -1 = not prepared).
+            eng.a[k] = z[f"a_{k}"] if f"a_{k}" in z.files else eng._alloc(k, n)
         if "a_high_max" not in z.files:  # a snapshot from before these were kept
             hv, hn = routine.ring_quantile(eng.a["kw_ring"], 1.0)
             eng.a["high_max"], eng.a["high_n"] = hv, hn.astype(np.uint8)
+        if "a_zrun_pos" not in z.files:
+            eng.a["zrun_pos"] = np.count_nonzero(eng.a["zrun_ring"] > 0, axis=1).astype(np.uint8)
+        eng.q_sorted = np.empty((24, eng.D, n), np.uint8)
+        for h in range(24):  # uint16: numpy sorts it much faster than uint8 along a short axis
+            eng.q_sorted[h] = np.sort(eng.a["q_ring"][:, h, :].astype(np.uint16), axis=-1).T
         for k in eng.g:
             eng.g[k] = z[f"g_{k}"]
         eng._derive()
@@ -586,7 +634,8 @@ class Engine:
         return eng
 
     def state_bytes(self) -> int:
-        return sum(v.nbytes for v in self.a.values()) + sum(v.nbytes for v in self.g.values())
+        arrays = [*self.a.values(), *self.g.values(), self.q_sorted]
+        return sum(v.nbytes for v in arrays)
 
 
 def _slice_t(arrs, prev, t):

@@ -13,21 +13,39 @@ from lianxin.engine import routine
 from lianxin.engine.text import utc
 
 KIND = "consumption_shift"
-FIELDS = {"cs_open": (np.int64, (), 0), "cs_dir": (np.int8, (), 0)}
+FIELDS = {
+    "cs_open": (np.int64, (), 0),
+    "cs_dir": (np.int8, (), 0),
+    # The median daily total of the days before the coming day end's recent ones, and of how
+    # many days: those days are complete before it, so it is prepared during the day.
+    "cs_usual": (np.float32, (), np.nan),
+    "cs_usual_n": (np.int16, (), 0),
+}
 
 
 def tick(eng, t) -> list:
     return []
 
 
+def _recent(eng, d: int) -> list:
+    return [(d - i) % eng.D for i in range(eng.cfg.shift_days)]
+
+
+def prepare(eng, rows, d: int) -> None:
+    """Before the end of the day in ring slot d: the usual total of the days before it."""
+    a = eng.a
+    before = a["tot_ring"][rows]
+    if isinstance(rows, slice):
+        before = before.copy()
+    before[:, _recent(eng, d)] = np.nan
+    a["cs_usual"][rows], a["cs_usual_n"][rows] = routine.ring_quantile(before, 0.5, owned=True)
+
+
 def day(eng, end: int, d: int) -> list:
-    a, cfg, D = eng.a, eng.cfg, eng.D
+    a, cfg = eng.a, eng.cfg
     S = cfg.shift_days
-    recent_idx = [(d - i) % D for i in range(S)]
-    recent = a["tot_ring"][:, recent_idx]
-    before = a["tot_ring"].copy()
-    before[:, recent_idx] = np.nan
-    med, n = routine.ring_quantile(before, 0.5, owned=True)
+    recent = a["tot_ring"][:, _recent(eng, d)]
+    med, n = a["cs_usual"], a["cs_usual_n"]
     ok = (n >= cfg.shift_min_history_days) & (med > 0.1) & ~np.isnan(recent).any(axis=1)
     f = cfg.shift_factor
     with np.errstate(invalid="ignore", divide="ignore"):
