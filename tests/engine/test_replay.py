@@ -185,3 +185,12 @@ def test_cli_bad_file_is_one_line(tmp_path, capsys):
     assert main(["replay", "--readings", str(bad), "--out", str(tmp_path / "f.jsonl")]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "lianxin replay: readings row 2: kwh 'lots' for household h1 is not a number"
+
+
+def test_row_lookup_of_a_block_in_any_order():
+    eng = Engine()
+    eng.register(pl.DataFrame({"household_id": [f"h{i}" for i in range(6)]}))
+    blocks = ["h0 h1 h2", "h2 h3 h4 h5", "h5 h0 h3", "h5 h0 h3", "h1 x h2"]
+    for keys in (b.split() for b in blocks):
+        got = eng._rows_of_keys(pl.Series(keys))
+        assert got.tolist() == [eng.index.get(k, -1) for k in keys]

@@ -200,6 +200,7 @@ class Engine:
         a["ih"][base:] = a["interval_s"][base:] / 3600.0
         a["act_thr"][base:] = self._activity_threshold(np.full(m, np.nan, np.float32))
         self._derive()
+        self._idmap()  # built here, with the rows, rather than in the first step()
 
     def _derive(self) -> None:
         """Per-row constants the hot path would otherwise recompute every interval."""
@@ -292,10 +293,13 @@ class Engine:
         pay = self._payments_of(payments)
         late = ends <= (self.now or -1)
         self.late_readings += int(late.sum())
-        ticks = np.unique(np.concatenate([ends[~late], ev[2], pay[3], [now_s]]))
+        # The usual block holds one interval (all readings end together): nothing to sort.
+        one_end = len(ends) > 0 and ends.min() == ends.max()
+        ticks = np.unique(np.concatenate([ends[:1] if one_end else ends, ev[2], pay[3], [now_s]]))
         ticks = ticks[(ticks > (self.now or -1)) & (ticks <= now_s)]
-        order = np.argsort(ends, kind="stable")
-        rows, ends, kw = rows[order], ends[order], kw[order]
+        if not one_end:
+            order = np.argsort(ends, kind="stable")
+            rows, ends, kw = rows[order], ends[order], kw[order]
         out: list[Finding] = []
         prev = None  # events and payments that arrive late still count, at the first tick
         for t in ticks:
@@ -309,14 +313,36 @@ class Engine:
         return out
 
     def _idmap(self) -> pl.DataFrame:
-        """Row keys -> row numbers as a frame, rebuilt only when rows were added."""
-        if getattr(self, "_idmap_n", -1) != self.n:
-            self._idmap_frame = pl.DataFrame(
-                {"key": self.ids, "row": np.arange(self.n, dtype=np.int64)},
+        """Row keys -> row numbers as a frame, extended by the rows added since it was built."""
+        built = getattr(self, "_idmap_frame", None)
+        have = 0 if built is None else built.height
+        if built is None or have != self.n:
+            more = pl.DataFrame(
+                {"key": self.ids[have:], "row": np.arange(have, self.n, dtype=np.int64)},
                 schema={"key": pl.Utf8, "row": pl.Int64},
             )
-            self._idmap_n = self.n
+            self._idmap_frame = more if built is None else pl.concat([built, more], rechunk=True)
         return self._idmap_frame
+
+    def _rows_of_keys(self, keys: pl.Series) -> np.ndarray:
+        """Row numbers of row keys, -1 where not registered. A block that lists a stretch of
+        the registry in its order, or the same keys as the previous block (a feed that sends
+        its homes in a fixed order), needs no join."""
+        registry = self._idmap()
+        first = self.index.get(keys[0], -1)
+        m = len(keys)
+        if 0 <= first <= self.n - m and keys.equals(registry["key"].slice(first, m)):
+            return np.arange(first, first + m)
+        last = getattr(self, "_last_block", None)  # rows never move: its rows stay right
+        if last is not None and keys.equals(last[0]):
+            return last[1]
+        rows = pl.DataFrame({"key": keys}).join(
+            registry, on="key", how="left", maintain_order="left"
+        )["row"]
+        rows = rows.fill_null(-1).to_numpy()
+        if rows.min() >= 0:
+            self._last_block = (keys, rows)
+        return rows
 
     def _rows_of(self, readings: pl.DataFrame):
         if readings is None or readings.height == 0:
@@ -327,10 +353,9 @@ class Engine:
             keys = pl.select(
                 pl.when(mk == "electricity").then(keys).otherwise(keys + "#" + mk)
             ).to_series()
-        block = pl.DataFrame({"key": keys})
-        new = block.join(self._idmap(), on="key", how="anti")["key"]
-        unknown = new.unique(maintain_order=True).to_list()
-        if unknown:
+        rows = self._rows_of_keys(keys)
+        if rows.min() < 0:
+            unknown = keys.filter(pl.Series(rows < 0)).unique(maintain_order=True).to_list()
             self.register(
                 pl.DataFrame(
                     {
@@ -341,9 +366,7 @@ class Engine:
                     }
                 )
             )
-        rows = block.join(self._idmap(), on="key", how="left", maintain_order="left")[
-            "row"
-        ].to_numpy()
+            rows = self._rows_of_keys(keys)
         start = _epoch_s(readings["ts"])
         ends = start + self.a["interval_s"][rows]
         kw = (readings["kwh"].to_numpy() / self.a["ih"][rows]).astype(np.float32)
