@@ -89,9 +89,10 @@ class Tick:
     pay_ts: np.ndarray
 
 
-# Day-end figures are prepared a share of the rows at a time at the first PREP_HOURS hour ends
-# of each local day (see Engine._prepare_day_end).
+# Day-end figures are prepared at most PREP_ROWS rows at a time, at the first (up to
+# PREP_HOURS) hour ends of each local day (see Engine._prepare_day_end).
 PREP_HOURS = 12
+PREP_ROWS = 100_000
 
 
 def _empty(dtype=np.int64):
@@ -513,11 +514,10 @@ class Engine:
         a["hour_kwh"][:] = 0
         a["hour_cov"][:] = 0
         a["hour_anom"][:] = False
-        if h < PREP_HOURS:  # a share of the rows at each of the day's first hours
-            self._prepare_day_end(
-                slice(h * self.n // PREP_HOURS, (h + 1) * self.n // PREP_HOURS),
-                routine.local_day(local),
-            )
+        shares = min(PREP_HOURS, -(-self.n // PREP_ROWS))  # at most PREP_ROWS rows at a time
+        if h < shares:  # a share of the rows at each of the day's first hours
+            rows = slice(h * self.n // shares, (h + 1) * self.n // shares)
+            self._prepare_day_end(rows, routine.local_day(local))
         out: list[Finding] = []
         if local.hour == 23:
             out += self._finish_day(end, routine.local_day(local))

@@ -24,6 +24,10 @@ FIELDS = {
 }
 
 
+# No hour_anom here: a quantile is robust to one long run, and a home whose evenings are simply
+# heavier than the prior must be able to learn that.
+
+
 def tick(eng, t) -> list:
     a, cfg, now = eng.a, eng.cfg, t.now
     s = a["sens"]
@@ -32,12 +36,17 @@ def tick(eng, t) -> list:
     elec = eng.elec
     line = np.where(elec, usual + cfg.high_load_margin_kw * s, 0.0)
     over = t.has & (t.kw > line)
-    under = t.has & ~over
-    fresh = over & (a["hl_run_h"] == 0)
-    a["hl_start"][fresh] = now - a["interval_s"][fresh]
-    a["hl_run_h"] += np.where(over, ih, 0)
-    a["hl_excess"] += np.where(over, (t.kw - usual) * ih, 0).astype(np.float32)
-    a["hl_calm_h"] = np.where(over, 0, a["hl_calm_h"] + np.where(under, ih, 0))
+    # Most intervals no home is above its line: then runs only grow calmer (or end).
+    any_over = over.any()
+    under = t.has & ~over if any_over else t.has
+    if any_over:
+        fresh = over & (a["hl_run_h"] == 0)
+        a["hl_start"][fresh] = now - a["interval_s"][fresh]
+        a["hl_run_h"] += np.where(over, ih, 0)
+        a["hl_excess"] += np.where(over, (t.kw - usual) * ih, 0).astype(np.float32)
+        a["hl_calm_h"] = np.where(over, 0, a["hl_calm_h"] + np.where(under, ih, 0))
+    else:
+        a["hl_calm_h"] += ih * under
     # Water and gas must flow in every interval; electricity may dip for up to an hour.
     ended = (a["hl_calm_h"] > 1.0) | (~elec & under)
     out = []
@@ -52,8 +61,11 @@ def tick(eng, t) -> list:
             )
         )  # fmt: skip
         a["hl_open"][r] = 0
-    for k in ("hl_run_h", "hl_excess", "hl_calm_h"):
-        a[k][ended] = 0
+    going = ~ended
+    for k in ("hl_run_h", "hl_excess", "hl_calm_h"):  # never negative: x * False is 0
+        np.multiply(a[k], going, out=a[k])
+    if not any_over:
+        return out
     run = a["hl_run_h"]
     mean_excess = a["hl_excess"] / np.maximum(run, 1e-6)
     fire = np.where(
@@ -65,8 +77,6 @@ def tick(eng, t) -> list:
     for r in routine.rows(fire):
         out.append(_raise(eng, r, t, float(usual[r]), float(mean_excess[r])))
         a["hl_open"][r] = a["hl_start"][r]
-    # No hour_anom here: a quantile is robust to one long run, and a home whose evenings are
-    # simply heavier than the prior must be able to learn that.
     return out
 
 
