@@ -194,3 +194,20 @@ def test_row_lookup_of_a_block_in_any_order():
     for keys in (b.split() for b in blocks):
         got = eng._rows_of_keys(pl.Series(keys))
         assert got.tolist() == [eng.index.get(k, -1) for k in keys]
+
+
+def test_replay_in_many_chunks_matches_one_chunk(lcl, lcl_findings, monkeypatch):
+    from lianxin.engine import replay as replay_module
+
+    _, full = lcl_findings
+    monkeypatch.setattr(replay_module, "DENSE_CELLS", 1)
+    monkeypatch.setattr(replay_module, "CHUNK_TICKS", 500)
+    chunked = replay(lcl, engine=Engine(EngineConfig(tz=TZ)))
+    assert [f.to_dict() for f in chunked] == [f.to_dict() for f in full]
+
+
+def test_readings_in_any_row_order_replay_the_same(lcl, lcl_findings):
+    _, full = lcl_findings
+    shuffled = lcl.sample(fraction=1.0, shuffle=True, seed=1)
+    again = replay(shuffled, engine=Engine(EngineConfig(tz=TZ)))
+    assert [f.to_dict() for f in again] == [f.to_dict() for f in full]
