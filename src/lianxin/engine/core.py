@@ -207,6 +207,7 @@ class Engine:
         """Per-row constants the hot path would otherwise recompute every interval."""
         a, cfg = self.a, self.cfg
         self.elec = a["kind"] == 0
+        self.all_elec = bool(self.elec.all())  # no water or gas meters: no per-kind choices
         self.primary = a["owner"] == np.arange(self.n)
         self.gap_s = np.maximum(cfg.data_gap_h * 3600, cfg.data_gap_intervals * a["interval_s"])
         nslots = np.maximum(a["interval_s"] // 1800, 1).astype(np.uint64)
@@ -409,8 +410,9 @@ class Engine:
     # ---- one interval ---------------------------------------------------------------------
 
     def tick(self, now: int, has: np.ndarray, kw: np.ndarray, ev=None, pay=None) -> list[Finding]:
-        """Process the readings that ended at `now` (has/kw indexed by row) and the events and
-        payments since the previous tick. The one code path of replay and the live monitor."""
+        """Process the readings that ended at `now` (has/kw indexed by row; kw float32 kW, NaN
+        where there is no reading) and the events and payments since the previous tick. The
+        one code path of replay and the live monitor."""
         out: list[Finding] = []
         if self.hour_end is None:
             self.hour_end = next_local_hour(now - 1, self.tz)
@@ -436,7 +438,8 @@ class Engine:
         elec = self.elec
         zero = has & elec & (kw <= 0)
         a["zrun_cur"] = np.where(zero, a["zrun_cur"] + a["ih"], np.where(has, 0, a["zrun_cur"]))
-        active = has & (kw > np.where(elec, a["act_thr"], 0))  # any water or gas flow is use
+        # any water or gas flow is use
+        active = has & (kw > (a["act_thr"] if self.all_elec else np.where(elec, a["act_thr"], 0)))
         own = a["owner"]
         qs = a["quiet_since"]
         # Missing data is no evidence of quiet: a spell restarts where data starts again.
@@ -448,8 +451,8 @@ class Engine:
             qs[own[active]] = now
 
         ih = a["ih"]
-        add = np.where(has, kw * ih, 0).astype(np.float32)
-        cov = np.where(has, ih, 0).astype(np.float32)
+        add = np.where(has, kw * ih, np.float32(0))  # float32, as kw
+        cov = ih * has
         a["hour_kwh"] += add
         a["hour_cov"] += cov
         a["day_kwh"] += add
@@ -462,8 +465,8 @@ class Engine:
         slot = (local.hour * 60 + local.minute) // 30
         bits = self.slot_mask << np.uint64(slot + 1) >> self.slot_shift
         day = routine.local_day(local) % self.D
-        a["seen_bits"][:, day] |= np.where(has, bits, np.uint64(0))
-        a["act_bits"][:, day] |= np.where(active, bits, np.uint64(0))
+        a["seen_bits"][:, day] |= bits * has
+        a["act_bits"][:, day] |= bits * active
 
         offset = int(local.utcoffset().total_seconds())
         t = Tick(now, local.hour, local, offset, bits, has, kw, zero, active, resumed,

@@ -34,7 +34,9 @@ def tick(eng, t) -> list:
     ih = a["ih"]
     usual = a["high_kw"][:, t.hour]
     elec = eng.elec
-    line = np.where(elec, usual + cfg.high_load_margin_kw * s, 0.0)
+    line = usual + cfg.high_load_margin_kw * s
+    if not eng.all_elec:
+        line = np.where(elec, line, 0.0)
     over = t.has & (t.kw > line)
     # Most intervals no home is above its line: then runs only grow calmer (or end).
     any_over = over.any()
