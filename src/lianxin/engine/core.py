@@ -487,7 +487,8 @@ class Engine:
         # maximum) are updated from the old and new slot values instead of rescanning the ring.
         old_kw = a["kw_ring"][:, h, d].copy()
         a["kw_ring"][:, h, d] = mean
-        quiet_q = np.clip(np.round((end - a["quiet_since"]) / 900.0), 0, routine.Q_MAX)
+        quiet_q = np.rint((end - a["quiet_since"]) / 900.0)  # quarter hours, clipped:
+        np.minimum(np.maximum(quiet_q, 0, out=quiet_q), routine.Q_MAX, out=quiet_q)
         known = good & self.primary & (a["quiet_since"] > 0) & (a["last_end"] >= end - 3600)
         new_q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
         old_q = a["q_ring"][:, h, d].copy()
