@@ -70,11 +70,9 @@ def tick(eng, t) -> list:
         return out
     run = a["hl_run_h"]
     mean_excess = a["hl_excess"] / np.maximum(run, 1e-6)
-    fire = np.where(
-        elec,
-        (run >= cfg.high_load_min_h * s) & (mean_excess >= cfg.high_load_mean_excess_kw * s),
-        run >= cfg.flow_min_h * s,
-    )
+    fire = (run >= cfg.high_load_min_h * s) & (mean_excess >= cfg.high_load_mean_excess_kw * s)
+    if not eng.all_elec:
+        fire = np.where(elec, fire, run >= cfg.flow_min_h * s)
     fire &= (a["hl_open"] == 0) & over
     for r in routine.rows(fire):
         out.append(_raise(eng, r, t, float(usual[r]), float(mean_excess[r])))
