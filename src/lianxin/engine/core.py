@@ -431,7 +431,7 @@ class Engine:
         iv = a["interval_s"]
         seen = a["last_end"] > 0
         resumed = has & seen & (now - iv - a["last_end"] >= self.gap_s)
-        resumed_from = a["last_end"].copy() if resumed.any() else a["last_end"]
+        resumed_from = a["last_end"].copy() if np.count_nonzero(resumed) else a["last_end"]
         first = has & ~seen
         a["last_end"][has] = now
 
@@ -444,10 +444,10 @@ class Engine:
         qs = a["quiet_since"]
         # Missing data is no evidence of quiet: a spell restarts where data starts again.
         restart = resumed | first
-        if restart.any():
+        if np.count_nonzero(restart):
             r = own[restart]
             qs[r] = np.maximum(qs[r], now - iv[restart])
-        if active.any():
+        if np.count_nonzero(active):
             qs[own[active]] = now
 
         ih = a["ih"]
@@ -513,7 +513,7 @@ class Engine:
 
         # Until a home has a whole day behind it, its lowest hour so far is its standby.
         fresh = np.isnan(a["standby"]) & np.isfinite(a["day_min_kw"])
-        if fresh.any():
+        if np.count_nonzero(fresh):
             a["act_thr"][fresh] = self._activity_threshold(a["day_min_kw"][fresh])
         a["hour_kwh"][:] = 0
         a["hour_cov"][:] = 0

@@ -39,7 +39,7 @@ def tick(eng, t) -> list:
         line = np.where(elec, line, 0.0)
     over = t.has & (t.kw > line)
     # Most intervals no home is above its line: then runs only grow calmer (or end).
-    any_over = over.any()
+    any_over = np.count_nonzero(over) > 0
     under = t.has & ~over if any_over else t.has
     if any_over:
         fresh = over & (a["hl_run_h"] == 0)

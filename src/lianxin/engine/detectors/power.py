@@ -40,13 +40,13 @@ def tick(eng, t) -> list:
     # The usual interval has no power_off event open, no prepaid cut-off and no grid outage:
     # the terms for those are left out then (they would all be False).
     off = a["off_event"]
-    any_off = off.any()
+    any_off = np.count_nonzero(off) > 0
     if any_off:
         off &= ~(
             t.has & ~t.zero
         )  # a non-zero reading means power is back, whatever the events said
-        any_off = off.any()
-    cuts = a["cut_open"].any() or a["cut_until"].any()
+        any_off = np.count_nonzero(off) > 0
+    cuts = np.count_nonzero(a["cut_open"]) + np.count_nonzero(a["cut_until"]) > 0
     areas = len(eng.area_names) > 0
     zero_long = a["zrun_cur"] > a["zero_thr_h"] + 1e-3
     lost = a["zrun_cur"] > 0
@@ -54,14 +54,14 @@ def tick(eng, t) -> list:
         lost |= off
     # Supply back: a quiet spell restarts here, the dark hours were no evidence of inactivity.
     back_on = ~lost & (a["lost_since"] > 0)
-    if back_on.any():
+    if np.count_nonzero(back_on):
         back_on &= (a["np_open"] > 0) | a["in_outage"] | (a["lost_since"] < a["cut_until"])
-        if back_on.any():
+        if np.count_nonzero(back_on):
             own = a["owner"][back_on]
             since = now - a["interval_s"][back_on]
             a["quiet_since"][own] = np.maximum(a["quiet_since"][own], since)
     newly = lost & (a["lost_since"] == 0)
-    if newly.any():
+    if np.count_nonzero(newly):
         a["lost_since"][newly] = now - a["interval_s"][newly]
     np.multiply(a["lost_since"], lost, out=a["lost_since"])  # 0 where not lost
     # A prepaid cut-off explains the dark meter: it is reported as prepaid_cutoff instead.
@@ -72,7 +72,7 @@ def tick(eng, t) -> list:
 
     area = a["area"]
     if areas:
-        if alarming.any():
+        if np.count_nonzero(alarming):
             out += _grid(eng, t, lost & ~cut if cuts else lost, area)
         out += _resolve_grid(eng, lost, area)
 
@@ -81,7 +81,7 @@ def tick(eng, t) -> list:
     cand &= a["np_open"] == 0
     if areas:
         cand &= ~a["in_outage"]
-    if cand.any() and areas:
+    if areas and np.count_nonzero(cand):
         # Hold one interval while neighbours are going dark too: it may be a grid outage.
         in_area = area >= 0
         dark = np.bincount(area[in_area & lost], minlength=len(eng.area_names))
