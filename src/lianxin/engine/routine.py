@@ -185,7 +185,7 @@ def ring_max_update(ring, old_max, old_n, old, new) -> tuple[np.ndarray, np.ndar
     old_known = ~np.isnan(old)
     n = (old_n - old_known + ~np.isnan(new)).astype(np.uint8)
     m = np.fmax(old_max, new)
-    redo = np.flatnonzero(old_known & (old >= old_max))
+    redo = (old_known & (old >= old_max)).nonzero()[0]
     if len(redo):
         m[redo] = np.fmax.reduce(ring[redo], axis=-1)
     return m, n
@@ -195,7 +195,7 @@ def blend(personal: np.ndarray, n: np.ndarray, prior, weight_days: float) -> np.
     """A home's own figure weighted by its days of history against the population prior."""
     w = n.astype(np.float32)
     p = np.where(np.isnan(personal), 0.0, personal)
-    return ((w * p + weight_days * prior) / (w + weight_days)).astype(np.float32)
+    return ((w * p + weight_days * prior) / (w + weight_days)).astype(np.float32, copy=False)
 
 
 def population(values: np.ndarray, n: np.ndarray, min_days: int, default):
@@ -211,7 +211,7 @@ def population(values: np.ndarray, n: np.ndarray, min_days: int, default):
 def median(v: np.ndarray):
     """np.median of a 1-D array, without its generic machinery (called twice an hour)."""
     n = len(v)
-    if np.isnan(v).any():
+    if np.count_nonzero(np.isnan(v)):
         return np.median(v)
     h = n // 2
     if n % 2:
