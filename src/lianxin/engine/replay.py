@@ -97,11 +97,12 @@ def replay(
             part = ends >= first if first > first_end else slice(None)
         dense = np.full((nt, eng.n), np.nan, np.float32)
         dense[(ends[part] - c0) // tick_s, rows[part]] = kw[part]
+        present = ~np.isnan(dense)
         for i in range(nt):
             now = c0 + i * tick_s
-            row = dense[i]
-            has = ~np.isnan(row)
-            out += eng.tick(now, has, row, _window(ev, prev, now), _window(pay, prev, now))
+            out += eng.tick(
+                now, present[i], dense[i], _window(ev, prev, now), _window(pay, prev, now)
+            )
             prev = now
     return out
 
