@@ -129,7 +129,7 @@ SORTED_BLOCK = 1 << 15
 def _sorted_replace(s, old, new) -> None:
     u8 = np.uint8
     below_new = s < new
-    pos = below_new.view(u8).sum(axis=0, dtype=u8)  # where new goes (old still counted)
+    pos = np.add.reduce(below_new.view(u8), axis=0, dtype=u8)  # where new goes (old counted)
     from_old = s[:-1] >= old
     # old < new: the values after old, up to new, move one place toward the front;
     # new < old: the values from new's place up to old move one place toward the back.
