@@ -209,7 +209,9 @@ class Engine:
         self.elec = a["kind"] == 0
         self.all_elec = bool(self.elec.all())  # no water or gas meters: no per-kind choices
         self.primary = a["owner"] == np.arange(self.n)
+        self.all_primary = bool(self.primary.all())  # no meter points to another row
         self.gap_s = np.maximum(cfg.data_gap_h * 3600, cfg.data_gap_intervals * a["interval_s"])
+        self.resume_s = a["interval_s"] + self.gap_s  # a reading this long after the last: a gap
         nslots = np.maximum(a["interval_s"] // 1800, 1).astype(np.uint64)
         self.slot_mask = (np.uint64(1) << nslots) - np.uint64(1)  # half hours one interval covers
         self.slot_shift = nslots
@@ -429,26 +431,31 @@ class Engine:
         )
 
         iv = a["interval_s"]
-        seen = a["last_end"] > 0
-        resumed = has & seen & (now - iv - a["last_end"] >= self.gap_s)
-        resumed_from = a["last_end"].copy() if np.count_nonzero(resumed) else a["last_end"]
-        first = has & ~seen
-        a["last_end"][has] = now
+        last_end = a["last_end"]
+        seen = last_end > 0
+        # Data starting again: after a gap (resumed), or a meter's first reading. Rare, so the
+        # two are told apart only when there is one.
+        restart = has & ((now - last_end >= self.resume_s) | ~seen)
+        any_restart = np.count_nonzero(restart) > 0
+        if any_restart:
+            resumed, resumed_from = restart & seen, last_end.copy()
+        else:
+            resumed, resumed_from = restart, last_end
+        last_end[has] = now
 
         elec = self.elec
-        zero = has & elec & (kw <= 0)
+        zero = has & (kw <= 0) if self.all_elec else has & elec & (kw <= 0)
         a["zrun_cur"] = np.where(zero, a["zrun_cur"] + a["ih"], np.where(has, 0, a["zrun_cur"]))
         # any water or gas flow is use
         active = has & (kw > (a["act_thr"] if self.all_elec else np.where(elec, a["act_thr"], 0)))
         own = a["owner"]
         qs = a["quiet_since"]
         # Missing data is no evidence of quiet: a spell restarts where data starts again.
-        restart = resumed | first
-        if np.count_nonzero(restart):
+        if any_restart:
             r = own[restart]
             qs[r] = np.maximum(qs[r], now - iv[restart])
         if np.count_nonzero(active):
-            qs[own[active]] = now
+            qs[own[active] if not self.all_primary else active] = now
 
         ih = a["ih"]
         add = np.where(has, kw * ih, np.float32(0))  # float32, as kw
