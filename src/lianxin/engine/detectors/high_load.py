@@ -50,7 +50,9 @@ def tick(eng, t) -> list:
     else:
         a["hl_calm_h"] += ih * under
     # Water and gas must flow in every interval; electricity may dip for up to an hour.
-    ended = (a["hl_calm_h"] > 1.0) | (~elec & under)
+    ended = a["hl_calm_h"] > 1.0
+    if not eng.all_elec:
+        ended |= ~elec & under
     out = []
     for r in routine.rows(ended & (a["hl_open"] > 0)):
         start = int(a["hl_open"][r])
