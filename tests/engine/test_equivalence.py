@@ -75,6 +75,58 @@ def test_kept_maximum_and_counts_match_a_rescan(result):
     np.testing.assert_array_equal(a["quiet_n"], qn)
 
 
+def test_kept_sorted_rings_match_a_sort(result):
+
+    eng, _ = result
+    a = eng.a
+    want = np.sort(a["q_ring"], axis=-1).transpose(1, 2, 0)
+    np.testing.assert_array_equal(eng.q_sorted, want)
+    np.testing.assert_array_equal(a["zrun_pos"], np.count_nonzero(a["zrun_ring"] > 0, axis=-1))
+    restored = Engine.restore(eng.snapshot())
+    np.testing.assert_array_equal(restored.q_sorted, want)
+
+
+def test_sorted_replace_is_a_sort():
+    from lianxin.engine import routine
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        d, n = int(rng.integers(2, 30)), int(rng.integers(1, 300))
+        top = int(rng.integers(2, 256))
+        ring = rng.integers(0, top, (d, n)).astype(np.uint8)
+        ring[rng.random((d, n)) < 0.2] = routine.Q_UNKNOWN
+        s = np.sort(ring, axis=0)
+        for _ in range(10):
+            slot = int(rng.integers(0, d))
+            old = ring[slot].copy()
+            new = rng.integers(0, top, n).astype(np.uint8)
+            new[rng.random(n) < 0.2] = routine.Q_UNKNOWN
+            same = rng.random(n) < 0.1
+            new[same] = old[same]
+            ring[slot] = new
+            routine.sorted_replace(s, old, new)
+            np.testing.assert_array_equal(s, np.sort(ring, axis=0))
+
+
+def test_prepared_median_is_ring_quantile_bit_for_bit():
+    from lianxin.engine import routine
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n, d = int(rng.integers(1, 200)), int(rng.integers(2, 30))
+        ring = (rng.integers(0, 20, (n, d)) / 4).astype(np.float32)  # many ties
+        ring[rng.random((n, d)) < rng.random()] = np.nan
+        slot = int(rng.integers(0, d))
+        known, lo, hi = routine.median_prepare(ring, slot)
+        x = (rng.integers(0, 20, n) / 4).astype(np.float32)
+        x[rng.random(n) < 0.3] = np.nan
+        ring[:, slot] = x
+        v, k = routine.median_complete(known, lo, hi, x)
+        want_v, want_k = routine.ring_quantile(ring, 0.5)
+        np.testing.assert_array_equal(k, want_k)
+        assert v.tobytes() == want_v.tobytes()
+
+
 def test_median_is_numpys_bit_for_bit():
     from lianxin.engine.routine import median
 

@@ -91,6 +91,12 @@ class Tick:
     pay_ts: np.ndarray
 
 
+# Day-end figures are prepared at most PREP_ROWS rows at a time, at the first (up to
+# PREP_HOURS) hour ends of each local day (see Engine._prepare_day_end).
+PREP_HOURS = 12
+PREP_ROWS = 100_000
+
+
 def _empty(dtype=np.int64):
     return np.zeros(0, dtype=dtype)
 
@@ -110,6 +116,10 @@ class Engine:
         self.area_names: list[str] = []
         self.area_index: dict[str, int] = {}
         self.a: dict[str, np.ndarray] = {k: self._alloc(k, 0) for k in self.spec}
+        # q_ring sorted, per hour: (24, D, rows), rows last so that keeping it sorted when one
+        # slot changes is a few vector passes (routine.sorted_replace) instead of a sort of
+        # every ring each hour. Derived from q_ring: rebuilt on restore, not snapshotted.
+        self.q_sorted = np.full((24, self.D, 0), routine.Q_UNKNOWN, np.uint8)
         self.g: dict[str, np.ndarray] = {"outage_since": np.zeros(0, np.int64)}
         self.now: int | None = None  # end of the latest interval processed
         self.hour_end: int | None = None  # end of the local hour being accumulated
@@ -176,6 +186,8 @@ class Engine:
         m = len(new_keys)
         for name in self.spec:
             self.a[name] = np.concatenate([self.a[name], self._alloc(name, m)])
+        fresh_q = np.full((24, self.D, m), routine.Q_UNKNOWN, np.uint8)  # as their empty q_ring
+        self.q_sorted = np.concatenate([self.q_sorted, fresh_q], axis=2)
         keys = list(new_keys)
         self.ids.extend(keys)
         self.households.extend(row[0] for row in new_rows)
@@ -191,13 +203,17 @@ class Engine:
         a["ih"][base:] = a["interval_s"][base:] / 3600.0
         a["act_thr"][base:] = self._activity_threshold(np.full(m, np.nan, np.float32))
         self._derive()
+        self._idmap()  # built here, with the rows, rather than in the first step()
 
     def _derive(self) -> None:
         """Per-row constants the hot path would otherwise recompute every interval."""
         a, cfg = self.a, self.cfg
         self.elec = a["kind"] == 0
+        self.all_elec = bool(self.elec.all())  # no water or gas meters: no per-kind choices
         self.primary = a["owner"] == np.arange(self.n)
+        self.all_primary = bool(self.primary.all())  # no meter points to another row
         self.gap_s = np.maximum(cfg.data_gap_h * 3600, cfg.data_gap_intervals * a["interval_s"])
+        self.resume_s = a["interval_s"] + self.gap_s  # a reading this long after the last: a gap
         nslots = np.maximum(a["interval_s"] // 1800, 1).astype(np.uint64)
         self.slot_mask = (np.uint64(1) << nslots) - np.uint64(1)  # half hours one interval covers
         self.slot_shift = nslots
@@ -299,10 +315,13 @@ class Engine:
         pay = self._payments_of(payments)
         late = ends <= (self.now or -1)
         self.late_readings += int(late.sum())
-        ticks = np.unique(np.concatenate([ends[~late], ev[2], pay[3], [now_s]]))
+        # The usual block holds one interval (all readings end together): nothing to sort.
+        one_end = len(ends) > 0 and ends.min() == ends.max()
+        ticks = np.unique(np.concatenate([ends[:1] if one_end else ends, ev[2], pay[3], [now_s]]))
         ticks = ticks[(ticks > (self.now or -1)) & (ticks <= now_s)]
-        order = np.argsort(ends, kind="stable")
-        rows, ends, kw = rows[order], ends[order], kw[order]
+        if not one_end:
+            order = np.argsort(ends, kind="stable")
+            rows, ends, kw = rows[order], ends[order], kw[order]
         out: list[Finding] = []
         prev = None  # events and payments that arrive late still count, at the first tick
         for t in ticks:
@@ -326,14 +345,36 @@ class Engine:
         return bulk.learn_readings(self, readings, end)
 
     def _idmap(self) -> pl.DataFrame:
-        """Row keys -> row numbers as a frame, rebuilt only when rows were added."""
-        if getattr(self, "_idmap_n", -1) != self.n:
-            self._idmap_frame = pl.DataFrame(
-                {"key": self.ids, "row": np.arange(self.n, dtype=np.int64)},
+        """Row keys -> row numbers as a frame, extended by the rows added since it was built."""
+        built = getattr(self, "_idmap_frame", None)
+        have = 0 if built is None else built.height
+        if built is None or have != self.n:
+            more = pl.DataFrame(
+                {"key": self.ids[have:], "row": np.arange(have, self.n, dtype=np.int64)},
                 schema={"key": pl.Utf8, "row": pl.Int64},
             )
-            self._idmap_n = self.n
+            self._idmap_frame = more if built is None else pl.concat([built, more], rechunk=True)
         return self._idmap_frame
+
+    def _rows_of_keys(self, keys: pl.Series) -> np.ndarray:
+        """Row numbers of row keys, -1 where not registered. A block that lists a stretch of
+        the registry in its order, or the same keys as the previous block (a feed that sends
+        its homes in a fixed order), needs no join."""
+        registry = self._idmap()
+        first = self.index.get(keys[0], -1)
+        m = len(keys)
+        if 0 <= first <= self.n - m and keys.equals(registry["key"].slice(first, m)):
+            return np.arange(first, first + m)
+        last = getattr(self, "_last_block", None)  # rows never move: its rows stay right
+        if last is not None and keys.equals(last[0]):
+            return last[1]
+        rows = pl.DataFrame({"key": keys}).join(
+            registry, on="key", how="left", maintain_order="left"
+        )["row"]
+        rows = rows.fill_null(-1).to_numpy()
+        if rows.min() >= 0:
+            self._last_block = (keys, rows)
+        return rows
 
     def _rows_of(self, readings: pl.DataFrame):
         if readings is None or readings.height == 0:
@@ -344,10 +385,9 @@ class Engine:
             keys = pl.select(
                 pl.when(mk == "electricity").then(keys).otherwise(keys + "#" + mk)
             ).to_series()
-        block = pl.DataFrame({"key": keys})
-        new = block.join(self._idmap(), on="key", how="anti")["key"]
-        unknown = new.unique(maintain_order=True).to_list()
-        if unknown:
+        rows = self._rows_of_keys(keys)
+        if rows.min() < 0:
+            unknown = keys.filter(pl.Series(rows < 0)).unique(maintain_order=True).to_list()
             self.register(
                 pl.DataFrame(
                     {
@@ -358,9 +398,7 @@ class Engine:
                     }
                 )
             )
-        rows = block.join(self._idmap(), on="key", how="left", maintain_order="left")[
-            "row"
-        ].to_numpy()
+            rows = self._rows_of_keys(keys)
         start = _epoch_s(readings["ts"])
         ends = start + self.a["interval_s"][rows]
         kw = (readings["kwh"].to_numpy() / self.a["ih"][rows]).astype(np.float32)
@@ -402,8 +440,9 @@ class Engine:
     # ---- one interval ---------------------------------------------------------------------
 
     def tick(self, now: int, has: np.ndarray, kw: np.ndarray, ev=None, pay=None) -> list[Finding]:
-        """Process the readings that ended at `now` (has/kw indexed by row) and the events and
-        payments since the previous tick. The one code path of replay and the live monitor."""
+        """Process the readings that ended at `now` (has/kw indexed by row; kw float32 kW, NaN
+        where there is no reading) and the events and payments since the previous tick. The
+        one code path of replay and the live monitor."""
         out: list[Finding] = []
         if self.hour_end is None:
             self.hour_end = next_local_hour(now - 1, self.tz)
@@ -420,29 +459,35 @@ class Engine:
         )
 
         iv = a["interval_s"]
-        seen = a["last_end"] > 0
-        resumed = has & seen & (now - iv - a["last_end"] >= self.gap_s)
-        resumed_from = a["last_end"].copy() if resumed.any() else a["last_end"]
-        first = has & ~seen
-        a["last_end"][has] = now
+        last_end = a["last_end"]
+        seen = last_end > 0
+        # Data starting again: after a gap (resumed), or a meter's first reading. Rare, so the
+        # two are told apart only when there is one.
+        restart = has & ((now - last_end >= self.resume_s) | ~seen)
+        any_restart = np.count_nonzero(restart) > 0
+        if any_restart:
+            resumed, resumed_from = restart & seen, last_end.copy()
+        else:
+            resumed, resumed_from = restart, last_end
+        last_end[has] = now
 
         elec = self.elec
-        zero = has & elec & (kw <= 0)
+        zero = has & (kw <= 0) if self.all_elec else has & elec & (kw <= 0)
         a["zrun_cur"] = np.where(zero, a["zrun_cur"] + a["ih"], np.where(has, 0, a["zrun_cur"]))
-        active = has & (kw > np.where(elec, a["act_thr"], 0))  # any water or gas flow is use
+        # any water or gas flow is use
+        active = has & (kw > (a["act_thr"] if self.all_elec else np.where(elec, a["act_thr"], 0)))
         own = a["owner"]
         qs = a["quiet_since"]
         # Missing data is no evidence of quiet: a spell restarts where data starts again.
-        restart = resumed | first
-        if restart.any():
+        if any_restart:
             r = own[restart]
             qs[r] = np.maximum(qs[r], now - iv[restart])
-        if active.any():
-            qs[own[active]] = now
+        if np.count_nonzero(active):
+            qs[own[active] if not self.all_primary else active] = now
 
         ih = a["ih"]
-        add = np.where(has, kw * ih, 0).astype(np.float32)
-        cov = np.where(has, ih, 0).astype(np.float32)
+        add = np.where(has, kw * ih, np.float32(0))  # float32, as kw
+        cov = ih * has
         a["hour_kwh"] += add
         a["hour_cov"] += cov
         a["day_kwh"] += add
@@ -455,8 +500,8 @@ class Engine:
         slot = (local.hour * 60 + local.minute) // 30
         bits = self.slot_mask << np.uint64(slot + 1) >> self.slot_shift
         day = routine.local_day(local) % self.D
-        a["seen_bits"][:, day] |= np.where(has, bits, np.uint64(0))
-        a["act_bits"][:, day] |= np.where(active, bits, np.uint64(0))
+        a["seen_bits"][:, day] |= bits * has
+        a["act_bits"][:, day] |= bits * active
 
         offset = int(local.utcoffset().total_seconds())
         t = Tick(now, local.hour, local, offset, bits, has, kw, zero, active, resumed,
@@ -477,13 +522,16 @@ class Engine:
         # maximum) are updated from the old and new slot values instead of rescanning the ring.
         old_kw = a["kw_ring"][:, h, d].copy()
         a["kw_ring"][:, h, d] = mean
-        quiet_q = np.clip(np.round((end - a["quiet_since"]) / 900.0), 0, routine.Q_MAX)
+        quiet_q = np.rint((end - a["quiet_since"]) / 900.0)  # quarter hours, clipped:
+        np.minimum(np.maximum(quiet_q, 0, out=quiet_q), routine.Q_MAX, out=quiet_q)
         known = good & self.primary & (a["quiet_since"] > 0) & (a["last_end"] >= end - 3600)
         new_q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
-        qn = a["quiet_n"][:, h] - (a["q_ring"][:, h, d] != routine.Q_UNKNOWN) + known
+        old_q = a["q_ring"][:, h, d].copy()
+        qn = a["quiet_n"][:, h] - (old_q != routine.Q_UNKNOWN) + known
         a["q_ring"][:, h, d] = new_q
+        routine.sorted_replace(self.q_sorted[h], old_q, new_q)
 
-        qv = routine.ring_quantile_codes(a["q_ring"][:, h, :], qn, cfg.inactivity_quantile)
+        qv = routine.sorted_quantile(self.q_sorted[h], qn, cfg.inactivity_quantile)
         qv = qv / 4.0
         self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
         a["quiet_thr"][:, h] = routine.blend(qv, qn, self.pop["quiet"][h], cfg.prior_weight_days)
@@ -500,32 +548,60 @@ class Engine:
 
         # Until a home has a whole day behind it, its lowest hour so far is its standby.
         fresh = np.isnan(a["standby"]) & np.isfinite(a["day_min_kw"])
-        if fresh.any():
+        if np.count_nonzero(fresh):
             a["act_thr"][fresh] = self._activity_threshold(a["day_min_kw"][fresh])
         a["hour_kwh"][:] = 0
         a["hour_cov"][:] = 0
         a["hour_anom"][:] = False
+        shares = min(PREP_HOURS, -(-self.n // PREP_ROWS))  # at most PREP_ROWS rows at a time
+        if h < shares:  # a share of the rows at each of the day's first hours
+            rows = slice(h * self.n // shares, (h + 1) * self.n // shares)
+            self._prepare_day_end(rows, routine.local_day(local))
         out: list[Finding] = []
         if local.hour == 23:
             out += self._finish_day(end, routine.local_day(local))
         return out
 
+    def _prepare_day_end(self, rows, day: int) -> None:
+        """Compute ahead, for some rows, what the end of local day `day` needs that rests only
+        on days already complete (the ring slots it does not replace), so that the day end
+        itself needs no sort of every home's rings. The day end prepares any row not done."""
+        a, d = self.a, day % self.D
+        a["sb_known"][rows], a["sb_lo"][rows], a["sb_hi"][rows] = routine.median_prepare(
+            a["sb_ring"][rows], d
+        )
+        for det in DETECTORS:
+            if hasattr(det, "prepare"):
+                det.prepare(self, rows, d)
+        a["prep_day"][rows] = day
+
     def _finish_day(self, end: int, day: int) -> list[Finding]:
         a, D = self.a, self.D
         d = day % D
+        late = np.flatnonzero(a["prep_day"] != day)  # new rows, a restart, a day begun late
+        if len(late):
+            self._prepare_day_end(late, day)
         complete = a["day_cov"] >= 0.9 * 24
         a["tot_ring"][:, d] = np.where(complete, a["day_kwh"], np.nan)
-        a["zrun_ring"][:, d] = np.where(a["day_cov"] > 0, a["day_zrun"], np.nan)
+        zrun = np.where(a["day_cov"] > 0, a["day_zrun"], np.nan)
+        a["zrun_pos"] += (zrun > 0).view(np.uint8)
+        a["zrun_pos"] -= (a["zrun_ring"][:, d] > 0).view(np.uint8)
+        a["zrun_ring"][:, d] = zrun
         dmin = a["day_min_kw"]
-        a["sb_ring"][:, d] = np.where(np.isfinite(dmin), dmin, np.nan)
+        sb_day = np.where(np.isfinite(dmin), dmin, np.nan)
+        a["sb_ring"][:, d] = sb_day
         a["days_seen"] += (a["day_cov"] > 0).astype(np.int16)
-        sb, sbn = routine.ring_quantile(a["sb_ring"], 0.5)
+        sb, sbn = routine.median_complete(a["sb_known"], a["sb_lo"], a["sb_hi"], sb_day)
         a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
         self.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a["act_thr"] = self._activity_threshold(a["standby"])
         # The third-longest daily zero run: one or two outages do not teach "zero is normal",
-        # a home whose meter often reads zero does.
-        a["zero_thr_h"] = routine.kth_largest(a["zrun_ring"], 3)
+        # a home whose meter often reads zero does. Runs are never negative, so it is 0 unless
+        # the ring holds at least three runs longer than zero: only those rows need a sort.
+        a["zero_thr_h"] = np.zeros(self.n, np.float32)
+        often = np.flatnonzero(a["zrun_pos"] >= 3)
+        if len(often):
+            a["zero_thr_h"][often] = routine.kth_largest(a["zrun_ring"][often], 3)
         out: list[Finding] = []
         for det in DETECTORS:
             if hasattr(det, "day"):
@@ -600,12 +676,18 @@ class Engine:
             "high": z["pop_high"],
             "standby": np.float32(meta["pop_standby"]),
         }
+        n = len(eng.ids)
         for k in eng.spec:
-            if f"a_{k}" in z.files:
-                eng.a[k] = z[f"a_{k}"]
+            # A snapshot from before a field existed: its fill (prep_day -1 = not prepared).
+            eng.a[k] = z[f"a_{k}"] if f"a_{k}" in z.files else eng._alloc(k, n)
         if "a_high_max" not in z.files:  # a snapshot from before these were kept
             hv, hn = routine.ring_quantile(eng.a["kw_ring"], 1.0)
             eng.a["high_max"], eng.a["high_n"] = hv, hn.astype(np.uint8)
+        if "a_zrun_pos" not in z.files:
+            eng.a["zrun_pos"] = np.count_nonzero(eng.a["zrun_ring"] > 0, axis=1).astype(np.uint8)
+        eng.q_sorted = np.empty((24, eng.D, n), np.uint8)
+        for h in range(24):  # uint16: numpy sorts it much faster than uint8 along a short axis
+            eng.q_sorted[h] = np.sort(eng.a["q_ring"][:, h, :].astype(np.uint16), axis=-1).T
         for k in eng.g:
             eng.g[k] = z[f"g_{k}"]
         eng._derive()
@@ -614,7 +696,8 @@ class Engine:
         return eng
 
     def state_bytes(self) -> int:
-        return sum(v.nbytes for v in self.a.values()) + sum(v.nbytes for v in self.g.values())
+        arrays = [*self.a.values(), *self.g.values(), self.q_sorted]
+        return sum(v.nbytes for v in arrays)
 
 
 def _slice_t(arrs, prev, t):

@@ -20,6 +20,7 @@ from lianxin.engine.findings import Finding
 from lianxin.errors import LianxinError
 
 CHUNK_TICKS = 2048
+DENSE_CELLS = 1 << 25  # ticks x rows of one chunk's grid of readings (float32: 128 MiB)
 ALLOWED_INTERVALS_S = range(60, 3601)
 
 
@@ -62,43 +63,54 @@ def replay(
     iv = eng.a["interval_s"][rows].astype(np.int64)
     ends = r["start"].to_numpy() + iv
     kw = (r["kwh"].to_numpy() * 3600.0 / iv).astype(np.float32)
-    order = pl.Series(ends).arg_sort().to_numpy()
-    rows, ends, kw = rows[order], ends[order], kw[order]
     ev = _events(eng, events, tz)
     pay = _payments(eng, payments, tz)
     if len(ends) == 0:
         return []
     tick_s = int(reduce(math.gcd, eng.a["interval_s"].astype(int).tolist()))
-    first = int(ends[0]) if eng.now is None else eng.now + tick_s
+    first_end = int(ends.min())
+    first = first_end if eng.now is None else eng.now + tick_s
     last = max(
-        int(ends[-1]),
+        int(ends.max()),
         int(ev[2].max()) if len(ev[2]) else 0,
         int(pay[3].max()) if len(pay[3]) else 0,
     )
     # Align the grid so that every reading's end lies on a tick.
-    first -= (first - int(ends[0])) % tick_s
+    first -= (first - first_end) % tick_s
+    # Ticks per chunk: CHUNK_TICKS, or more while the chunk's grid stays within DENSE_CELLS.
+    chunk = max(CHUNK_TICKS, DENSE_CELLS // max(eng.n, 1))
+    several = (last - first) // tick_s >= chunk
+    if several:  # each chunk takes its readings from the list in time order
+        order = pl.Series(ends).arg_sort().to_numpy()
+        rows, ends, kw = rows[order], ends[order], kw[order]
     out: list[Finding] = []
     prev = eng.now
-    lo = np.searchsorted(ends, first)
-    for c0 in range(first, last + 1, CHUNK_TICKS * tick_s):
-        c1 = min(c0 + CHUNK_TICKS * tick_s, last + tick_s)
+    lo = np.searchsorted(ends, first) if several else 0
+    for c0 in range(first, last + 1, chunk * tick_s):
+        c1 = min(c0 + chunk * tick_s, last + tick_s)
         nt = (c1 - c0) // tick_s
-        hi = np.searchsorted(ends, c1 - tick_s, "right")
+        if several:
+            hi = np.searchsorted(ends, c1 - tick_s, "right")
+            part = slice(lo, hi)
+            lo = hi
+        else:  # one chunk holds every reading not before the engine's clock: no sort needed
+            part = ends >= first if first > first_end else slice(None)
         dense = np.full((nt, eng.n), np.nan, np.float32)
-        dense[(ends[lo:hi] - c0) // tick_s, rows[lo:hi]] = kw[lo:hi]
-        lo = hi
+        dense[(ends[part] - c0) // tick_s, rows[part]] = kw[part]
+        present = ~np.isnan(dense)
         for i in range(nt):
             now = c0 + i * tick_s
-            row = dense[i]
-            has = ~np.isnan(row)
-            out += eng.tick(now, has, row, _window(ev, prev, now), _window(pay, prev, now))
+            out += eng.tick(
+                now, present[i], dense[i], _window(ev, prev, now), _window(pay, prev, now)
+            )
             prev = now
     return out
 
 
 def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Validated readings (meter code, epoch-second `start`, kwh; sorted by meter and time) and
-    the meters (code, household_id, meter_kind, interval_s inferred as the commonest step)."""
+    """Validated readings (meter code, epoch-second `start`, kwh; each meter's together, in
+    time order) and the meters (code, household_id, meter_kind, interval_s inferred as the
+    commonest step)."""
     for col in ("household_id", "ts", "kwh"):
         if col not in readings.columns:
             raise InputError(
@@ -154,9 +166,16 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
     )
     hid_code = pl.col("household_id").cast(pl.Categorical).to_physical().cast(pl.Int64)
     df = df.with_columns(start=start, meter=hid_code * 4 + kind_code)
-    df = df.sort("meter", "start", "kwh")
     m = df["meter"].to_numpy()
     st = df["start"].to_numpy()
+    # Files usually list each meter's readings together and in time order: then no sort is
+    # needed (what follows only needs each meter's readings together and in time order).
+    run_start = np.concatenate([[True], m[1:] != m[:-1]])
+    in_time = (run_start[1:] | (st[1:] > st[:-1])).all()
+    if not (in_time and len(np.unique(m[run_start])) == np.count_nonzero(run_start)):
+        df = df.sort("meter", "start", "kwh")
+        m = df["meter"].to_numpy()
+        st = df["start"].to_numpy()
     kw = df["kwh"].to_numpy()
     same = (m[1:] == m[:-1]) & (st[1:] == st[:-1])
     exact = same & (kw[1:] == kw[:-1])
@@ -177,9 +196,11 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         .group_by("meter")
         .agg(pl.col("step").mode().min().alias("interval_s"))
     )
+    # Each meter's readings are one run of rows: its first row names it.
+    heads = np.concatenate([[True], ~within])
     meters = (
-        df.group_by("meter")
-        .agg(pl.col("household_id").first(), pl.col("meter_kind").first())
+        df.filter(heads)
+        .select("meter", "household_id", "meter_kind")
         .join(steps, on="meter", how="left")
     )
     common = meters["interval_s"].drop_nulls()

@@ -58,6 +58,14 @@ def fields(days: int) -> dict:
         "day_cov": (np.float32, (), 0.0),
         "day_min_kw": (np.float32, (), np.inf),
         "day_zrun": (np.float32, (), 0.0),
+        # days in zrun_ring with a zero run (> 0 h), kept up to date slot by slot
+        "zrun_pos": (np.uint8, (), 0),
+        # Prepared during a day for its day end (see prepare_day_end): the standby ring without
+        # the slot the day end replaces, as its known count and the two values around its median.
+        "prep_day": (np.int32, (), -1),  # the local day these were prepared for; -1 = none
+        "sb_known": (np.uint8, (), 0),
+        "sb_lo": (np.float32, (), np.nan),
+        "sb_hi": (np.float32, (), np.nan),
     }
 
 
@@ -102,6 +110,74 @@ def ring_quantile_codes(x: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     return v
 
 
+def sorted_replace(s: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+    """The incremental form of re-sorting a ring after one slot of it changed.
+
+    s: (D, n) uint8 whose columns are sorted ascending (a sorted copy of n rings, rows last so
+    every step below is a plain vector operation). In each column one copy of old[i] becomes
+    new[i], in place, and the column stays sorted: a few passes over s instead of a sort.
+    Done in blocks of columns: the temporaries stay small (in cache, and no fresh pages).
+    """
+    for c in range(0, s.shape[1], SORTED_BLOCK):
+        b = slice(c, c + SORTED_BLOCK)
+        _sorted_replace(s[:, b], old[b], new[b])
+
+
+SORTED_BLOCK = 1 << 15
+
+
+def _sorted_replace(s, old, new) -> None:
+    u8 = np.uint8
+    below_new = s < new
+    pos = np.add.reduce(below_new.view(u8), axis=0, dtype=u8)  # where new goes (old counted)
+    from_old = s[:-1] >= old
+    # old < new: the values after old, up to new, move one place toward the front;
+    # new < old: the values from new's place up to old move one place toward the back.
+    fwd = from_old & below_new[1:]
+    back = np.bitwise_or(below_new[:-1], from_old, out=from_old)
+    step = s[1:] - s[:-1]  # uint8 arithmetic wraps around; adding it back is exact
+    fwd_step = step * fwd.view(u8)
+    step *= ~back.view(bool)  # back is True where the value stays (new >= old or out of range)
+    s[:-1] += fwd_step
+    s[1:] -= step
+    pos -= new > old  # old has left the front part
+    n = s.shape[1]
+    s[pos.astype(np.intp), np.arange(n)] = new
+
+
+def sorted_quantile(s: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """ring_quantile of codes from their sorted copy (D, rows) and the count of known ones:
+    unknown codes are the largest, so the known ones come first."""
+    idx = np.ceil(q * np.maximum(n.astype(np.intp) - 1, 0)).astype(np.intp)
+    v = s.reshape(-1)[idx * s.shape[1] + np.arange(s.shape[1])].astype(np.float32)
+    v[n == 0] = np.nan
+    return v
+
+
+def median_prepare(ring: np.ndarray, skip: int):
+    """What the median of each row of `ring` will need once slot `skip` gets a new value: the
+    known count of the other slots and, sorted, their values at ceil(known/2) - 1 and
+    ceil(known/2) (NaN where there is none). See median_complete."""
+    r = np.array(ring, dtype=np.float32)  # a copy, sorted in place
+    r[:, skip] = np.nan
+    r.sort(axis=-1)
+    known = np.count_nonzero(~np.isnan(r), axis=-1)
+    k = np.ceil(0.5 * known).astype(np.intp)
+    at = np.arange(len(r)) * r.shape[1] + k
+    lo = np.where(k > 0, r.reshape(-1)[np.maximum(at - 1, 0)], np.float32(np.nan))
+    return known, lo, r.reshape(-1)[at]
+
+
+def median_complete(known, lo, hi, x) -> tuple[np.ndarray, np.ndarray]:
+    """ring_quantile(ring, 0.5) once the skipped slot holds x, from median_prepare's figures:
+    exactly the value a sort would pick. The median of the other values plus x is x held
+    between the two values around their middle (or, where x is unknown, one of those two)."""
+    has = ~np.isnan(x)
+    n = known.astype(np.int64) + has
+    v = np.where(has, np.fmin(np.fmax(x, lo), hi), np.where(known % 2 == 1, lo, hi))
+    return v.astype(np.float32), n
+
+
 def ring_max_update(ring, old_max, old_n, old, new) -> tuple[np.ndarray, np.ndarray]:
     """The maximum and count of known (non-NaN) values of each row of `ring` after one slot of
     it went from `old` to `new`, from the previous maximum and count: exactly
@@ -109,7 +185,7 @@ def ring_max_update(ring, old_max, old_n, old, new) -> tuple[np.ndarray, np.ndar
     old_known = ~np.isnan(old)
     n = (old_n - old_known + ~np.isnan(new)).astype(np.uint8)
     m = np.fmax(old_max, new)
-    redo = np.flatnonzero(old_known & (old >= old_max))
+    redo = (old_known & (old >= old_max)).nonzero()[0]
     if len(redo):
         m[redo] = np.fmax.reduce(ring[redo], axis=-1)
     return m, n
@@ -119,13 +195,13 @@ def blend(personal: np.ndarray, n: np.ndarray, prior, weight_days: float) -> np.
     """A home's own figure weighted by its days of history against the population prior."""
     w = n.astype(np.float32)
     p = np.where(np.isnan(personal), 0.0, personal)
-    return ((w * p + weight_days * prior) / (w + weight_days)).astype(np.float32)
+    return ((w * p + weight_days * prior) / (w + weight_days)).astype(np.float32, copy=False)
 
 
 def population(values: np.ndarray, n: np.ndarray, min_days: int, default):
     """Median over homes with enough history; the built-in default while there are few."""
     ok = n >= min_days
-    if ok.sum() >= 5:
+    if np.count_nonzero(ok) >= 5:
         v = values[ok]
         # A median of an evenly spread sample of at most ~20,000 homes is as good a prior.
         return np.float32(median(v[:: max(1, len(v) // 20000)]))
@@ -135,7 +211,7 @@ def population(values: np.ndarray, n: np.ndarray, min_days: int, default):
 def median(v: np.ndarray):
     """np.median of a 1-D array, without its generic machinery (called twice an hour)."""
     n = len(v)
-    if np.isnan(v).any():
+    if np.count_nonzero(np.isnan(v)):
         return np.median(v)
     h = n // 2
     if n % 2:
@@ -153,5 +229,7 @@ def kth_largest(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def rows(mask: np.ndarray):
-    """Indices where mask is set; the cheap test first, as most intervals raise nothing."""
-    return np.flatnonzero(mask) if mask.any() else ()
+    """Indices where (1-D) mask is set; the cheap test first, as most intervals raise nothing.
+    (count_nonzero and nonzero are C calls; any and flatnonzero add a Python layer, which is
+    what a replay of 1,000 homes pays for, many times an interval.)"""
+    return mask.nonzero()[0] if np.count_nonzero(mask) else ()

@@ -13,28 +13,48 @@ from lianxin.engine import routine
 from lianxin.engine.text import utc
 
 KIND = "consumption_shift"
-FIELDS = {"cs_open": (np.int64, (), 0), "cs_dir": (np.int8, (), 0)}
+FIELDS = {
+    "cs_open": (np.int64, (), 0),
+    "cs_dir": (np.int8, (), 0),
+    # The median daily total of the days before the coming day end's recent ones, and of how
+    # many days: those days are complete before it, so it is prepared during the day.
+    "cs_usual": (np.float32, (), np.nan),
+    "cs_usual_n": (np.int16, (), 0),
+}
 
 
 def tick(eng, t) -> list:
     return []
 
 
+def _recent(eng, d: int) -> list:
+    return [(d - i) % eng.D for i in range(eng.cfg.shift_days)]
+
+
+def prepare(eng, rows, d: int) -> None:
+    """Before the end of the day in ring slot d: the usual total of the days before it."""
+    a = eng.a
+    before = a["tot_ring"][rows]
+    if isinstance(rows, slice):
+        before = before.copy()
+    before[:, _recent(eng, d)] = np.nan
+    a["cs_usual"][rows], a["cs_usual_n"][rows] = routine.ring_quantile(before, 0.5, owned=True)
+
+
 def day(eng, end: int, d: int) -> list:
-    a, cfg, D = eng.a, eng.cfg, eng.D
+    a, cfg = eng.a, eng.cfg
     S = cfg.shift_days
-    recent_idx = [(d - i) % D for i in range(S)]
-    recent = a["tot_ring"][:, recent_idx]
-    before = a["tot_ring"].copy()
-    before[:, recent_idx] = np.nan
-    med, n = routine.ring_quantile(before, 0.5, owned=True)
-    ok = (n >= cfg.shift_min_history_days) & (med > 0.1) & ~np.isnan(recent).any(axis=1)
+    recent = [a["tot_ring"][:, i] for i in _recent(eng, d)]  # newest first (column views)
+    med, n = a["cs_usual"], a["cs_usual_n"]
+    ok = (n >= cfg.shift_min_history_days) & (med > 0.1)
+    up, down = ok, ok
     f = cfg.shift_factor
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = recent / med[:, None]
-    up = ok & (ratio > f).all(axis=1)
-    down = ok & (ratio < 1 / f).all(axis=1)
-    latest = ratio[:, 0]
+        for i, kwh in enumerate(recent):  # an unknown (NaN) day is neither up nor down
+            ratio = kwh / med
+            up, down = up & (ratio > f), down & (ratio < 1 / f)
+            if i == 0:
+                latest = ratio
     out = []
     back = (a["cs_open"] > 0) & (latest < f) & (latest > 1 / f)
     for r in routine.rows(back):
@@ -43,13 +63,13 @@ def day(eng, end: int, d: int) -> list:
                 KIND, r, int(a["cs_open"][r]),
                 "Daily use is back within this home's usual range.",
                 "日用电量已回到该户正常范围。",
-                {"latest_kwh": float(recent[r, 0]), "usual_kwh": float(med[r])},
+                {"latest_kwh": float(recent[0][r]), "usual_kwh": float(med[r])},
             )
         )  # fmt: skip
         a["cs_open"][r] = 0
     start = end - S * 86400
     for r in routine.rows((up | down) & (a["cs_open"] == 0) & eng.primary):
-        days = [round(float(x), 1) for x in recent[r][::-1]]
+        days = [round(float(kwh[r]), 1) for kwh in recent[::-1]]
         usual = float(med[r])
         shown = ", ".join(f"{x:g}" for x in days)
         if up[r]:

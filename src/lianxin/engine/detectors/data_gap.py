@@ -25,22 +25,29 @@ def tick(eng, t) -> list:
     if len(t.ev_rows):
         loss = t.ev_rows[t.ev_codes == 7]
         a["comm_lost"][loss] = True
-    a["comm_lost"][t.has] = False
-    seen = a["last_end"] > 0
-    # A meter that signalled power_off cannot report: that silence is no_power, not a gap.
-    silent = ~t.has & seen & ((now - a["last_end"] >= eng.gap_s) | a["comm_lost"])
-    silent &= ~a["off_event"]
-    new = silent & (a["gap_open"] == 0)
-    for r in routine.rows(new):
-        out.append(_raise(eng, r, int(a["last_end"][r])))
-        a["gap_open"][r] = a["last_end"][r]
+    if np.count_nonzero(a["comm_lost"]):
+        a["comm_lost"] &= ~t.has
+    # Most intervals every meter reported: then no gap can open.
+    quiet = ~t.has & (a["last_end"] > 0)
+    if np.count_nonzero(quiet):
+        # A meter that signalled power_off cannot report: that silence is no_power, not a gap.
+        silent = quiet & ((now - a["last_end"] >= eng.gap_s) | a["comm_lost"])
+        silent &= ~a["off_event"]
+        new = silent & (a["gap_open"] == 0)
+        for r in routine.rows(new):
+            out.append(_raise(eng, r, int(a["last_end"][r])))
+            a["gap_open"][r] = a["last_end"][r]
     # A gap only seen once data came back (nothing ticked in between): raise and close it.
-    late = t.resumed & (a["gap_open"] == 0) & ~a["off_event"]
-    late &= a["off_ts"] <= t.resumed_from  # no power_off while it was silent
-    for r in routine.rows(late):
-        out.append(_raise(eng, r, int(t.resumed_from[r])))
-        a["gap_open"][r] = t.resumed_from[r]
-    back = t.has & (a["gap_open"] > 0)
+    if np.count_nonzero(t.resumed):
+        late = t.resumed & (a["gap_open"] == 0) & ~a["off_event"]
+        late &= a["off_ts"] <= t.resumed_from  # no power_off while it was silent
+        for r in routine.rows(late):
+            out.append(_raise(eng, r, int(t.resumed_from[r])))
+            a["gap_open"][r] = t.resumed_from[r]
+    open_ = a["gap_open"] > 0
+    if not np.count_nonzero(open_):
+        return out
+    back = t.has & open_
     for r in routine.rows(back):
         start = int(a["gap_open"][r])
         h_en, h_zh = hours((now - eng.a["interval_s"][r] - start) / 3600)

@@ -24,22 +24,35 @@ FIELDS = {
 }
 
 
+# No hour_anom here: a quantile is robust to one long run, and a home whose evenings are simply
+# heavier than the prior must be able to learn that.
+
+
 def tick(eng, t) -> list:
     a, cfg, now = eng.a, eng.cfg, t.now
     s = a["sens"]
     ih = a["ih"]
     usual = a["high_kw"][:, t.hour]
     elec = eng.elec
-    line = np.where(elec, usual + cfg.high_load_margin_kw * s, 0.0)
+    line = usual + cfg.high_load_margin_kw * s
+    if not eng.all_elec:
+        line = np.where(elec, line, 0.0)
     over = t.has & (t.kw > line)
-    under = t.has & ~over
-    fresh = over & (a["hl_run_h"] == 0)
-    a["hl_start"][fresh] = now - a["interval_s"][fresh]
-    a["hl_run_h"] += np.where(over, ih, 0)
-    a["hl_excess"] += np.where(over, (t.kw - usual) * ih, 0).astype(np.float32)
-    a["hl_calm_h"] = np.where(over, 0, a["hl_calm_h"] + np.where(under, ih, 0))
+    # Most intervals no home is above its line: then runs only grow calmer (or end).
+    any_over = np.count_nonzero(over) > 0
+    under = t.has & ~over if any_over else t.has
+    if any_over:
+        fresh = over & (a["hl_run_h"] == 0)
+        a["hl_start"][fresh] = now - a["interval_s"][fresh]
+        a["hl_run_h"] += np.where(over, ih, 0)
+        a["hl_excess"] += np.where(over, (t.kw - usual) * ih, 0).astype(np.float32)
+        a["hl_calm_h"] = np.where(over, 0, a["hl_calm_h"] + np.where(under, ih, 0))
+    else:
+        a["hl_calm_h"] += ih * under
     # Water and gas must flow in every interval; electricity may dip for up to an hour.
-    ended = (a["hl_calm_h"] > 1.0) | (~elec & under)
+    ended = a["hl_calm_h"] > 1.0
+    if not eng.all_elec:
+        ended |= ~elec & under
     out = []
     for r in routine.rows(ended & (a["hl_open"] > 0)):
         start = int(a["hl_open"][r])
@@ -52,21 +65,20 @@ def tick(eng, t) -> list:
             )
         )  # fmt: skip
         a["hl_open"][r] = 0
-    for k in ("hl_run_h", "hl_excess", "hl_calm_h"):
-        a[k][ended] = 0
+    going = ~ended
+    for k in ("hl_run_h", "hl_excess", "hl_calm_h"):  # never negative: x * False is 0
+        np.multiply(a[k], going, out=a[k])
+    if not any_over:
+        return out
     run = a["hl_run_h"]
     mean_excess = a["hl_excess"] / np.maximum(run, 1e-6)
-    fire = np.where(
-        elec,
-        (run >= cfg.high_load_min_h * s) & (mean_excess >= cfg.high_load_mean_excess_kw * s),
-        run >= cfg.flow_min_h * s,
-    )
+    fire = (run >= cfg.high_load_min_h * s) & (mean_excess >= cfg.high_load_mean_excess_kw * s)
+    if not eng.all_elec:
+        fire = np.where(elec, fire, run >= cfg.flow_min_h * s)
     fire &= (a["hl_open"] == 0) & over
     for r in routine.rows(fire):
         out.append(_raise(eng, r, t, float(usual[r]), float(mean_excess[r])))
         a["hl_open"][r] = a["hl_start"][r]
-    # No hour_anom here: a quantile is robust to one long run, and a home whose evenings are
-    # simply heavier than the prior must be able to learn that.
     return out
 
 

@@ -37,31 +37,51 @@ def tick(eng, t) -> list:
                 a["lost_since"][r] = ts
         on = t.ev_rows[t.ev_codes == 1]
         a["off_event"][on] = False
-    # A non-zero reading means power is back, whatever the events said.
-    a["off_event"][t.has & ~t.zero] = False
+    # The usual interval has no power_off event open, no prepaid cut-off and no grid outage:
+    # the terms for those are left out then (they would all be False).
+    off = a["off_event"]
+    any_off = np.count_nonzero(off) > 0
+    if any_off:
+        off &= ~(
+            t.has & ~t.zero
+        )  # a non-zero reading means power is back, whatever the events said
+        any_off = np.count_nonzero(off) > 0
+    cuts = np.count_nonzero(a["cut_open"]) + np.count_nonzero(a["cut_until"]) > 0
+    areas = len(eng.area_names) > 0
     zero_long = a["zrun_cur"] > a["zero_thr_h"] + 1e-3
-    lost = a["off_event"] | (a["zrun_cur"] > 0)
+    lost = a["zrun_cur"] > 0
+    if any_off:
+        lost |= off
     # Supply back: a quiet spell restarts here, the dark hours were no evidence of inactivity.
     back_on = ~lost & (a["lost_since"] > 0)
-    back_on &= (a["np_open"] > 0) | a["in_outage"] | (a["lost_since"] < a["cut_until"])
-    if back_on.any():
-        own = a["owner"][back_on]
-        a["quiet_since"][own] = np.maximum(a["quiet_since"][own], now - a["interval_s"][back_on])
+    if np.count_nonzero(back_on):
+        back_on &= (a["np_open"] > 0) | a["in_outage"] | (a["lost_since"] < a["cut_until"])
+        if np.count_nonzero(back_on):
+            own = a["owner"][back_on]
+            since = now - a["interval_s"][back_on]
+            a["quiet_since"][own] = np.maximum(a["quiet_since"][own], since)
     newly = lost & (a["lost_since"] == 0)
-    a["lost_since"][newly] = now - a["interval_s"][newly]
-    a["lost_since"][~lost] = 0
+    if np.count_nonzero(newly):
+        a["lost_since"][newly] = now - a["interval_s"][newly]
+    np.multiply(a["lost_since"], lost, out=a["lost_since"])  # 0 where not lost
     # A prepaid cut-off explains the dark meter: it is reported as prepaid_cutoff instead.
-    cut = (a["cut_open"] > 0) | (lost & (a["lost_since"] < a["cut_until"]))
-    alarming = (a["off_event"] | zero_long) & ~cut
+    alarming = off | zero_long if any_off else zero_long
+    if cuts:
+        cut = (a["cut_open"] > 0) | (lost & (a["lost_since"] < a["cut_until"]))
+        alarming = alarming & ~cut
 
     area = a["area"]
-    if len(eng.area_names) and alarming.any():
-        out += _grid(eng, t, lost & ~cut, area)
-    out += _resolve_grid(eng, lost, area)
+    if areas:
+        if np.count_nonzero(alarming):
+            out += _grid(eng, t, lost & ~cut if cuts else lost, area)
+        out += _resolve_grid(eng, lost, area)
 
     # Zeros alarm only on a fresh reading: a home that then goes silent is a data_gap.
-    cand = alarming & (t.has | a["off_event"]) & ~a["in_outage"] & (a["np_open"] == 0)
-    if cand.any() and len(eng.area_names):
+    cand = alarming & (t.has | off) if any_off else alarming & t.has
+    cand &= a["np_open"] == 0
+    if areas:
+        cand &= ~a["in_outage"]
+    if areas and np.count_nonzero(cand):
         # Hold one interval while neighbours are going dark too: it may be a grid outage.
         in_area = area >= 0
         dark = np.bincount(area[in_area & lost], minlength=len(eng.area_names))
@@ -82,12 +102,21 @@ def tick(eng, t) -> list:
             )
         )  # fmt: skip
         a["np_open"][r] = 0
-    dark_home = (a["np_open"] > 0) | a["in_outage"]
+    dark_home = a["np_open"] > 0
+    if areas:
+        dark_home |= a["in_outage"]
     # Zeros explain silence only when they are not this home's habit (or a cut-off made them).
-    a["explained"] |= dark_home | (lost & (zero_long | a["off_event"] | cut))
+    # (zero_long and an open power_off imply lost.)
+    explains = dark_home | zero_long
+    if any_off:
+        explains |= off
+    if cuts:
+        explains |= lost & cut
+    a["explained"] |= explains
     a["hour_anom"] |= dark_home
-    # A grid outage says nothing about this home's own zero runs: keep it out of their history.
-    a["day_zrun"][a["in_outage"]] = 0
+    if areas:
+        # A grid outage says nothing about this home's own zero runs: keep it out of their history.
+        a["day_zrun"][a["in_outage"]] = 0
     return out
 
 
