@@ -15,7 +15,7 @@ import pytest
 
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
-from lianxin.engine.learn import STARTS_CLEAR
+from lianxin.engine.learn import STARTS_CLEAR, UNPREPARED
 from lianxin.engine.replay import replay
 from tests.engine.curves import routine_day
 
@@ -28,11 +28,12 @@ def assert_learned_the_same(tick: Engine, bulk: Engine) -> None:
     fresh = Engine(tick.cfg)
     for name, values in tick.a.items():
         got = bulk.a[name]
-        if name in STARTS_CLEAR:
+        if name in STARTS_CLEAR or name in UNPREPARED:
             np.testing.assert_array_equal(got, fresh._alloc(name, bulk.n), err_msg=name)
         else:
             assert got.dtype == values.dtype, name
             np.testing.assert_array_equal(got, values, err_msg=name)
+    np.testing.assert_array_equal(bulk.q_sorted, tick.q_sorted, err_msg="q_sorted")
     for name, values in tick.pop.items():
         np.testing.assert_array_equal(np.asarray(bulk.pop[name]), np.asarray(values), name)
 

@@ -685,15 +685,19 @@ class Engine:
             eng.a["high_max"], eng.a["high_n"] = hv, hn.astype(np.uint8)
         if "a_zrun_pos" not in z.files:
             eng.a["zrun_pos"] = np.count_nonzero(eng.a["zrun_ring"] > 0, axis=1).astype(np.uint8)
-        eng.q_sorted = np.empty((24, eng.D, n), np.uint8)
-        for h in range(24):  # uint16: numpy sorts it much faster than uint8 along a short axis
-            eng.q_sorted[h] = np.sort(eng.a["q_ring"][:, h, :].astype(np.uint16), axis=-1).T
+        eng.sort_quiet_rings()
         for k in eng.g:
             eng.g[k] = z[f"g_{k}"]
         eng._derive()
         eng.tracks_balance = bool((~np.isnan(eng.a["bal"])).any())
         eng.any_cutoff = bool((eng.a["cut_open"] > 0).any() | eng.a["relay_open"].any())
         return eng
+
+    def sort_quiet_rings(self) -> None:
+        """Rebuild q_sorted from q_ring (after a restore or a bulk learn)."""
+        self.q_sorted = np.empty((24, self.D, self.n), np.uint8)
+        for h in range(24):  # uint16: numpy sorts it much faster than uint8 along a short axis
+            self.q_sorted[h] = np.sort(self.a["q_ring"][:, h, :].astype(np.uint16), axis=-1).T
 
     def state_bytes(self) -> int:
         arrays = [*self.a.values(), *self.g.values(), self.q_sorted]

@@ -56,6 +56,9 @@ ROW_CHUNK = 512  # rows transposed at a time: a chunk of (intervals x rows) stay
 STARTS_CLEAR = frozenset(
     {"explained", *(name for det in DETECTORS for name in det.FIELDS)} - {"lost_since"}
 )
+# Figures the engine prepares during a day for its day end (Engine._prepare_day_end). Learning
+# leaves them unprepared: the day end then prepares them itself, from the same rings.
+UNPREPARED = frozenset({"prep_day", "sb_known", "sb_lo", "sb_hi"})
 
 
 @dataclass
@@ -190,6 +193,8 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     a["lost_since"][r_pw] = power.lost_since
     a["day_zrun"][r_pw] = power.day_zrun
     a["last_end"][rows] = np.where(last_p >= 0, g.tau(last_p), a["last_end"][rows])
+    a["zrun_pos"] = np.count_nonzero(zring > 0, axis=1).astype(np.uint8)
+    eng.sort_quiet_rings()
     eng.now = int(g.tau(g.pre + g.T - 1))
     eng.hour_end = int(g.hour_end[-1])
 
