@@ -3,7 +3,7 @@
 import io
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +219,15 @@ def test_readings_in_any_row_order_replay_the_same(lcl, lcl_findings):
         )
 
     assert by_instant(again) == by_instant(full)
+
+
+def test_meters_on_other_quarter_hours_are_judged_when_their_readings_end():
+    # h0 reads on :00/:30, h1 on :15/:45; h1 loses power at 20:15 on day 20.
+    from tests.engine.curves import at, edit, home, local, raised
+
+    h0 = home("h0", 22, seed=0)
+    h1 = home("h1", 22, seed=1).with_columns(pl.col("ts") + timedelta(minutes=15))
+    df = edit(pl.concat([h0, h1]), "h1", at(20, 20, 15), at(20, 23, 15), pl.lit(0.0))
+    (f,) = raised(replay(df), "no_power", "h1")
+    assert local(f.started_at) == at(20, 20, 15)
+    assert local(f.detected_at) == at(20, 20, 45)  # the end of the first zero reading

@@ -67,8 +67,11 @@ def replay(
     pay = _payments(eng, payments, tz)
     if len(ends) == 0:
         return []
-    tick_s = int(reduce(math.gcd, eng.a["interval_s"].astype(int).tolist()))
     first_end = int(ends.min())
+    # Ticks fall where readings end: a grid as fine as the intervals and the homes' offsets
+    # from each other (one meter ending on :00/:30, another on :15/:45 -> every 15 minutes).
+    tick_s = int(reduce(math.gcd, eng.a["interval_s"].astype(int).tolist()))
+    tick_s = int(np.gcd.reduce(np.append(np.unique((ends - first_end) % tick_s), tick_s)))
     first = first_end if eng.now is None else eng.now + tick_s
     last = max(
         int(ends.max()),
