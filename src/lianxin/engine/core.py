@@ -129,6 +129,7 @@ class Engine:
             "standby": np.float32(routine.DEFAULT_STANDBY_KW),
         }
         self.late_readings = 0  # readings that ended before the engine's clock: not replayed
+        self.settings_version = 0  # bumped by apply_settings (for figures derived from them)
         # Shortcuts for the common case of no prepaid data (derived from state on restore).
         self.tracks_balance = False
         self.any_cutoff = False
@@ -229,6 +230,7 @@ class Engine:
     def apply_settings(self, settings: pl.DataFrame) -> None:
         """Per-home settings: sensitivity (low/normal/high), quiet_start/quiet_end ("HH:MM",
         local), away_from/away_to (local datetimes). Unknown homes are an error."""
+        self.settings_version += 1
         for row in settings.iter_rows(named=True):
             h = str(row["household_id"])
             if h not in self.index:

@@ -14,6 +14,8 @@ quiet hours raise nothing.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from lianxin.engine import routine
@@ -25,12 +27,27 @@ FIELDS = {
     "in_raised": (np.int64, (), 0),  # when the open inactivity was raised
     "in_recent": (np.float32, (), 0.0),  # alarms that cleared by themselves lately (decays)
     "in_counted": (np.int64, (), 0),  # started_at of the latest alarm counted in in_recent
+    # Per half hour, on how many past days the home had data and was active, as one key
+    # (days with data * 256 + days active) into _LOG_QUIET: they change only when the local day
+    # does, so they are counted once a day, when first needed.
+    "in_cnt_day": (np.int32, (), -1),  # the local day they were counted for
+    "in_cnt_key": (np.uint16, (48,), 0),
 }
 # What the duty room found when it called (alert outcomes): the routine is looser than learned.
 NOT_AN_EMERGENCY = {"false_alarm", "resident_fine"}
 
 
 def threshold_h(eng, hour: int) -> np.ndarray:
+    """The quiet spell (h) over which each home may be inactive at this hour. Its inputs change
+    only at hour ends and with settings, so it is computed once for each of those."""
+    key = (hour, eng.hour_end, eng.settings_version, eng.n)
+    cached = getattr(eng, "_inactivity_thr", None)
+    if cached is None or cached[0] != key:
+        eng._inactivity_thr = cached = (key, _threshold_h(eng, hour))
+    return cached[1]
+
+
+def _threshold_h(eng, hour: int) -> np.ndarray:
     a, cfg = eng.a, eng.cfg
     s = a["sens"]
     thr = a["quiet_thr"][:, hour] + cfg.inactivity_slack_h * s
@@ -65,10 +82,13 @@ def tick(eng, t) -> list:
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence.
     fresh = a["last_end"] == now
     cand = prim & fresh & (qs > 0) & (elapsed > thr) & (a["in_open"] == 0) & ~a["explained"]
-    if cand.any():
-        cand &= ~((a["quiet_mask"] >> t.hour) & 1).astype(bool)
-        cand &= ~((a["away_from"] <= now) & (now < a["away_to"]))
     rows = np.flatnonzero(cand)
+    if len(rows):
+        quiet_hours, away = _settings_in_use(eng)
+        if quiet_hours:
+            rows = rows[((a["quiet_mask"][rows] >> t.hour) & 1) == 0]
+        if away:
+            rows = rows[~((a["away_from"][rows] <= now) & (now < a["away_to"][rows]))]
     if len(rows):
         n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, rows)
         sens = a["sens"][rows]
@@ -85,6 +105,17 @@ def tick(eng, t) -> list:
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
+
+
+def _settings_in_use(eng) -> tuple[bool, bool]:
+    """Whether any home has quiet hours, or an away period (they change only with settings)."""
+    key = (eng.settings_version, eng.n)
+    cached = getattr(eng, "_inactivity_settings", None)
+    if cached is None or cached[0] != key:
+        a = eng.a
+        in_use = bool(np.count_nonzero(a["quiet_mask"])), bool(np.count_nonzero(a["away_to"]))
+        eng._inactivity_settings = cached = (key, in_use)
+    return cached[1]
 
 
 def feedback(eng, rows: np.ndarray, started: np.ndarray, outcomes: list[str]) -> None:
@@ -110,49 +141,72 @@ def quiet_windows(eng, t, rows):
     """For each row: on how many past days its data covered the local clock window of the
     current quiet spell (at most the last 24 h), on how many of those it was not busy in it
     (active in fewer than `busy` half hours of it), how unlikely the quiet is slot by slot, and
-    `busy` itself. Windows crossing midnight compare pairs of consecutive days."""
-    a, D = eng.a, eng.D
+    `busy` itself. Windows crossing midnight compare pairs of consecutive days.
+
+    Called for every candidate home at every interval, on a few dozen homes at a time: the
+    slot masks, past-day indices and log-shares come from tables, to keep the numpy calls few.
+    """
+    a, cfg = eng.a, eng.cfg
     off = t.utc_offset
     end = t.now + off  # local seconds
-    start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800) + off
     today = (end - 1) // 86400
     s1 = ((end - 1) % 86400) // 1800
-    sday = start // 86400
+    start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800) + off
+    same = start // 86400 == today
     s0 = (start % 86400) // 1800
-    one = np.uint64(1)
-    full = ~np.uint64(0) >> np.uint64(16)  # 48 slots
-    upto = (one << np.uint64(s1 + 1)) - one  # slots 0..s1
-    same = sday == today
-    from_s0 = full & ~((one << s0.astype(np.uint64)) - one)  # slots s0..47
-    m_today = np.where(same, upto & from_s0, upto)
-    m_prev = np.where(same, np.uint64(0), from_s0)
-    k = np.arange(1, D - 1)
-    di = (today - k) % D  # past days, as ring slots
-    pi = (today - k - 1) % D
-    act, seen = a["act_bits"][rows], a["seen_bits"][rows]
-    at, st = act[:, di], seen[:, di]
-    ap, sp = act[:, pi], seen[:, pi]
-    mt, mp = m_today[:, None], m_prev[:, None]
-    valid = ((st & mt) == mt) & ((sp & mp) == mp)
-    cfg = eng.cfg
+    upto = _UPTO[s1]  # slots 0..s1
+    from_s0 = _FROM[s0]  # slots s0..47
+    m_today = np.where(same, upto & from_s0, upto)[:, None]
+    m_prev = np.where(same, _NONE, from_s0)[:, None]
+    di, pi = _past_days(today, eng.D)
+    r = rows[:, None]
+    at, st = a["act_bits"][r, di], a["seen_bits"][r, di]
+    ap, sp = a["act_bits"][r, pi], a["seen_bits"][r, pi]
+    valid = ((st & m_today) == m_today) & ((sp & m_prev) == m_prev)
     busy = np.ceil(
         cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a["in_recent"][rows]
     ).astype(np.int64)
-    n_on = np.bitwise_count(at & mt) + np.bitwise_count(ap & mp)
+    n_on = np.bitwise_count(at & m_today) + np.bitwise_count(ap & m_prev)
     quiet = valid & (n_on < busy[:, None])
     # How unlikely is so much quiet, slot by slot? log10 of the product over the window's
     # half hours of (1 - this home's share of days active in that half hour).
-    n_act = _slot_counts(at)  # past days only
-    n_seen = _slot_counts(st)
-    p_act = np.minimum((n_act + 0.5) / (n_seen + 1.0), 0.98)
-    slots = np.arange(48)
-    inside = np.where(
-        same[:, None],
-        (slots >= s0[:, None]) & (slots <= s1),
-        (slots >= s0[:, None]) | (slots <= s1),
-    )
-    log10_p = (np.log10(1 - p_act) * inside).sum(axis=1)
+    stale = a["in_cnt_day"][rows] != today
+    if np.count_nonzero(stale):
+        fix = rows[stale]
+        n_seen = _slot_counts(st[stale]).astype(np.uint16)  # past days only
+        a["in_cnt_key"][fix] = n_seen * 256 + _slot_counts(at[stale])
+        a["in_cnt_day"][fix] = today
+    log_quiet = _LOG_QUIET.take(a["in_cnt_key"][rows])
+    log10_p = (log_quiet * _INSIDE[s0, s1, same.view(np.uint8)]).sum(axis=1)
     return valid.sum(axis=1), quiet.sum(axis=1), log10_p, busy
+
+
+def _tables():
+    one = np.uint64(1)
+    slots = np.arange(48)
+    upto = (one << (slots + 1).astype(np.uint64)) - one
+    full = ~np.uint64(0) >> np.uint64(16)  # 48 slots
+    from_ = full & ~((one << slots.astype(np.uint64)) - one)
+    # [s0, s1, same day]: the half hours of a window from slot s0 to slot s1
+    s0, s1 = slots[:, None, None], slots[None, :, None]
+    inside = np.stack(
+        [(slots >= s0) | (slots <= s1), (slots >= s0) & (slots <= s1)], axis=2
+    )  # (48, 48, 2, 48)
+    # [days with data, days active] -> log10(1 - share of days active), the share kept < 0.98
+    n = np.arange(256, dtype=np.uint8)
+    share = np.minimum((n[None, :] + 0.5) / (n[:, None] + 1.0), 0.98)
+    return upto, from_, inside, np.log10(1 - share).ravel()
+
+
+_UPTO, _FROM, _INSIDE, _LOG_QUIET = _tables()
+_NONE = np.uint64(0)
+
+
+@functools.lru_cache(maxsize=4)
+def _past_days(today: int, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ring slots of the past days compared (1 .. days - 2 ago) and of the day before each."""
+    k = np.arange(1, days - 1)
+    return (today - k) % days, (today - k - 1) % days
 
 
 def _slot_counts(words: np.ndarray) -> np.ndarray:
