@@ -44,17 +44,20 @@ def prepare(eng, rows, d: int) -> None:
 def day(eng, end: int, d: int) -> list:
     a, cfg = eng.a, eng.cfg
     S = cfg.shift_days
-    recent = [a["tot_ring"][:, i] for i in _recent(eng, d)]  # newest first (column views)
+    days = _recent(eng, d)  # ring slots, newest first
     med, n = a["cs_usual"], a["cs_usual_n"]
-    ok = (n >= cfg.shift_min_history_days) & (med > 0.1)
-    up, down = ok, ok
     f = cfg.shift_factor
     with np.errstate(invalid="ignore", divide="ignore"):
-        for i, kwh in enumerate(recent):  # an unknown (NaN) day is neither up nor down
-            ratio = kwh / med
-            up, down = up & (ratio > f), down & (ratio < 1 / f)
-            if i == 0:
-                latest = ratio
+        latest = a["tot_ring"][:, days[0]] / med  # an unknown (NaN) day is neither up nor down
+        ok = (n >= cfg.shift_min_history_days) & (med > 0.1)
+        # Only homes whose newest day is already far off can have S such days in a row: the
+        # older days are read for those few (a column of every home's ring costs a pass).
+        far = np.flatnonzero(ok & ((latest > f) | (latest < 1 / f)))
+        ratios = a["tot_ring"][far[:, None], days] / med[far, None]
+        up = np.zeros(eng.n, bool)
+        down = np.zeros(eng.n, bool)
+        up[far] = (ratios > f).all(axis=1)
+        down[far] = (ratios < 1 / f).all(axis=1)
     out = []
     back = (a["cs_open"] > 0) & (latest < f) & (latest > 1 / f)
     for r in routine.rows(back):
@@ -63,15 +66,15 @@ def day(eng, end: int, d: int) -> list:
                 KIND, r, int(a["cs_open"][r]),
                 "Daily use is back within this home's usual range.",
                 "日用电量已回到该户正常范围。",
-                {"latest_kwh": float(recent[0][r]), "usual_kwh": float(med[r])},
+                {"latest_kwh": float(a["tot_ring"][r, days[0]]), "usual_kwh": float(med[r])},
             )
         )  # fmt: skip
         a["cs_open"][r] = 0
     start = end - S * 86400
     for r in routine.rows((up | down) & (a["cs_open"] == 0) & eng.primary):
-        days = [round(float(kwh[r]), 1) for kwh in recent[::-1]]
+        daily = [round(float(a["tot_ring"][r, i]), 1) for i in days[::-1]]
         usual = float(med[r])
-        shown = ", ".join(f"{x:g}" for x in days)
+        shown = ", ".join(f"{x:g}" for x in daily)
         if up[r]:
             en = (
                 f"Daily use has been much higher than usual for {S} days: {shown} kWh against "
@@ -93,7 +96,7 @@ def day(eng, end: int, d: int) -> list:
         out.append(
             eng.finding(
                 KIND, "info", r, start, en, zh,
-                {"daily_kwh": days, "usual_daily_kwh": usual, "days_compared": int(n[r]),
+                {"daily_kwh": daily, "usual_daily_kwh": usual, "days_compared": int(n[r]),
                  "direction": "up" if up[r] else "down", "since": utc(start).isoformat()},
             )
         )  # fmt: skip
