@@ -45,7 +45,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from lianxin.ingest.api.rows import BodyError, RowError, decode_json, parse_rows
+from lianxin.ingest.api.rows import BodyError, RowError, decode_json, parse_rows, rejected_rows
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 
@@ -250,12 +250,11 @@ class Subscriber:
         parsed = parse_rows(
             readings, events, meter_kinds=self.intake.meter_kinds, time_zone=self.intake.time_zone
         )
-        rejected = set()
+        rejected = rejected_rows(parsed.errors)
         for e in parsed.errors:
-            is_event = e.field.startswith("events.")
-            index, row = (event_origin if is_event else reading_origin)[e.row]
+            origin = event_origin if e.field.startswith("events.") else reading_origin
+            index, row = origin[e.row]
             errors.setdefault(index, []).append(RowError(row, e.field, e.value, e.reason, e.code))
-            rejected.add((is_event, e.row))
         parsed.errors = []
         outcome = self.intake.take(parsed, source="mqtt", description="MQTT messages")
         received = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -270,7 +269,7 @@ class Subscriber:
         s.readings += outcome.readings.accepted + outcome.readings.replaced
         s.events += outcome.events.accepted + outcome.events.replaced
         s.duplicate += outcome.readings.duplicate + outcome.events.duplicate
-        s.rejected += len(rejected)
+        s.rejected += rejected
 
     def _print_stats(self):
         s = self.stats

@@ -363,7 +363,7 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
     if "_by_household" in recs.columns:
         return _resolve_households(batch, directory, headers)
     if batch.kind == "payments" and "account" in recs.columns:
-        return _resolve_accounts(batch, directory, headers)
+        return _resolve_accounts(batch, headers)
     numbers = recs["meter"].unique().to_list()
     directory.lookup(numbers)
     unknown = [n for n in numbers if n not in directory.known]
@@ -411,12 +411,16 @@ def _resolve_households(batch: Batch, directory: Directory, headers) -> pl.DataF
     )
 
 
-def _resolve_accounts(batch: Batch, directory: Directory, headers) -> pl.DataFrame:
+def _resolve_accounts(batch: Batch, headers) -> pl.DataFrame:
     recs = batch.records
     accounts = recs["account"].unique().to_list()
-    known = set(
-        Meter.objects.filter(account_number__in=accounts).values_list("account_number", flat=True)
-    )
+    known = set()
+    for i in range(0, len(accounts), 900):  # chunked: SQLite caps the query parameters
+        known.update(
+            Meter.objects.filter(account_number__in=accounts[i : i + 900]).values_list(
+                "account_number", flat=True
+            )
+        )
     ok = recs["account"].is_in(list(known))
     batch.held = recs.filter(~ok)
     batch.records = recs.filter(ok)

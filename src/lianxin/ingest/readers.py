@@ -432,18 +432,7 @@ class Source:
         rej = []
         entity = "meter" if "meter" in chunk.columns else "household"
         ok = _required(chunk, entity, rej)
-        ts, bad_ts = _parse_ts(chunk["ts"], self.options.time_zone)
-        rej.append(
-            _reject(
-                chunk,
-                bad_ts & ok,
-                "ts",
-                "ts",
-                "bad_timestamp",
-                BAD_TS,
-            )
-        )
-        ok &= ~bad_ts
+        ts, _, ok = self._dated(chunk, ok, rej)
         if self.options.ts_marks == "end":
             ts = ts - timedelta(minutes=self.options.interval_minutes)
         default = self._unit or "kWh"
@@ -483,18 +472,7 @@ class Source:
     def _events(self, chunk: pl.DataFrame, now: datetime) -> Batch:
         rej = []
         ok = _required(chunk, "meter", rej)
-        ts, bad_ts = _parse_ts(chunk["ts"], self.options.time_zone)
-        rej.append(
-            _reject(
-                chunk,
-                bad_ts & ok,
-                "ts",
-                "ts",
-                "bad_timestamp",
-                BAD_TS,
-            )
-        )
-        ok &= ~bad_ts
+        ts, _, ok = self._dated(chunk, ok, rej)
         raw = chunk["event"].cast(pl.String).fill_null("").str.strip_chars()
         event = raw.str.to_lowercase().replace_strict(EVENT_NAMES, default=None)
         rej.append(
@@ -762,7 +740,7 @@ def _curve_unit(path, cells, title, columns, options) -> tuple[str | None, str]:
     )
 
 
-def _frame_from_header(src: Source, cells: list, rows: pl.DataFrame) -> pl.DataFrame:
+def _frame_from_header(src: Source, rows: pl.DataFrame) -> pl.DataFrame:
     """Rename a frame of raw header names to canonical names (+ `_p<k>` for the points)."""
     mapping = {}
     for canon, raw in src._columns.items():
@@ -909,18 +887,7 @@ def _csv_chunks(src: Source, encoding: str, sep: str, cells: list, header_lines:
                 if count > n_fields and line.endswith(sepb * (count - n_fields)):
                     line = line[: n_fields - count]  # trailing separators: empty extra fields
                     count = n_fields
-                if count > n_fields:
-                    rejected.append(
-                        (
-                            lineno,
-                            "",
-                            _short(line),
-                            _ragged(src, count, n_fields),
-                            "wrong_field_count",
-                        )
-                    )
-                    continue
-                if count < n_fields:
+                if count != n_fields:
                     rejected.append(
                         (
                             lineno,
@@ -945,7 +912,7 @@ def _csv_chunks(src: Source, encoding: str, sep: str, cells: list, header_lines:
                 frame = frame.rename(rename).with_columns(
                     _line=pl.Series(good_lines, dtype=pl.Int64)
                 )
-                frame = _frame_from_header(src, cells, frame)
+                frame = _frame_from_header(src, frame)
             else:
                 frame = None
             if frame is not None or rej.height:
@@ -1064,7 +1031,7 @@ def _xlsx_chunks(src: Source, wb, rows, cells: list, header_row: int, size: int 
             buf.append([_cell_text(v) for v in (values + [None] * n)[:n]])
             lines.append(row_no)
             if len(buf) >= size:
-                frame = _xlsx_frame(src, cells, names, buf, lines)
+                frame = _xlsx_frame(src, names, buf, lines)
                 yield frame, _rejection_frame(rejected), len(buf) + len(rejected)
                 buf, lines, rejected = [], [], []
     except Exception as exc:  # noqa: BLE001 - damaged XML inside the workbook
@@ -1074,14 +1041,14 @@ def _xlsx_chunks(src: Source, wb, rows, cells: list, header_row: int, size: int 
     finally:
         wb.close()
     if buf or rejected:
-        frame = _xlsx_frame(src, cells, names, buf, lines) if buf else _empty_canonical(src)
+        frame = _xlsx_frame(src, names, buf, lines) if buf else _empty_canonical(src)
         yield frame, _rejection_frame(rejected), len(buf) + len(rejected)
 
 
-def _xlsx_frame(src, cells, names, buf, lines) -> pl.DataFrame:
+def _xlsx_frame(src, names, buf, lines) -> pl.DataFrame:
     frame = pl.DataFrame(buf, schema=dict.fromkeys(names, pl.String), orient="row")
     frame = frame.with_columns(_line=pl.Series(lines, dtype=pl.Int64))
-    return _frame_from_header(src, names, frame)
+    return _frame_from_header(src, frame)
 
 
 # ---- Parquet ---------------------------------------------------------------------------------
@@ -1116,7 +1083,7 @@ def _parquet_chunks(src: Source, pf, cells: list, size: int = 1_000_000):
                 _line=pl.int_range(row + 1, row + 1 + frame.height, dtype=pl.Int64)
             )
             row += frame.height
-            yield _frame_from_header(src, cells, frame), _rejection_frame([]), frame.height
+            yield _frame_from_header(src, frame), _rejection_frame([]), frame.height
             if not frame.height:
                 break
     except Exception as exc:  # noqa: BLE001 - a damaged file raises many kinds of error

@@ -413,9 +413,6 @@ class ReadingsStore(Dataset):
     schema = {"meter": pl.String, "ts": UTC_US, "value": pl.Float64, "unit": pl.String}
     defaults = {}
 
-    def read(self, meters=None, start=None, end=None, *, all_versions=False) -> pl.DataFrame:
-        return super().read(meters, start, end, all_versions=all_versions)
-
 
 class EventsStore(Dataset):
     """Meter events. event is one of EVENT_KINDS; detail is free text (e.g. the voltage)."""

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from lianxin.care.models import Meter
-from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json
+from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json, rejected_rows
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection, db_text
 from lianxin.store import WriteResult, open_stores
 
@@ -47,9 +47,10 @@ class MeterDirectory:
                         "number", "kind"
                     )
                 )
-            with self._lock:
-                self._kinds = {**self._kinds, **found}
-            kinds = self._kinds
+            if found:  # unknown meters are not cached: copy only when something was found
+                with self._lock:
+                    self._kinds = {**self._kinds, **found}
+                kinds = self._kinds
         return {n: kinds[n] for n in numbers if n in kinds}
 
 
@@ -64,7 +65,7 @@ class Outcome:
 
     @property
     def rejected(self) -> int:
-        return len({(e.field.startswith("events."), e.row) for e in self.errors})
+        return rejected_rows(self.errors)
 
     def to_dict(self) -> dict:
         return {
@@ -115,18 +116,18 @@ class Intake:
         """Keep every rejected row in the ingest quarantine: one run per batch, its rows in the
         database (up to KEEP_IN_DB) and all of them in a Parquet file beside the stores."""
         by_code = Counter(e.code for e in errors)
-        rejected = len({(e.field.startswith("events."), e.row) for e in errors})
-        accepted = outcome.readings.total + outcome.events.total if outcome else 0
+        rejected = rejected_rows(errors)
+        both = outcome.readings + outcome.events if outcome else WriteResult()
         with transaction.atomic():
             run = ImportRun.objects.create(
                 source=db_text(source, 500),
                 description=db_text(description, 300),
-                status=ImportRun.Status.PARTIAL if accepted else ImportRun.Status.FAILED,
+                status=ImportRun.Status.PARTIAL if both.total else ImportRun.Status.FAILED,
                 finished_at=timezone.now(),
                 rows=outcome.received if outcome else rejected,
-                accepted=outcome.readings.accepted + outcome.events.accepted if outcome else 0,
-                replaced=outcome.readings.replaced + outcome.events.replaced if outcome else 0,
-                duplicate=outcome.readings.duplicate + outcome.events.duplicate if outcome else 0,
+                accepted=both.accepted,
+                replaced=both.replaced,
+                duplicate=both.duplicate,
                 rejected=rejected,
                 rejected_by_reason=dict(by_code),
             )

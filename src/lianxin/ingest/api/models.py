@@ -45,10 +45,6 @@ class ApiToken(models.Model):
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
 
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
     @classmethod
     def issue(cls, name: str, note: str = "", created_by=None) -> tuple["ApiToken", str]:
         """Create a token for a source; returns the row and the raw token (never stored)."""

@@ -288,7 +288,7 @@ def _readings_frame(cols, errors, prefix, meter_kinds, time_zone, now, typed=Fal
         }
     )
     df = df.with_columns(ts=parse_times(df["ts_raw"], time_zone))
-    bad = _required(df, ("meter", "ts_raw", "value", "unit"), prefix, errors)
+    _required(df, ("meter", "ts_raw", "value", "unit"), prefix, errors)
     checks = [
         (
             pl.col("ts").is_null() & pl.col("ts_raw").is_not_null(),
@@ -338,8 +338,8 @@ def _readings_frame(cols, errors, prefix, meter_kinds, time_zone, now, typed=Fal
                 "absurd",
             )
         )
-    bad |= _apply_checks(df, checks, prefix, errors)
-    bad |= _check_meters(df, bad, prefix, errors, meter_kinds, unit_column=True)
+    _apply_checks(df, checks, prefix, errors)
+    _check_meters(df, prefix, errors, meter_kinds, unit_column=True)
     return df.filter(~pl.Series(_mask({e.row for e in errors}, n), dtype=pl.Boolean)).select(
         "row", "meter", "ts", "value", "unit"
     )
@@ -374,7 +374,7 @@ def _events_frame(cols, errors, meter_kinds, time_zone, now) -> pl.DataFrame:
         }
     )
     df = df.with_columns(ts=parse_times(df["ts_raw"], time_zone))
-    bad = _required(df, ("meter", "ts_raw", "event"), prefix, errors)
+    _required(df, ("meter", "ts_raw", "event"), prefix, errors)
     checks = [
         (
             pl.col("ts").is_null() & pl.col("ts_raw").is_not_null(),
@@ -393,8 +393,8 @@ def _events_frame(cols, errors, meter_kinds, time_zone, now) -> pl.DataFrame:
             "unknown_event",
         ),
     ]
-    bad |= _apply_checks(df, checks, prefix, errors)
-    bad |= _check_meters(df, bad, prefix, errors, meter_kinds, unit_column=False)
+    _apply_checks(df, checks, prefix, errors)
+    _check_meters(df, prefix, errors, meter_kinds, unit_column=False)
     return df.filter(~pl.Series(_mask({e.row for e in errors}, n), dtype=pl.Boolean)).select(
         "row", "meter", "ts", "event", "detail"
     )
@@ -412,42 +412,34 @@ def _empty_events() -> pl.DataFrame:
     )
 
 
-def _required(df, fields, prefix, errors) -> set[int]:
+def _required(df, fields, prefix, errors) -> None:
     if not any(df[f].null_count() for f in fields):
-        return set()
+        return
     reported = {(e.row, e.field) for e in errors}  # wrong types were reported already
-    bad: set[int] = set()
     for f in fields:
         name = prefix + ("ts" if f == "ts_raw" else f)
         for i in df.filter(pl.col(f).is_null())["row"].to_list():
-            bad.add(i)
             if (i, name) not in reported and (i, prefix + "*") not in reported:
                 errors.append(RowError(i, name, None, "missing", "missing"))
-    return bad
 
 
-def _apply_checks(df, checks, prefix, errors) -> set[int]:
+def _apply_checks(df, checks, prefix, errors) -> None:
     # One pass to see whether any check fails at all (the usual answer is no), then the details.
     conds = [cond.fill_null(False) for cond, *_ in checks]
     if not df.select(pl.any_horizontal(conds).any()).item():
-        return set()
-    bad: set[int] = set()
+        return
     for cond, field, shown, reason, code in checks:
         hits = df.filter(cond.fill_null(False)).select("row", shown)
         for i, v in hits.iter_rows():
-            bad.add(i)
             errors.append(RowError(i, prefix + field, v, reason, code))
-    return bad
 
 
-def _check_meters(df, bad, prefix, errors, meter_kinds, unit_column) -> set[int]:
+def _check_meters(df, prefix, errors, meter_kinds, unit_column) -> None:
     wanted = df.filter(pl.col("meter").is_not_null())["meter"].unique().to_list()
     kinds = meter_kinds(wanted) if wanted else {}
     unknown = [m for m in wanted if m not in kinds]
-    out: set[int] = set()
     if unknown:
         for i, m in df.filter(pl.col("meter").is_in(unknown)).select("row", "meter").iter_rows():
-            out.add(i)
             errors.append(
                 RowError(
                     i,
@@ -468,13 +460,11 @@ def _check_meters(df, bad, prefix, errors, meter_kinds, unit_column) -> set[int]
                 (pl.col("unit") == unit_name) & ~pl.col("kind").is_in(list(allowed))
             )
             for i, u, k in hits.select("row", "unit", "kind").iter_rows():
-                out.add(i)
                 errors.append(
                     RowError(
                         i, prefix + "unit", u, f"{u} does not fit a {k} meter", "unit_mismatch"
                     )
                 )
-    return out
 
 
 def _mask(bad: set[int], n: int) -> list[bool]:
@@ -544,6 +534,11 @@ def parse_times(raw: pl.Series, time_zone: str) -> pl.Series:
         time_zone, ambiguous="earliest", non_existent="null"
     ).dt.convert_time_zone("UTC")
     return pl.select(pl.coalesce(*tries, local)).to_series().alias("ts")
+
+
+def rejected_rows(errors: list[RowError]) -> int:
+    """How many rows (readings and events apart) the errors reject: a row may have several."""
+    return len({(e.field.startswith("events."), e.row) for e in errors})
 
 
 def errors_json(errors: list[RowError], limit: int = KEEP_ERRORS) -> list[dict]:

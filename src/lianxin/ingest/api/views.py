@@ -108,9 +108,9 @@ def readings(request):
     if unit is not None and unit not in UNITS:
         return _error(400, f"unit={unit!r} is not one of {', '.join(UNITS)}")
     charset = request.content_params.get("charset")
-    digest = hashlib.sha256(f"{content_type};{charset}\n".encode() + body).hexdigest()
     if not key:
         return _take(token, body, content_type, charset, unit, key="")
+    digest = hashlib.sha256(f"{content_type};{charset}\n".encode() + body).hexdigest()
     lock = _key_lock(token.pk, key, +1)
     try:
         with lock:
