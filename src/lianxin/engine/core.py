@@ -73,13 +73,10 @@ class Tick:
 
     now: int
     hour: int  # local hour of the interval
-    local: datetime
     utc_offset: int  # seconds, local minus UTC, at this interval
-    bits: np.ndarray  # the local half-hour slots (bits) each row's interval covers
     has: np.ndarray  # a reading ended now
     kw: np.ndarray  # its mean power (kW; m³/h for water/gas); NaN where no reading
     zero: np.ndarray  # exact zero on an electricity meter
-    active: np.ndarray  # above the home's standby: someone is using something
     resumed: np.ndarray  # data came back after a gap
     resumed_from: np.ndarray  # last_end before the gap (valid where resumed)
     ev_rows: np.ndarray
@@ -506,8 +503,7 @@ class Engine:
         a["act_bits"][:, day] |= bits * active
 
         offset = int(local.utcoffset().total_seconds())
-        t = Tick(now, local.hour, local, offset, bits, has, kw, zero, active, resumed,
-                 resumed_from, *ev, *pay)  # fmt: skip
+        t = Tick(now, local.hour, offset, has, kw, zero, resumed, resumed_from, *ev, *pay)
         self.now = now
         for det in DETECTORS:
             out += det.tick(self, t)
@@ -535,9 +531,6 @@ class Engine:
 
         qv = routine.sorted_quantile(self.q_sorted[h], qn, cfg.inactivity_quantile)
         qv = qv / 4.0
-        self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
-        a["quiet_thr"][:, h] = routine.blend(qv, qn, self.pop["quiet"][h], cfg.prior_weight_days)
-        a["quiet_n"][:, h] = qn
         if cfg.high_load_quantile >= 1.0:
             hv, hn = routine.ring_max_update(
                 a["kw_ring"][:, h, :], a["high_max"][:, h], a["high_n"][:, h], old_kw, mean
@@ -545,8 +538,7 @@ class Engine:
             a["high_max"][:, h], a["high_n"][:, h] = hv, hn
         else:
             hv, hn = routine.ring_quantile(a["kw_ring"][:, h, :], cfg.high_load_quantile)
-        self.pop["high"][h] = routine.population(hv, hn, 14, routine.DEFAULT_HIGH_KW)
-        a["high_kw"][:, h] = routine.blend(hv, hn, self.pop["high"][h], cfg.prior_weight_days)
+        self.set_hour_slot(h, qv, qn, hv, hn)
 
         # Until a home has a whole day behind it, its lowest hour so far is its standby.
         fresh = np.isnan(a["standby"]) & np.isfinite(a["day_min_kw"])
@@ -563,6 +555,17 @@ class Engine:
         if local.hour == 23:
             out += self._finish_day(end, routine.local_day(local))
         return out
+
+    def set_hour_slot(self, h: int, qv, qn, hv, hn) -> None:
+        """Hour slot h's learned figures from the home's own quiet-spell quantile qv (h) and
+        usual high hv (kW) with the days behind them: the population priors, then each home's
+        blend of its own figure and the prior."""
+        a, w = self.a, self.cfg.prior_weight_days
+        self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
+        a["quiet_thr"][:, h] = routine.blend(qv, qn, self.pop["quiet"][h], w)
+        a["quiet_n"][:, h] = qn
+        self.pop["high"][h] = routine.population(hv, hn, 14, routine.DEFAULT_HIGH_KW)
+        a["high_kw"][:, h] = routine.blend(hv, hn, self.pop["high"][h], w)
 
     def _prepare_day_end(self, rows, day: int) -> None:
         """Compute ahead, for some rows, what the end of local day `day` needs that rests only

@@ -684,15 +684,7 @@ def _routine_quantiles(eng, g: _Grid) -> None:
         hv, hn = routine.ring_quantile(a["kw_ring"], cfg.high_load_quantile)
     hn = hn.astype(np.uint8)
     for h in hours:
-        a["quiet_n"][:, h] = qn[:, h]
-        eng.pop["quiet"][h] = routine.population(qv[:, h], qn[:, h], 14, routine.DEFAULT_QUIET_H[h])
-        a["quiet_thr"][:, h] = routine.blend(
-            qv[:, h], qn[:, h], eng.pop["quiet"][h], cfg.prior_weight_days
-        )
-        eng.pop["high"][h] = routine.population(hv[:, h], hn[:, h], 14, routine.DEFAULT_HIGH_KW)
-        a["high_kw"][:, h] = routine.blend(
-            hv[:, h], hn[:, h], eng.pop["high"][h], cfg.prior_weight_days
-        )
+        eng.set_hour_slot(h, qv[:, h], qn[:, h], hv[:, h], hn[:, h])
 
 
 def learn_readings(eng, readings: pl.DataFrame, end: int | None = None) -> int:

@@ -69,28 +69,23 @@ def fields(days: int) -> dict:
     }
 
 
-def ring_quantile(
-    x: np.ndarray, q: float, unknown=None, owned: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Quantile along the last axis ignoring unknown entries (NaN, or the `unknown` code).
+def ring_quantile(x: np.ndarray, q: float, owned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Quantile along the last axis ignoring unknown (NaN) entries.
 
-    Sorting puts NaN (and the largest code, 255) last, so the valid values come first.
+    Sorting puts NaN last, so the valid values come first.
     Returns (value, count); value is NaN where count is 0. owned: x is a float32 scratch
     array the caller gives up, sorted in place (saves copying it).
     """
-    if q >= 1.0 and unknown is None:  # the maximum needs no sort
+    if q >= 1.0:  # the maximum needs no sort
         f = np.ascontiguousarray(x, dtype=np.float32)
         n = np.count_nonzero(~np.isnan(f), axis=-1)
         return np.fmax.reduce(f, axis=-1), n
     # numpy sorts float32 several times faster than float16 or uint8 along a short axis.
-    f = x if owned and x.dtype == np.float32 and unknown is None else x.astype(np.float32)
-    if unknown is not None:
-        f[x == unknown] = np.nan
+    f = x if owned and x.dtype == np.float32 else x.astype(np.float32)
     f.sort(axis=-1)  # in place: f is a copy of x (or the caller's scratch)
-    s = f
     n = np.count_nonzero(~np.isnan(f), axis=-1)
     idx = np.ceil(q * np.maximum(n - 1, 0)).astype(np.intp)
-    v = np.take_along_axis(s, idx[..., None], axis=-1)[..., 0].astype(np.float32)
+    v = np.take_along_axis(f, idx[..., None], axis=-1)[..., 0].astype(np.float32)
     v[n == 0] = np.nan
     return v, n
 
@@ -99,7 +94,7 @@ def ring_quantile_codes(x: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     """ring_quantile of quiet codes (uint8, Q_UNKNOWN = unknown) given the count of known ones.
 
     Q_UNKNOWN is larger than every known code, so a plain sort already puts unknowns last: the
-    same value as ring_quantile(x, q, Q_UNKNOWN) without masking them as NaN first.
+    same value as ring_quantile over the codes with unknowns masked as NaN, without masking.
     """
     s = x.astype(np.float32)
     s.sort(axis=-1)  # in place, on the copy

@@ -38,12 +38,6 @@ def clock(ts_s: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(int(ts_s), tz).strftime("%H:%M")
 
 
-def local_day_start(ts_s: int, tz: ZoneInfo) -> int:
-    t = datetime.fromtimestamp(int(ts_s), tz)
-    start = datetime(t.year, t.month, t.day, tzinfo=tz)
-    return int(start.timestamp())
-
-
 def next_local_hour(ts_s: int, tz: ZoneInfo) -> int:
     """The instant the local hour containing ts_s ends (DST-safe: hours are absolute)."""
     t = datetime.fromtimestamp(int(ts_s), tz)

@@ -2,10 +2,11 @@
 
 A detector declares the per-home arrays it keeps (`FIELDS`, allocated and snapshotted by the
 engine) and implements `tick(engine, t)` — called once per interval with the readings that ended
-then — and optionally `day(engine, t)`, called when a local day ends. Both return findings.
-They read the shared signals the engine computed for the interval (`t.has`, `t.kw`, `t.active`,
-`t.lost`, ...) and flag the homes they explain (`engine.a["explained"]`) so later detectors
-stay quiet about them.
+then — and optionally `day(engine, end, d)`, called when a local day ends, `prepare(engine, rows,
+d)` ahead of it and `feedback(engine, rows, started, outcomes)` with the duty room's outcomes.
+tick and day return findings. They read the shared signals the engine computed for the interval
+(`t.has`, `t.kw`, `t.zero`, `t.resumed`, ...) and flag the homes they explain
+(`engine.a["explained"]`) so later detectors stay quiet about them.
 """
 
 from lianxin.engine.detectors import (

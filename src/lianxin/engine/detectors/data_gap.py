@@ -20,7 +20,7 @@ FIELDS = {
 
 
 def tick(eng, t) -> list:
-    a, _cfg, now = eng.a, eng.cfg, t.now
+    a, now = eng.a, t.now
     out = []
     if len(t.ev_rows):
         loss = t.ev_rows[t.ev_codes == 7]

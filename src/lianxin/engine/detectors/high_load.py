@@ -65,9 +65,10 @@ def tick(eng, t) -> list:
             )
         )  # fmt: skip
         a["hl_open"][r] = 0
-    going = ~ended
-    for k in ("hl_run_h", "hl_excess", "hl_calm_h"):  # never negative: x * False is 0
-        np.multiply(a[k], going, out=a[k])
+    if np.count_nonzero(ended):
+        going = ~ended
+        for k in ("hl_run_h", "hl_excess", "hl_calm_h"):  # never negative: x * False is 0
+            np.multiply(a[k], going, out=a[k])
     if not any_over:
         return out
     run = a["hl_run_h"]

@@ -78,10 +78,8 @@ def tick(eng, t) -> list:
     # Compare with the spells this home showed at the last hour boundary (the start of this
     # hour): the end-of-hour figure would already include the activity that usually follows.
     thr = threshold_h(eng, (t.hour - 1) % 24)
-    prim = eng.primary
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence.
-    fresh = a["last_end"] == now
-    cand = prim & fresh & (qs > 0) & (elapsed > thr) & (a["in_open"] == 0) & ~a["explained"]
+    cand = eng.primary & t.has & (qs > 0) & (elapsed > thr) & (a["in_open"] == 0) & ~a["explained"]
     rows = np.flatnonzero(cand)
     if len(rows):
         quiet_hours, away = _settings_in_use(eng)

@@ -69,8 +69,7 @@ def tick(eng, t) -> list:
         )  # fmt: skip
         a["cut_open"][r] = 0
         a["cut_until"][r] = now
-    a["explained"] |= a["cut_open"] > 0
-    eng.any_cutoff = bool((a["cut_open"] > 0).any()) or eng.any_cutoff
+    a["explained"] |= cut  # exactly the homes with an open cut-off now
     return out
 
 
