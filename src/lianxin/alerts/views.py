@@ -79,7 +79,6 @@ def queue(request):
             "kinds": KindChoices.choices,
             "states": [(k, _state_label(k)) for k in STATE_FILTERS],
             "f": request.GET,
-            "counts": _counts(),
             "now": timezone.now(),
         },
     )
@@ -111,7 +110,6 @@ def queue_fragment(request):
             "critical_new": [
                 a.pk for a in alerts if a.severity == "critical" and a.status == Status.OPEN
             ],
-            "counts": _counts(),
             "at": timezone.localtime().strftime("%H:%M:%S"),
         }
     )

@@ -249,7 +249,8 @@ class CareRecipient(models.Model):
 
     @property
     def has_consent(self) -> bool:
-        return self.active_consents().exists()
+        # From consents.all(): pages that list residents prefetch them.
+        return any(c.active for c in self.consents.all())
 
 
 class Consent(models.Model):

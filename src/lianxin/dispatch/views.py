@@ -60,18 +60,20 @@ def hotline(request):
 @require("dispatch.view_workorder")
 def field(request):
     """The phone view: my open work orders, nearest step first."""
+    orders = service.visible_work_orders(request.user).filter(assignee=request.user)
     mine = (
-        service.visible_work_orders(request.user)
-        .filter(assignee=request.user, status__in=["assigned", "arrived"])
+        orders.filter(status__in=["assigned", "arrived"])
+        .prefetch_related("household__care_recipients")
         .order_by("created_at")
     )
-    done_today = service.visible_work_orders(request.user).filter(
-        assignee=request.user, status="done", done_at__date=timezone.localdate()
-    )
+    done_today = orders.filter(status="done", done_at__date=timezone.localdate())
     return render(
         request,
         "dispatch/field.html",
-        {"orders": [(o, _people(o.household)) for o in mine], "done_today": done_today},
+        {
+            "orders": [(o, o.household.care_recipients.all()) for o in mine],
+            "done_today": done_today,
+        },
     )
 
 
@@ -188,7 +190,6 @@ def export_residents(request):
     n = 0
     for p in people:
         contacts = "; ".join(f"{c.name} ({c.relation}) {c.phone}" for c in p.contacts.all())
-        consent = any(c.withdrawn_at is None for c in p.consents.all())
         writer.writerow(
             [
                 p.name,
@@ -197,7 +198,7 @@ def export_residents(request):
                 p.household.code,
                 p.household.address,
                 p.team.name if p.team else "",
-                _("yes") if consent else _("no"),
+                _("yes") if p.has_consent else _("no"),
                 contacts,
                 p.risk_notes,
             ]

@@ -37,13 +37,6 @@ def age(since, now=None):
 
 
 @register.filter
-def minutes_between(start, end):
-    if not start or not end:
-        return ""
-    return age(start, end)
-
-
-@register.filter
 def who(user):
     """A person's full name, else their user name; '—' for nobody."""
     if user is None:
