@@ -6,10 +6,18 @@ CI=true nothing skips: a missing program fails the test, because CI must test th
 
 import os
 import shutil
+import socket
 
 import pytest
 
 IN_CI = os.environ.get("CI") == "true"
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def require_program(name: str, package: str | None = None) -> str:

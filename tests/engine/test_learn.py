@@ -17,7 +17,7 @@ from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.learn import STARTS_CLEAR, UNPREPARED
 from lianxin.engine.replay import replay
-from tests.engine.curves import routine_day
+from tests.engine.curves import drop, edit, routine_day
 
 SAMPLE = Path(__file__).parents[1] / "data" / "lcl_sample.parquet"
 
@@ -212,17 +212,13 @@ def test_findings_after_a_learned_warm_up_are_those_after_a_tick_warm_up():
     cut = start + timedelta(days=33, hours=3)
     warm, later = df.filter(pl.col("ts") < cut), df.filter(pl.col("ts") >= cut)
 
-    def incident(frame, hid, t0_h, t1_h, expr):
-        t0, t1 = cut + timedelta(hours=t0_h), cut + timedelta(hours=t1_h)
-        inside = (pl.col("household_id") == hid) & pl.col("ts").is_between(t0, t1, "left")
-        return frame.with_columns(kwh=pl.when(inside).then(expr).otherwise(pl.col("kwh")))
+    def hours(h):
+        return cut + timedelta(hours=h)
 
-    later = incident(later, "h1", 10, 14, pl.lit(0.0))  # supply lost
-    later = incident(later, "h2", 30, 60, pl.lit(0.06))  # a missed routine: standby only
-    later = incident(later, "h3", 40, 46, pl.col("kwh") + 1.25)  # a heater left on
-    later = later.filter(
-        ~((pl.col("household_id") == "h4") & pl.col("ts").is_between(cut, cut + timedelta(hours=9)))
-    )  # a silent meter
+    later = edit(later, "h1", hours(10), hours(14), pl.lit(0.0))  # supply lost
+    later = edit(later, "h2", hours(30), hours(60), pl.lit(0.06))  # a missed routine: standby
+    later = edit(later, "h3", hours(40), hours(46), pl.col("kwh") + 1.25)  # a heater left on
+    later = drop(later, "h4", cut, hours(9.5))  # a silent meter
     tick, bulk = engines("Europe/London")
     assert replay(warm, engine=tick) == []  # a warm-up without anomalies
     bulk.learn_readings(warm)

@@ -5,7 +5,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,14 +15,9 @@ from pathlib import Path
 import pytest
 
 from lianxin.store import ReadingsStore
+from tests.services import free_port
 
 START = datetime(2025, 11, 1, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Site:

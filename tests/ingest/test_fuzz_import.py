@@ -102,8 +102,7 @@ def test_arbitrary_bytes_never_crash(data, prefix):
         fh.write(prefix + data)
     try:
         source = open_source(name, Options(unit="kWh"))
-        for batch in source.batches():
-            assert batch.records.height >= 0
+        list(source.batches())  # any exception but FileError fails the test
     except FileError as exc:
         assert name in str(exc)
     finally:

@@ -17,8 +17,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from lianxin.store import EventsStore, ReadingsStore
-from tests.ingest.test_api_server import Site, free_port
-from tests.services import require_program
+from tests.ingest.test_api_server import Site
+from tests.services import free_port, require_program
 
 pytestmark = pytest.mark.broker
 

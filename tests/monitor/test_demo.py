@@ -2,16 +2,11 @@
 and feeds live quarter-hours with incidents through the monitor."""
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.services import free_port
 
 
 def test_demo_serves_the_duty_room_while_feeding_the_monitor(tmp_path):
@@ -56,6 +51,7 @@ def test_demo_serves_the_duty_room_while_feeding_the_monitor(tmp_path):
     finally:
         proc.kill()
     out = "".join(lines)
+    assert any(line.startswith("duty room: ") for line in lines), out  # and it was requested
     assert "seeded demo town" in out and "48 households" in out
     assert "engine warmed up on" in out
     assert "operator" in out and "lianxin-demo" in out
