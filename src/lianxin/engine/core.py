@@ -136,6 +136,8 @@ class Engine:
 
     def _alloc(self, name: str, n: int) -> np.ndarray:
         dtype, shape, fill = self.spec[name]
+        if name in routine.ROWS_LAST:
+            return np.moveaxis(np.full((*shape, n), fill, dtype=dtype), -1, 0)
         return np.full((n, *shape), fill, dtype=dtype)
 
     @property
@@ -183,7 +185,9 @@ class Engine:
         base = self.n
         m = len(new_keys)
         for name in self.spec:
-            self.a[name] = np.concatenate([self.a[name], self._alloc(name, m)])
+            grown = self._alloc(name, base + m)
+            grown[:base] = self.a[name]
+            self.a[name] = grown
         fresh_q = np.full((24, self.D, m), routine.Q_UNKNOWN, np.uint8)  # as their empty q_ring
         self.q_sorted = np.concatenate([self.q_sorted, fresh_q], axis=2)
         keys = list(new_keys)
@@ -215,6 +219,7 @@ class Engine:
         nslots = np.maximum(a["interval_s"] // 1800, 1).astype(np.uint64)
         self.slot_mask = (np.uint64(1) << nslots) - np.uint64(1)  # half hours one interval covers
         self.slot_shift = nslots
+        self.one_slot = bool((nslots == 1).all())
 
     def _area(self, name) -> int:
         name = str(name)
@@ -459,22 +464,22 @@ class Engine:
 
         iv = a["interval_s"]
         last_end = a["last_end"]
-        seen = last_end > 0
-        # Data starting again: after a gap (resumed), or a meter's first reading. Rare, so the
-        # two are told apart only when there is one.
-        restart = has & ((now - last_end >= self.resume_s) | ~seen)
+        # Data starting again: after a gap (resumed), or a meter's first reading (last_end 0,
+        # so also long ago). Rare, so the two are told apart only when there is one.
+        restart = has & (now - last_end >= self.resume_s)
         any_restart = np.count_nonzero(restart) > 0
         if any_restart:
-            resumed, resumed_from = restart & seen, last_end.copy()
+            resumed, resumed_from = restart & (last_end > 0), last_end.copy()
         else:
             resumed, resumed_from = restart, last_end
         last_end[has] = now
 
+        # kw is NaN where there is no reading, and NaN compares false: no `has &` needed.
         elec = self.elec
-        zero = has & (kw <= 0) if self.all_elec else has & elec & (kw <= 0)
-        a["zrun_cur"] = np.where(zero, a["zrun_cur"] + a["ih"], np.where(has, 0, a["zrun_cur"]))
+        zero = kw <= 0 if self.all_elec else elec & (kw <= 0)
+        a["zrun_cur"] = np.where(has, (a["zrun_cur"] + a["ih"]) * zero, a["zrun_cur"])
         # any water or gas flow is use
-        active = has & (kw > (a["act_thr"] if self.all_elec else np.where(elec, a["act_thr"], 0)))
+        active = kw > (a["act_thr"] if self.all_elec else np.where(elec, a["act_thr"], 0))
         own = a["owner"]
         qs = a["quiet_since"]
         # Missing data is no evidence of quiet: a spell restarts where data starts again.
@@ -485,7 +490,8 @@ class Engine:
             qs[own[active] if not self.all_primary else active] = now
 
         ih = a["ih"]
-        add = np.where(has, kw * ih, np.float32(0))  # float32, as kw
+        add = np.zeros(self.n, np.float32)  # kw * ih where there is a reading
+        np.multiply(kw, ih, out=add, where=has)
         cov = ih * has
         a["hour_kwh"] += add
         a["hour_cov"] += cov
@@ -493,14 +499,18 @@ class Engine:
         a["day_cov"] += cov
         np.maximum(a["day_zrun"], a["zrun_cur"], out=a["day_zrun"])
         # Standby: the lowest non-zero interval of each day (a zero is an outage, not standby).
-        np.fmin(a["day_min_kw"], np.where(has & (kw > 0), kw, np.inf), out=a["day_min_kw"])
+        np.fmin(a["day_min_kw"], kw, out=a["day_min_kw"], where=kw > 0)
         a["explained"][:] = False
         # Half-hour bits this interval covers (a 60-minute reading covers two).
         slot = (local.hour * 60 + local.minute) // 30
-        bits = self.slot_mask << np.uint64(slot + 1) >> self.slot_shift
+        if self.one_slot:  # every interval within one half hour
+            bits = np.uint64(1 << slot)
+        else:
+            bits = self.slot_mask << np.uint64(slot + 1) >> self.slot_shift
         day = routine.local_day(local) % self.D
-        a["seen_bits"][:, day] |= bits * has
-        a["act_bits"][:, day] |= bits * active
+        seen, act = a["seen_bits"][:, day], a["act_bits"][:, day]  # views: updated in place
+        np.bitwise_or(seen, bits, out=seen, where=has)
+        np.bitwise_or(act, bits, out=act, where=active)
 
         offset = int(local.utcoffset().total_seconds())
         t = Tick(now, local.hour, offset, has, kw, zero, resumed, resumed_from, *ev, *pay)
@@ -684,7 +694,13 @@ class Engine:
         n = len(eng.ids)
         for k in eng.spec:
             # A snapshot from before a field existed: its fill (prep_day -1 = not prepared).
-            eng.a[k] = z[f"a_{k}"] if f"a_{k}" in z.files else eng._alloc(k, n)
+            saved = z[f"a_{k}"] if f"a_{k}" in z.files else None
+            if saved is None or k in routine.ROWS_LAST:  # (saved in row-first order)
+                eng.a[k] = eng._alloc(k, n)
+                if saved is not None:
+                    eng.a[k][...] = saved
+            else:
+                eng.a[k] = saved
         if "a_high_max" not in z.files:  # a snapshot from before these were kept
             hv, hn = routine.ring_quantile(eng.a["kw_ring"], 1.0)
             eng.a["high_max"], eng.a["high_n"] = hv, hn.astype(np.uint8)

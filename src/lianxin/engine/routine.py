@@ -8,6 +8,8 @@ not learned: an emergency must not become the new normal.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # Quiet-spell lengths are kept in quarter hours in one byte; 255 marks "no data that hour".
@@ -27,6 +29,12 @@ EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal(): local days are counted f
 
 def local_day(local) -> int:
     return local.toordinal() - EPOCH_ORDINAL
+
+
+# Rings that the end of every local hour reads and writes one (hour, day) slot of, for every
+# home: kept with rows last in memory (still indexed row first), so that slot is one contiguous
+# block instead of one cache line per home.
+ROWS_LAST = frozenset({"kw_ring", "q_ring"})
 
 
 # Per-home arrays of the routine: name -> (dtype, trailing shape, fill). D = history days.
@@ -143,10 +151,16 @@ def _sorted_replace(s, old, new) -> None:
 def sorted_quantile(s: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     """ring_quantile of codes from their sorted copy (D, rows) and the count of known ones:
     unknown codes are the largest, so the known ones come first."""
-    idx = np.ceil(q * np.maximum(n.astype(np.intp) - 1, 0)).astype(np.intp)
+    idx = _quantile_index(q).take(n)
     v = s.reshape(-1)[idx * s.shape[1] + np.arange(s.shape[1])].astype(np.float32)
     v[n == 0] = np.nan
     return v
+
+
+@functools.lru_cache(maxsize=4)
+def _quantile_index(q: float) -> np.ndarray:
+    """The position of quantile q among n sorted known values, for every count n of a ring."""
+    return np.ceil(q * np.maximum(np.arange(256) - 1, 0)).astype(np.intp)
 
 
 def median_prepare(ring: np.ndarray, skip: int):

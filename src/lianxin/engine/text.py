@@ -14,13 +14,13 @@ def when(ts_s: int, now_s: int, tz: ZoneInfo) -> tuple[str, str]:
     """'21:40 yesterday' / '昨天21:40', relative to the engine's clock in local time."""
     t = datetime.fromtimestamp(int(ts_s), tz)
     today = datetime.fromtimestamp(int(now_s), tz).date()
-    hm = t.strftime("%H:%M")
+    hm = f"{t.hour:02d}:{t.minute:02d}"  # (strftime costs 5x more; replay formats many)
     days = (today - t.date()).days
     if days == 0:
         return f"{hm} today", f"今天{hm}"
     if days == 1:
         return f"{hm} yesterday", f"昨天{hm}"
-    return f"{hm} on {t:%m-%d}", f"{t.month}月{t.day}日{hm}"
+    return f"{hm} on {t.month:02d}-{t.day:02d}", f"{t.month}月{t.day}日{hm}"
 
 
 def hours(h: float) -> tuple[str, str]:
@@ -35,7 +35,8 @@ def hours(h: float) -> tuple[str, str]:
 
 
 def clock(ts_s: int, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(int(ts_s), tz).strftime("%H:%M")
+    t = datetime.fromtimestamp(int(ts_s), tz)
+    return f"{t.hour:02d}:{t.minute:02d}"
 
 
 def next_local_hour(ts_s: int, tz: ZoneInfo) -> int:

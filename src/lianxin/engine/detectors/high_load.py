@@ -34,19 +34,18 @@ def tick(eng, t) -> list:
     ih = a["ih"]
     usual = a["high_kw"][:, t.hour]
     elec = eng.elec
-    line = usual + cfg.high_load_margin_kw * s
-    if not eng.all_elec:
-        line = np.where(elec, line, 0.0)
-    over = t.has & (t.kw > line)
+    over = t.kw > _line(eng, t.hour)  # kw is NaN (never over) where there is no reading
     # Most intervals no home is above its line: then runs only grow calmer (or end).
     any_over = np.count_nonzero(over) > 0
     under = t.has & ~over if any_over else t.has
     if any_over:
         fresh = over & (a["hl_run_h"] == 0)
         a["hl_start"][fresh] = now - a["interval_s"][fresh]
-        a["hl_run_h"] += np.where(over, ih, 0)
-        a["hl_excess"] += np.where(over, (t.kw - usual) * ih, 0).astype(np.float32)
-        a["hl_calm_h"] = np.where(over, 0, a["hl_calm_h"] + np.where(under, ih, 0))
+        np.add(a["hl_run_h"], ih, out=a["hl_run_h"], where=over)
+        np.add(a["hl_excess"], (t.kw - usual) * ih, out=a["hl_excess"], where=over)
+        calm = a["hl_calm_h"]
+        np.add(calm, ih, out=calm, where=under)
+        np.copyto(calm, 0, where=over)
     else:
         a["hl_calm_h"] += ih * under
     # Water and gas must flow in every interval; electricity may dip for up to an hour.
@@ -81,6 +80,20 @@ def tick(eng, t) -> list:
         out.append(_raise(eng, r, t, float(usual[r]), float(mean_excess[r])))
         a["hl_open"][r] = a["hl_start"][r]
     return out
+
+
+def _line(eng, hour: int) -> np.ndarray:
+    """The level above which an interval counts toward a run. Its inputs change only at hour
+    ends and with settings, so it is computed once for each of those."""
+    key = (hour, eng.hour_end, eng.settings_version, eng.n)
+    cached = getattr(eng, "_high_load_line", None)
+    if cached is None or cached[0] != key:
+        a = eng.a
+        line = a["high_kw"][:, hour] + eng.cfg.high_load_margin_kw * a["sens"]
+        if not eng.all_elec:
+            line = np.where(eng.elec, line, 0.0)
+        eng._high_load_line = cached = (key, line)
+    return cached[1]
 
 
 def _raise(eng, r, t, usual, mean_excess):

@@ -80,7 +80,7 @@ def tick(eng, t) -> list:
     thr = threshold_h(eng, (t.hour - 1) % 24)
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence.
     cand = eng.primary & t.has & (qs > 0) & (elapsed > thr) & (a["in_open"] == 0) & ~a["explained"]
-    rows = np.flatnonzero(cand)
+    rows = cand.nonzero()[0]
     if len(rows):
         quiet_hours, away = _settings_in_use(eng)
         if quiet_hours:
@@ -89,11 +89,10 @@ def tick(eng, t) -> list:
             rows = rows[~((a["away_from"][rows] <= now) & (now < a["away_to"][rows]))]
     if len(rows):
         n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, rows)
-        sens = a["sens"][rows]
-        allowed = np.where(sens < 1, 1, 0) + cfg.inactivity_quiet_days
-        over_cap = elapsed[rows] > cfg.inactivity_cap_h * sens
-        unlikely = log10_p < -cfg.inactivity_log10_p / sens
-        keep = (n_valid < cfg.inactivity_min_days) | ((n_quiet <= allowed) & unlikely) | over_cap
+        allowed, cap_h, log10_limit = _limits(eng)
+        unlikely = log10_p < log10_limit[rows]
+        keep = (n_valid < cfg.inactivity_min_days) | ((n_quiet <= allowed[rows]) & unlikely)
+        keep |= elapsed[rows] > cap_h[rows]
         for r, nv, nq, lp, b in zip(
             rows[keep], n_valid[keep], n_quiet[keep], log10_p[keep], busy[keep], strict=True
         ):
@@ -103,6 +102,19 @@ def tick(eng, t) -> list:
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
+
+
+def _limits(eng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, from its sensitivity: how many quiet past days are allowed, the cap (h) and
+    how unlikely (log10) the quiet must be. They change only with settings."""
+    key = (eng.settings_version, eng.n)
+    cached = getattr(eng, "_inactivity_limits", None)
+    if cached is None or cached[0] != key:
+        cfg, sens = eng.cfg, eng.a["sens"]
+        allowed = np.where(sens < 1, 1, 0) + cfg.inactivity_quiet_days
+        limits = allowed, cfg.inactivity_cap_h * sens, -cfg.inactivity_log10_p / sens
+        eng._inactivity_limits = cached = (key, limits)
+    return cached[1]
 
 
 def _settings_in_use(eng) -> tuple[bool, bool]:
@@ -141,76 +153,87 @@ def quiet_windows(eng, t, rows):
     (active in fewer than `busy` half hours of it), how unlikely the quiet is slot by slot, and
     `busy` itself. Windows crossing midnight compare pairs of consecutive days.
 
-    Called for every candidate home at every interval, on a few dozen homes at a time: the
-    slot masks, past-day indices and log-shares come from tables, to keep the numpy calls few.
+    Called for every candidate home at every interval, on a few dozen homes at a time: numpy's
+    cost per call is what counts, so the window's masks come from tables indexed by its last
+    and first half hour, and one gather reads both days of every pair.
     """
     a, cfg = eng.a, eng.cfg
     off = t.utc_offset
     end = t.now + off  # local seconds
     today = (end - 1) // 86400
     s1 = ((end - 1) % 86400) // 1800
-    start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800) + off
-    same = start // 86400 == today
-    s0 = (start % 86400) // 1800
-    upto = _UPTO[s1]  # slots 0..s1
-    from_s0 = _FROM[s0]  # slots s0..47
-    m_today = np.where(same, upto & from_s0, upto)[:, None]
-    m_prev = np.where(same, _NONE, from_s0)[:, None]
-    di, pi = _past_days(today, eng.D)
+    # The window's first half hour, counted from yesterday's first (1..95: within 24 h).
+    start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800)
+    first = (start + off) // 1800 - (today - 1) * 48
+    m_today = _M_TODAY[s1].take(first)[:, None]
+    m_prev = _M_PREV.take(first)[:, None]
+    # Ring slots of yesterday and the days before it: day k (1 .. D-2 days ago) pairs with
+    # column k - 1 (that day) and column k (the day before it).
     r = rows[:, None]
-    at, st = a["act_bits"][r, di], a["seen_bits"][r, di]
-    ap, sp = a["act_bits"][r, pi], a["seen_bits"][r, pi]
-    valid = ((st & m_today) == m_today) & ((sp & m_prev) == m_prev)
+    days = _past_days(today, eng.D)
+    act, seen = a["act_bits"][r, days], a["seen_bits"][r, days]
+    unseen = ~seen
+    valid = ((unseen[:, :-1] & m_today) | (unseen[:, 1:] & m_prev)) == 0
     busy = np.ceil(
         cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a["in_recent"][rows]
     ).astype(np.int64)
-    n_on = np.bitwise_count(at & m_today) + np.bitwise_count(ap & m_prev)
+    n_on = np.bitwise_count(act[:, :-1] & m_today) + np.bitwise_count(act[:, 1:] & m_prev)
     quiet = valid & (n_on < busy[:, None])
     # How unlikely is so much quiet, slot by slot? log10 of the product over the window's
     # half hours of (1 - this home's share of days active in that half hour).
     stale = a["in_cnt_day"][rows] != today
     if np.count_nonzero(stale):
         fix = rows[stale]
-        n_seen = _slot_counts(st[stale]).astype(np.uint16)  # past days only
-        a["in_cnt_key"][fix] = n_seen * 256 + _slot_counts(at[stale])
+        n_seen, n_act = _slot_counts(seen[stale, :-1], act[stale, :-1])  # past days only
+        a["in_cnt_key"][fix] = n_seen.astype(np.uint16) * 256 + n_act
         a["in_cnt_day"][fix] = today
     log_quiet = _LOG_QUIET.take(a["in_cnt_key"][rows])
-    log10_p = (log_quiet * _INSIDE[s0, s1, same.view(np.uint8)]).sum(axis=1)
+    log10_p = (log_quiet * _INSIDE[s1].take(first, axis=0)).sum(axis=1)
     return valid.sum(axis=1), quiet.sum(axis=1), log10_p, busy
 
 
 def _tables():
     one = np.uint64(1)
     slots = np.arange(48)
-    upto = (one << (slots + 1).astype(np.uint64)) - one
+    upto = (one << (slots + 1).astype(np.uint64)) - one  # slots 0..s
     full = ~np.uint64(0) >> np.uint64(16)  # 48 slots
-    from_ = full & ~((one << slots.astype(np.uint64)) - one)
-    # [s0, s1, same day]: the half hours of a window from slot s0 to slot s1
-    s0, s1 = slots[:, None, None], slots[None, :, None]
-    inside = np.stack(
-        [(slots >= s0) | (slots <= s1), (slots >= s0) & (slots <= s1)], axis=2
-    )  # (48, 48, 2, 48)
+    from_ = full & ~((one << slots.astype(np.uint64)) - one)  # slots s..47
+    # By the window's last half hour s1 (today) and its first, counted from yesterday's first
+    # (0..95; from 48 on, today): the half hours it covers today and yesterday, and as a row
+    # of 48 flags by clock slot.
+    first = np.arange(96)
+    today_start = first >= 48
+    s0 = first % 48
+    m_today = np.where(today_start[None, :], upto[:, None] & from_[s0][None, :], upto[:, None])
+    m_prev = np.where(today_start, np.uint64(0), from_[s0])
+    s1, s0_ = slots[:, None, None], s0[None, :, None]
+    at = slots[None, None, :]
+    inside = np.where(
+        today_start[None, :, None], (at >= s0_) & (at <= s1), (at >= s0_) | (at <= s1)
+    )
     # [days with data, days active] -> log10(1 - share of days active), the share kept < 0.98
     n = np.arange(256, dtype=np.uint8)
     share = np.minimum((n[None, :] + 0.5) / (n[:, None] + 1.0), 0.98)
-    return upto, from_, inside, np.log10(1 - share).ravel()
+    return m_today, m_prev, inside, np.log10(1 - share).ravel()
 
 
-_UPTO, _FROM, _INSIDE, _LOG_QUIET = _tables()
-_NONE = np.uint64(0)
+_M_TODAY, _M_PREV, _INSIDE, _LOG_QUIET = _tables()
 
 
 @functools.lru_cache(maxsize=4)
-def _past_days(today: int, days: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ring slots of the past days compared (1 .. days - 2 ago) and of the day before each."""
-    k = np.arange(1, days - 1)
-    return (today - k) % days, (today - k - 1) % days
+def _past_days(today: int, days: int) -> np.ndarray:
+    """The ring slots of yesterday and the days before it, back to days - 1 days ago."""
+    return (today - np.arange(1, days)) % days
 
 
-def _slot_counts(words: np.ndarray) -> np.ndarray:
-    """Per row, how many of the day words have each of the 48 half-hour bits set."""
-    bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=-1, bitorder="little")
-    return bits.reshape(words.shape[0], words.shape[1], 64)[:, :, :48].sum(axis=1)
+def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, on how many of the days (rows x days words) each of the 48 half-hour bits is
+    set, for both arrays. Laid out days first, so that adding up the days adds whole rows."""
+    words = np.empty((seen.shape[1], 2, len(seen)), np.uint64)
+    words[:, 0], words[:, 1] = seen.T, act.T
+    bits = np.unpackbits(words.view(np.uint8), axis=-1, bitorder="little")
+    counts = np.add.reduce(bits, axis=0, dtype=np.uint8).reshape(2, len(seen), 64)
+    return counts[0, :, :48], counts[1, :, :48]
 
 
 def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy):

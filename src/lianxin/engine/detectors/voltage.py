@@ -52,6 +52,8 @@ def tick(eng, t) -> list:
                      "direction": "high" if high else "low"},
                 )
             )  # fmt: skip
+    if not np.count_nonzero(a["v_open"]):  # the usual interval: no episode open
+        return out
     done = (a["v_open"] > 0) & (now - a["v_last"] >= 86400)
     for r in routine.rows(done):
         out.append(_close(eng, r, int(a["v_open"][r])))
