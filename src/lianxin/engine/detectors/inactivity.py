@@ -169,9 +169,8 @@ def quiet_windows(eng, t, rows):
     m_prev = _M_PREV.take(first)[:, None]
     # Ring slots of yesterday and the days before it: day k (1 .. D-2 days ago) pairs with
     # column k - 1 (that day) and column k (the day before it).
-    r = rows[:, None]
-    days = _past_days(today, eng.D)
-    act, seen = a["act_bits"][r, days], a["seen_bits"][r, days]
+    at = rows[:, None] * eng.D + _past_days(today, eng.D)  # flat positions: cheaper takes
+    act, seen = a["act_bits"].reshape(-1).take(at), a["seen_bits"].reshape(-1).take(at)
     unseen = ~seen
     valid = ((unseen[:, :-1] & m_today) | (unseen[:, 1:] & m_prev)) == 0
     busy = np.ceil(
