@@ -31,10 +31,10 @@ def local_day(local) -> int:
     return local.toordinal() - EPOCH_ORDINAL
 
 
-# Rings that the end of every local hour reads and writes one (hour, day) slot of, for every
-# home: kept with rows last in memory (still indexed row first), so that slot is one contiguous
+# Rings of which every interval or local hour end reads or writes one slot for every home:
+# kept with rows last in memory (still indexed row first), so that slot is one contiguous
 # block instead of one cache line per home.
-ROWS_LAST = frozenset({"kw_ring", "q_ring"})
+ROWS_LAST = frozenset({"kw_ring", "q_ring", "act_bits", "seen_bits"})
 
 
 # Per-home arrays of the routine: name -> (dtype, trailing shape, fill). D = history days.

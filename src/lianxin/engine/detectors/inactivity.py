@@ -165,30 +165,30 @@ def quiet_windows(eng, t, rows):
     # The window's first half hour, counted from yesterday's first (1..95: within 24 h).
     start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800)
     first = (start + off) // 1800 - (today - 1) * 48
-    m_today = _M_TODAY[s1].take(first)[:, None]
-    m_prev = _M_PREV.take(first)[:, None]
-    # Ring slots of yesterday and the days before it: day k (1 .. D-2 days ago) pairs with
-    # column k - 1 (that day) and column k (the day before it).
-    at = rows[:, None] * eng.D + _past_days(today, eng.D)  # flat positions: cheaper takes
-    act, seen = a["act_bits"].reshape(-1).take(at), a["seen_bits"].reshape(-1).take(at)
+    m_today = _M_TODAY[s1].take(first)
+    m_prev = _M_PREV.take(first)
+    # Yesterday and the days before it, days first: day k (1 .. D-2 days ago) pairs with row
+    # k - 1 (that day) and row k (the day before it). The day rings are kept rows last.
+    at = _past_days(today, eng.D)[:, None] * eng.n + rows
+    act, seen = a["act_bits"].T.reshape(-1).take(at), a["seen_bits"].T.reshape(-1).take(at)
     unseen = ~seen
-    valid = ((unseen[:, :-1] & m_today) | (unseen[:, 1:] & m_prev)) == 0
+    valid = ((unseen[:-1] & m_today) | (unseen[1:] & m_prev)) == 0
     busy = np.ceil(
         cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a["in_recent"][rows]
     ).astype(np.int64)
-    n_on = np.bitwise_count(act[:, :-1] & m_today) + np.bitwise_count(act[:, 1:] & m_prev)
-    quiet = valid & (n_on < busy[:, None])
+    n_on = np.bitwise_count(act[:-1] & m_today) + np.bitwise_count(act[1:] & m_prev)
+    quiet = valid & (n_on < busy)
     # How unlikely is so much quiet, slot by slot? log10 of the product over the window's
     # half hours of (1 - this home's share of days active in that half hour).
     stale = a["in_cnt_day"][rows] != today
     if np.count_nonzero(stale):
         fix = rows[stale]
-        n_seen, n_act = _slot_counts(seen[stale, :-1], act[stale, :-1])  # past days only
+        n_seen, n_act = _slot_counts(seen[:-1, stale], act[:-1, stale])  # past days only
         a["in_cnt_key"][fix] = n_seen.astype(np.uint16) * 256 + n_act
         a["in_cnt_day"][fix] = today
     log_quiet = _LOG_QUIET.take(a["in_cnt_key"][rows])
     log10_p = (log_quiet * _INSIDE[s1].take(first, axis=0)).sum(axis=1)
-    return valid.sum(axis=1), quiet.sum(axis=1), log10_p, busy
+    return valid.sum(axis=0), quiet.sum(axis=0), log10_p, busy
 
 
 def _tables():
@@ -226,12 +226,12 @@ def _past_days(today: int, days: int) -> np.ndarray:
 
 
 def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, on how many of the days (rows x days words) each of the 48 half-hour bits is
-    set, for both arrays. Laid out days first, so that adding up the days adds whole rows."""
-    words = np.empty((seen.shape[1], 2, len(seen)), np.uint64)
-    words[:, 0], words[:, 1] = seen.T, act.T
+    """Per row, on how many of the days (days x rows words) each of the 48 half-hour bits is
+    set, for both arrays. Days first, so that adding up the days adds whole rows."""
+    words = np.empty((len(seen), 2, seen.shape[1]), np.uint64)
+    words[:, 0], words[:, 1] = seen, act
     bits = np.unpackbits(words.view(np.uint8), axis=-1, bitorder="little")
-    counts = np.add.reduce(bits, axis=0, dtype=np.uint8).reshape(2, len(seen), 64)
+    counts = np.add.reduce(bits, axis=0, dtype=np.uint8).reshape(2, seen.shape[1], 64)
     return counts[0, :, :48], counts[1, :, :48]
 
 
