@@ -34,7 +34,10 @@ def local_day(local) -> int:
 # Rings of which every interval or local hour end reads or writes one slot for every home:
 # kept with rows last in memory (still indexed row first), so that slot is one contiguous
 # block instead of one cache line per home.
-ROWS_LAST = frozenset({"kw_ring", "q_ring", "act_bits", "seen_bits"})
+ROWS_LAST = frozenset(
+    {"kw_ring", "q_ring", "act_bits", "seen_bits", "quiet_thr", "quiet_n", "high_kw"}
+    | {"high_max", "high_n"}
+)
 
 
 # Per-home arrays of the routine: name -> (dtype, trailing shape, fill). D = history days.
