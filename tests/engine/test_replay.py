@@ -231,3 +231,23 @@ def test_meters_on_other_quarter_hours_are_judged_when_their_readings_end():
     (f,) = raised(replay(df), "no_power", "h1")
     assert local(f.started_at) == at(20, 20, 15)
     assert local(f.detected_at) == at(20, 20, 45)  # the end of the first zero reading
+
+
+def test_ticks_of_known_meters_fall_where_their_readings_end(monkeypatch):
+    # Known meters keep their interval (hourly here) whatever their new readings show.
+    ticks = []
+    monkeypatch.setattr(Engine, "tick", lambda self, now, *a: ticks.append(now) or [])
+
+    def replay_ticks(readings):
+        eng = Engine()
+        eng.register(pl.DataFrame({"household_id": ["a", "b"], "interval_s": [3600, 3600]}))
+        ticks.clear()
+        replay(
+            pl.DataFrame(readings, schema=["household_id", "ts", "kwh"], orient="row"), engine=eng
+        )
+        return [(t - ticks[0]) // 60 for t in ticks]
+
+    # a now reads every 30 minutes: its readings end on the half hours too.
+    assert replay_ticks([("a", at(0, 0), 0.1), ("a", at(0, 0, 30), 0.1)]) == [0, 30]
+    # One reading each, on the hour (taken as 30-minute ones): the ticks stay hourly.
+    assert replay_ticks([("a", at(0, 0), 0.1), ("b", at(0, 1), 0.1)]) == [0, 60]
