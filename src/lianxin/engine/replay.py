@@ -59,20 +59,21 @@ def replay(
         eng.index[h if k == "electricity" else f"{h}#{k}"]
         for h, k in zip(homes["household_id"], homes["meter_kind"], strict=True)
     ]
-    # Each meter's readings are one run of rows: look things up once per meter.
+    # Each meter's readings are one run of rows, in time order: work meter by meter, on views
+    # of the input, so that no array as long as the input is made (fresh memory for a few of
+    # those costs more than laying the readings out).
     m = r["meter"].to_numpy()
+    if len(m) == 0:
+        return []
+    start, kwh = r["start"].to_numpy(), r["kwh"].to_numpy()
     heads = np.flatnonzero(np.r_[True, m[1:] != m[:-1]])
-    counts = np.diff(heads, append=len(m))
+    bounds = np.append(heads, len(m))
     meter_rows = row_of[m[heads]]
-    rows = np.repeat(meter_rows, counts)
-    iv = np.repeat(eng.a["interval_s"][meter_rows].astype(np.int64), counts)
-    ends = r["start"].to_numpy() + iv
-    kw = (r["kwh"].to_numpy() * 3600.0 / iv).astype(np.float32)
+    meter_iv = eng.a["interval_s"][meter_rows].astype(np.int64)
+    first_ends = start[heads] + meter_iv
     ev = _events(eng, events, tz)
     pay = _payments(eng, payments, tz)
-    if len(ends) == 0:
-        return []
-    first_end = int(ends.min())
+    first_end = int(first_ends.min())
     # Ticks fall where readings end: a grid as fine as the intervals and the homes' offsets
     # from each other (one meter ending on :00/:30, another on :15/:45 -> every 15 minutes).
     tick_s = int(reduce(math.gcd, eng.a["interval_s"].astype(int).tolist()))
@@ -81,11 +82,12 @@ def replay(
     # those of its first reading plus multiples of that interval.
     inferred = np.zeros(len(row_of), np.int64)
     inferred[homes["meter"].to_numpy()] = homes["interval_s"].to_numpy()
-    offsets = np.r_[tick_s, (ends[heads] - first_end) % tick_s, inferred[m[heads[counts > 1]]]]
+    steps = np.diff(bounds) > 1
+    offsets = np.r_[tick_s, (first_ends - first_end) % tick_s, inferred[m[heads[steps]]]]
     tick_s = int(np.gcd.reduce(offsets))
     first = first_end if eng.now is None else eng.now + tick_s
     last = max(
-        int(ends.max()),
+        int((start[bounds[1:] - 1] + meter_iv).max()),
         int(ev[2].max()) if len(ev[2]) else 0,
         int(pay[3].max()) if len(pay[3]) else 0,
     )
@@ -93,24 +95,22 @@ def replay(
     first -= (first - first_end) % tick_s
     # Ticks per chunk: CHUNK_TICKS, or more while the chunk's grid stays within DENSE_CELLS.
     chunk = max(CHUNK_TICKS, DENSE_CELLS // max(eng.n, 1))
-    several = (last - first) // tick_s >= chunk
-    if several:  # each chunk takes its readings from the list in time order
-        order = pl.Series(ends).arg_sort().to_numpy()
-        rows, ends, kw = rows[order], ends[order], kw[order]
+    meters = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), meter_rows.tolist(),
+                      meter_iv.tolist(), strict=True))  # fmt: skip
     out: list[Finding] = []
     prev = eng.now
-    lo = np.searchsorted(ends, first) if several else 0
     for c0 in range(first, last + 1, chunk * tick_s):
         c1 = min(c0 + chunk * tick_s, last + tick_s)
         nt = (c1 - c0) // tick_s
-        if several:
-            hi = np.searchsorted(ends, c1 - tick_s, "right")
-            part = slice(lo, hi)
-            lo = hi
-        else:  # one chunk holds every reading not before the engine's clock: no sort needed
-            part = ends >= first if first > first_end else slice(None)
+        # The chunk's grid: each meter's readings that end in [c0, c1), not before `first`
+        # (a restored engine has judged those already).
         dense = np.full((nt, eng.n), np.nan, np.float32)
-        dense[(ends[part] - c0) // tick_s, rows[part]] = kw[part]
+        for h0, h1, row, iv in meters:
+            starts = start[h0:h1]
+            lo, hi = np.searchsorted(starts, (max(c0, first) - iv, c1 - iv))
+            if lo < hi:
+                at = (starts[lo:hi] + (iv - c0)) // tick_s
+                dense[at, row] = kwh[h0 + lo : h0 + hi] * 3600.0 / iv
         present = ~np.isnan(dense)
         for i in range(nt):
             now = c0 + i * tick_s

@@ -169,7 +169,7 @@ def quiet_windows(eng, t, rows):
     m_prev = _M_PREV.take(first)
     # Yesterday and the days before it, days first: day k (1 .. D-2 days ago) pairs with row
     # k - 1 (that day) and row k (the day before it). The day rings are kept rows last.
-    at = _past_days(today, eng.D)[:, None] * eng.n + rows
+    at = _past_days(today, eng.D, eng.n) + rows
     act, seen = a["act_bits"].T.reshape(-1).take(at), a["seen_bits"].T.reshape(-1).take(at)
     unseen = ~seen
     valid = ((unseen[:-1] & m_today) | (unseen[1:] & m_prev)) == 0
@@ -220,9 +220,10 @@ _M_TODAY, _M_PREV, _INSIDE, _LOG_QUIET = _tables()
 
 
 @functools.lru_cache(maxsize=4)
-def _past_days(today: int, days: int) -> np.ndarray:
-    """The ring slots of yesterday and the days before it, back to days - 1 days ago."""
-    return (today - np.arange(1, days)) % days
+def _past_days(today: int, days: int, rows: int) -> np.ndarray:
+    """Where the ring slots of yesterday and the days before it (back to days - 1 days ago)
+    start in a day ring of `rows` rows kept rows last, as a column."""
+    return ((today - np.arange(1, days)) % days)[:, None] * rows
 
 
 def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
