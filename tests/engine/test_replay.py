@@ -88,6 +88,9 @@ def test_snapshot_restore_continues_exactly(lcl, lcl_findings):
     assert again.state_bytes() == first.state_bytes()
     b = replay(lcl.filter(pl.col("ts") >= split), engine=again)
     assert [f.to_dict() for f in a + b] == [f.to_dict() for f in full]
+    # Given the whole file again, a restored engine skips what it has already judged.
+    whole = replay(lcl, engine=Engine.restore(blob))
+    assert [f.to_dict() for f in whole] == [f.to_dict() for f in b]
 
 
 def test_restore_of_a_snapshot_without_derived_state_continues_exactly(lcl, lcl_findings):

@@ -102,12 +102,12 @@ def replay(
     for c0 in range(first, last + 1, chunk * tick_s):
         c1 = min(c0 + chunk * tick_s, last + tick_s)
         nt = (c1 - c0) // tick_s
-        # The chunk's grid: each meter's readings that end in [c0, c1), not before `first`
-        # (a restored engine has judged those already).
+        # The chunk's grid: each meter's readings that end in [c0, c1) (the first chunk starts
+        # after the engine's clock: a restored engine has judged the readings before it).
         dense = np.full((nt, eng.n), np.nan, np.float32)
         for h0, h1, row, iv in meters:
             starts = start[h0:h1]
-            lo, hi = np.searchsorted(starts, (max(c0, first) - iv, c1 - iv))
+            lo, hi = np.searchsorted(starts, (c0 - iv, c1 - iv))
             if lo < hi:
                 at = (starts[lo:hi] + (iv - c0)) // tick_s
                 dense[at, row] = kwh[h0 + lo : h0 + hi] * 3600.0 / iv
