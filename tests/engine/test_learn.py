@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from lianxin.engine import routine
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.learn import STARTS_CLEAR, UNPREPARED
@@ -22,7 +23,16 @@ from tests.engine.curves import drop, edit, routine_day
 SAMPLE = Path(__file__).parents[1] / "data" / "lcl_sample.parquet"
 
 
+def assert_rows_last(eng: Engine) -> None:
+    """The fields kept rows last in memory still are (a copy in the other order gives the same
+    results, only slowly: no other test would notice)."""
+    for name in routine.ROWS_LAST:
+        assert np.moveaxis(eng.a[name], 0, -1).flags.c_contiguous, name
+
+
 def assert_learned_the_same(tick: Engine, bulk: Engine) -> None:
+    assert_rows_last(tick)
+    assert_rows_last(bulk)
     assert bulk.ids == tick.ids
     assert (bulk.now, bulk.hour_end) == (tick.now, tick.hour_end)
     fresh = Engine(tick.cfg)

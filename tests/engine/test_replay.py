@@ -16,6 +16,7 @@ from lianxin.engine.core import Engine
 from lianxin.engine.findings import Finding
 from lianxin.engine.replay import InputError, replay
 from tests.engine.curves import at, home, raised
+from tests.engine.test_learn import assert_rows_last
 
 SAMPLE = Path(__file__).parents[1] / "data" / "lcl_sample.parquet"
 TZ = "Europe/London"
@@ -85,6 +86,7 @@ def test_snapshot_restore_continues_exactly(lcl, lcl_findings):
     a = replay(lcl.filter(pl.col("ts") < split), engine=first)
     blob = first.snapshot()
     again = Engine.restore(blob)
+    assert_rows_last(again)
     assert again.state_bytes() == first.state_bytes()
     b = replay(lcl.filter(pl.col("ts") >= split), engine=again)
     assert [f.to_dict() for f in a + b] == [f.to_dict() for f in full]
@@ -106,6 +108,7 @@ def test_restore_of_a_snapshot_without_derived_state_continues_exactly(lcl, lcl_
     buf = io.BytesIO()
     np.savez(buf, **{k: z[k] for k in z.files if k[2:] not in derived})
     again = Engine.restore(buf.getvalue())
+    assert_rows_last(again)
     b = replay(lcl.filter(pl.col("ts") >= split), engine=again)
     assert [f.to_dict() for f in a + b] == [f.to_dict() for f in full]
 
@@ -149,6 +152,15 @@ def test_bad_input_names_the_row_field_and_value():
             ok,
             events=pl.DataFrame({"household_id": ["a"], "ts": [at(0, 3)], "event": ["explosion"]}),
         )
+
+
+def test_an_empty_readings_file_is_a_clear_error():
+    empty = pl.DataFrame(
+        {"household_id": [], "ts": [], "kwh": []},
+        schema={"household_id": pl.Utf8, "ts": pl.Datetime("us"), "kwh": pl.Float64},
+    )
+    with pytest.raises(InputError, match="readings: there are no rows"):
+        replay(empty)
 
 
 def test_exact_duplicate_rows_are_accepted_once():

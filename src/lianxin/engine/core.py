@@ -445,8 +445,9 @@ class Engine:
 
     def tick(self, now: int, has: np.ndarray, kw: np.ndarray, ev=None, pay=None) -> list[Finding]:
         """Process the readings that ended at `now` (has/kw indexed by row; kw float32 kW, NaN
-        where there is no reading) and the events and payments since the previous tick. The
-        one code path of replay and the live monitor."""
+        wherever has is False) and the events and payments since the previous tick. The one
+        code path of replay and the live monitor."""
+        kw = np.asarray(kw, np.float32)  # (no copy when it is float32 already)
         out: list[Finding] = []
         if self.hour_end is None:
             self.hour_end = next_local_hour(now - 1, self.tz)
@@ -464,8 +465,9 @@ class Engine:
 
         iv = a["interval_s"]
         last_end = a["last_end"]
-        # Data starting again: after a gap (resumed), or a meter's first reading (last_end 0,
-        # so also long ago). Rare, so the two are told apart only when there is one.
+        # Data starting again: after a gap (resumed), or a meter's first reading (last_end 0:
+        # instants are epoch seconds, far beyond resume_s). Rare, so the two are told apart only
+        # when there is one.
         restart = has & (now - last_end >= self.resume_s)
         any_restart = np.count_nonzero(restart) > 0
         if any_restart:
@@ -703,7 +705,7 @@ class Engine:
                 eng.a[k] = saved
         if "a_high_max" not in z.files:  # a snapshot from before these were kept
             hv, hn = routine.ring_quantile(eng.a["kw_ring"], 1.0)
-            eng.a["high_max"], eng.a["high_n"] = hv, hn.astype(np.uint8)
+            eng.a["high_max"][...], eng.a["high_n"][...] = hv, hn  # in place: rows last
         if "a_zrun_pos" not in z.files:
             eng.a["zrun_pos"] = np.count_nonzero(eng.a["zrun_ring"] > 0, axis=1).astype(np.uint8)
         eng.sort_quiet_rings()

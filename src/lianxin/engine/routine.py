@@ -31,9 +31,10 @@ def local_day(local) -> int:
     return local.toordinal() - EPOCH_ORDINAL
 
 
-# Rings of which every interval or local hour end reads or writes one slot for every home:
-# kept with rows last in memory (still indexed row first), so that slot is one contiguous
-# block instead of one cache line per home.
+# Fields of which every interval or local hour end reads or writes one slot (a day of a
+# ring, an hour of the learned figures) for every home: kept with rows last in memory (still
+# indexed row first), so that slot is one contiguous block instead of one cache line per
+# home. Code that replaces such an array whole must keep that layout (Engine._alloc).
 ROWS_LAST = frozenset(
     {"kw_ring", "q_ring", "act_bits", "seen_bits", "quiet_thr", "quiet_n", "high_kw"}
     | {"high_max", "high_n"}

@@ -151,11 +151,12 @@ def quiet_windows(eng, t, rows):
     """For each row: on how many past days its data covered the local clock window of the
     current quiet spell (at most the last 24 h), on how many of those it was not busy in it
     (active in fewer than `busy` half hours of it), how unlikely the quiet is slot by slot, and
-    `busy` itself. Windows crossing midnight compare pairs of consecutive days.
+    `busy` itself. Windows crossing midnight compare pairs of consecutive days. The rows are
+    candidates: their spell began before now (quiet_since < t.now).
 
     Called for every candidate home at every interval, on a few dozen homes at a time: numpy's
     cost per call is what counts, so the window's masks come from tables indexed by its last
-    and first half hour, and one gather reads both days of every pair.
+    and first half hour, and one take reads both days of every pair.
     """
     a, cfg = eng.a, eng.cfg
     off = t.utc_offset
@@ -167,8 +168,9 @@ def quiet_windows(eng, t, rows):
     first = (start + off) // 1800 - (today - 1) * 48
     m_today = _M_TODAY[s1].take(first)
     m_prev = _M_PREV.take(first)
-    # Yesterday and the days before it, days first: day k (1 .. D-2 days ago) pairs with row
-    # k - 1 (that day) and row k (the day before it). The day rings are kept rows last.
+    # Yesterday and the days before it, days first: day k (1 .. D-2 days ago) pairs with
+    # index k - 1 (that day) and index k (the day before it) along the days axis. The day
+    # rings are kept rows last.
     at = _past_days(today, eng.D, eng.n) + rows
     act, seen = a["act_bits"].T.reshape(-1).take(at), a["seen_bits"].T.reshape(-1).take(at)
     unseen = ~seen
