@@ -50,19 +50,26 @@ def readings(start: datetime, end: datetime) -> pl.DataFrame:
     return df.select(meter=meter, ts="ts", value="kwh", unit=pl.lit("kWh"))
 
 
-def test_power_lost_at_one_home_becomes_one_alert_and_survives_a_restart(town, tmp_path):
+LIVE = datetime(2025, 2, 17, 9, tzinfo=UTC)  # when the tests' monitor starts
+
+
+def with_history(tmp_path, days: int, **options):
+    """The store holding `days` of the real curves up to LIVE, and a monitor on it."""
     stores = open_stores(tmp_path)
-    live = datetime(2025, 2, 17, 9, tzinfo=UTC)
-    stores.readings.write(readings(live - timedelta(days=35), live))
-    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=35)
-    monitor.step(live, raise_alerts=False)  # learn the routines; nothing to report yet
+    stores.readings.write(readings(LIVE - timedelta(days=days), LIVE))
+    return stores, Monitor(tmp_path, "Asia/Shanghai", history_days=days, **options)
+
+
+def test_power_lost_at_one_home_becomes_one_alert_and_survives_a_restart(town, tmp_path):
+    stores, monitor = with_history(tmp_path, 35)
+    monitor.step(LIVE, raise_alerts=False)  # learn the routines; nothing to report yet
     assert not Alert.objects.exists()
 
     # Two hours of zeros at Mr. Du's home while the neighbours carry on as usual.
-    feed = readings(live, live + timedelta(hours=2))
+    feed = readings(LIVE, LIVE + timedelta(hours=2))
     feed = feed.with_columns(value=pl.when(pl.col("meter") == "M0").then(0.0).otherwise("value"))
     stores.readings.write(feed)
-    report = monitor.step(live + timedelta(hours=2))
+    report = monitor.step(LIVE + timedelta(hours=2))
     monitor.close()
 
     kinds = {(f.kind, f.household_id) for f in report.findings if f.event == "raised"}
@@ -71,12 +78,12 @@ def test_power_lost_at_one_home_becomes_one_alert_and_survives_a_restart(town, t
     assert set(Alert.objects.values_list("household__code", flat=True)) == {"MAC000002"}
     alert = Alert.objects.get(kind="no_power")
     assert alert.household.code == "MAC000002"
-    assert alert.detected_at <= live + timedelta(minutes=30)
+    assert alert.detected_at <= LIVE + timedelta(minutes=30)
 
     # A restart picks up the saved state: the same step again changes nothing.
     again = Monitor(tmp_path, "Asia/Shanghai")
-    assert again.engine.now == int((live + timedelta(hours=2)).timestamp())
-    again.step(live + timedelta(hours=2))
+    assert again.engine.now == int((LIVE + timedelta(hours=2)).timestamp())
+    again.step(LIVE + timedelta(hours=2))
     assert Alert.objects.filter(kind="no_power").count() == 1
     again.close()
 
@@ -112,28 +119,25 @@ def test_readings_of_unknown_meters_and_other_units_are_counted_not_used(town, t
 
 
 def test_a_prepaid_cut_off_is_its_own_alert_not_no_power(town, tmp_path):
-    stores = open_stores(tmp_path)
-    live = datetime(2025, 2, 17, 9, tzinfo=UTC)
-    stores.readings.write(readings(live - timedelta(days=35), live))
-    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=35)
-    monitor.step(live, raise_alerts=False)
+    stores, monitor = with_history(tmp_path, 35)
+    monitor.step(LIVE, raise_alerts=False)
 
     # The balance ran out: the relay opened at 09:02 and the meter reads zero from then on.
-    feed = readings(live, live + timedelta(hours=2))
+    feed = readings(LIVE, LIVE + timedelta(hours=2))
     feed = feed.with_columns(value=pl.when(pl.col("meter") == "M0").then(0.0).otherwise("value"))
     stores.readings.write(feed)
     stores.events.write(
         pl.DataFrame(
             {
                 "meter": ["M0"],
-                "ts": [live + timedelta(minutes=2)],
+                "ts": [LIVE + timedelta(minutes=2)],
                 "event": ["relay_open"],
                 "detail": ["余额不足"],
             },
             schema_overrides={"ts": pl.Datetime("us", "UTC")},
         )
     )
-    report = monitor.step(live + timedelta(hours=2))
+    report = monitor.step(LIVE + timedelta(hours=2))
     monitor.close()
     assert report.events == 1
     kinds = {f.kind for f in report.findings if f.household_id == "MAC000002"}
@@ -145,46 +149,40 @@ def test_a_prepaid_cut_off_is_its_own_alert_not_no_power(town, tmp_path):
     "lateness, learned", [(timedelta(minutes=10), True), (timedelta(0), False)]
 )
 def test_a_reading_that_arrives_minutes_late_is_still_judged(town, tmp_path, lateness, learned):
-    stores = open_stores(tmp_path)
-    live = datetime(2025, 2, 17, 9, tzinfo=UTC)
-    stores.readings.write(readings(live - timedelta(days=3), live))
-    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=3, lateness=lateness)
-    monitor.step(live + lateness, raise_alerts=False)
+    stores, monitor = with_history(tmp_path, 3, lateness=lateness)
+    monitor.step(LIVE + lateness, raise_alerts=False)
     # The half hour up to 09:30 ends; the step at 09:30 runs before its readings arrive at 09:32.
-    monitor.step(live + timedelta(minutes=30), raise_alerts=False)
-    stores.readings.write(readings(live, live + timedelta(minutes=30)))
-    report = monitor.step(live + timedelta(minutes=45), raise_alerts=False)
+    monitor.step(LIVE + timedelta(minutes=30), raise_alerts=False)
+    stores.readings.write(readings(LIVE, LIVE + timedelta(minutes=30)))
+    report = monitor.step(LIVE + timedelta(minutes=45), raise_alerts=False)
     monitor.close()
-    assert report.judged_to == live + timedelta(minutes=45) - lateness
+    assert report.judged_to == LIVE + timedelta(minutes=45) - lateness
     row = monitor.engine.index["MAC000002"]
-    seen_to = int((live + timedelta(minutes=30)).timestamp())
+    seen_to = int((LIVE + timedelta(minutes=30)).timestamp())
     assert bool(monitor.engine.a["last_end"][row] == seen_to) is learned
     assert report.readings == (4 if learned else 0)
 
 
 def test_the_outcome_of_a_worked_alarm_reaches_the_engine_once(town, tmp_path):
-    stores = open_stores(tmp_path)
-    live = datetime(2025, 2, 17, 9, tzinfo=UTC)
-    stores.readings.write(readings(live - timedelta(days=3), live))
-    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=3)
-    monitor.step(live, raise_alerts=False)
-    started = live - timedelta(hours=30)
+    stores, monitor = with_history(tmp_path, 3)
+    monitor.step(LIVE, raise_alerts=False)
+    started = LIVE - timedelta(hours=30)
     for outcome, home in (("false_alarm", HOMES[0]), ("real_emergency", HOMES[1])):
         Alert.objects.create(
             kind="inactivity", severity="warning", key=f"inactivity|{home}",
             household=Household.objects.get(code=home), reason_en="-", reason_zh="-",
             started_at=started, detected_at=started + timedelta(hours=5),
             last_detected_at=started + timedelta(hours=5), status="resolved",
-            resolved_at=live - timedelta(hours=20), outcome=outcome,
+            resolved_at=LIVE - timedelta(hours=20), outcome=outcome,
         )  # fmt: skip
-    report = monitor.step(live + timedelta(minutes=30))
+    report = monitor.step(LIVE + timedelta(minutes=30))
     assert report.outcomes == 2
     assert Alert.objects.filter(fed_back_at__isnull=True).count() == 0
     recent = monitor.engine.a["in_recent"]
     assert recent[monitor.engine.index[HOMES[0]]] == 1  # no emergency: the engine learns
     assert recent[monitor.engine.index[HOMES[1]]] == 0
     # Handed over once: the next step and a restart add nothing.
-    assert monitor.step(live + timedelta(hours=1)).outcomes == 0
+    assert monitor.step(LIVE + timedelta(hours=1)).outcomes == 0
     monitor.close()
     again = Monitor(tmp_path, "Asia/Shanghai")
     assert again.engine.a["in_recent"][again.engine.index[HOMES[0]]] == 1
