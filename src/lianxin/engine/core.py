@@ -127,6 +127,7 @@ class Engine:
         }
         self.late_readings = 0  # readings that ended before the engine's clock: not replayed
         self.settings_version = 0  # bumped by apply_settings (for figures derived from them)
+        self._memo: dict = {}  # see memo()
         # Shortcuts for the common case of no prepaid data (derived from state on restore).
         self.tracks_balance = False
         self.any_cutoff = False
@@ -266,6 +267,14 @@ class Engine:
             if mine.height:
                 rows = np.array([self.index[h] for h in mine["household_id"].cast(pl.Utf8)])
                 det.feedback(self, rows, _epoch_s(mine["started_at"]), mine["outcome"].to_list())
+
+    def memo(self, name: str, key: tuple, compute):
+        """compute() kept under `name` until `key` changes: for figures the intervals need that
+        rest only on state changing at hour ends or with settings (key: what they rest on)."""
+        held = self._memo.get(name)
+        if held is None or held[0] != key:
+            self._memo[name] = held = (key, compute())
+        return held[1]
 
     def _local_instant(self, value) -> int:
         if isinstance(value, str):

@@ -85,15 +85,13 @@ def tick(eng, t) -> list:
 def _line(eng, hour: int) -> np.ndarray:
     """The level above which an interval counts toward a run. Its inputs change only at hour
     ends and with settings, so it is computed once for each of those."""
-    key = (hour, eng.hour_end, eng.settings_version, eng.n)
-    cached = getattr(eng, "_high_load_line", None)
-    if cached is None or cached[0] != key:
+
+    def line():
         a = eng.a
-        line = a["high_kw"][:, hour] + eng.cfg.high_load_margin_kw * a["sens"]
-        if not eng.all_elec:
-            line = np.where(eng.elec, line, 0.0)
-        eng._high_load_line = cached = (key, line)
-    return cached[1]
+        level = a["high_kw"][:, hour] + eng.cfg.high_load_margin_kw * a["sens"]
+        return level if eng.all_elec else np.where(eng.elec, level, 0.0)
+
+    return eng.memo("high_load_line", (hour, eng.hour_end, eng.settings_version, eng.n), line)
 
 
 def _raise(eng, r, t, usual, mean_excess):

@@ -41,10 +41,7 @@ def threshold_h(eng, hour: int) -> np.ndarray:
     """The quiet spell (h) over which each home may be inactive at this hour. Its inputs change
     only at hour ends and with settings, so it is computed once for each of those."""
     key = (hour, eng.hour_end, eng.settings_version, eng.n)
-    cached = getattr(eng, "_inactivity_thr", None)
-    if cached is None or cached[0] != key:
-        eng._inactivity_thr = cached = (key, _threshold_h(eng, hour))
-    return cached[1]
+    return eng.memo("inactivity_thr", key, lambda: _threshold_h(eng, hour))
 
 
 def _threshold_h(eng, hour: int) -> np.ndarray:
@@ -107,25 +104,26 @@ def tick(eng, t) -> list:
 def _limits(eng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, from its sensitivity: how many quiet past days are allowed, the cap (h) and
     how unlikely (log10) the quiet must be. They change only with settings."""
-    key = (eng.settings_version, eng.n)
-    cached = getattr(eng, "_inactivity_limits", None)
-    if cached is None or cached[0] != key:
-        cfg, sens = eng.cfg, eng.a["sens"]
-        allowed = np.where(sens < 1, 1, 0) + cfg.inactivity_quiet_days
-        limits = allowed, cfg.inactivity_cap_h * sens, -cfg.inactivity_log10_p / sens
-        eng._inactivity_limits = cached = (key, limits)
-    return cached[1]
+    cfg, sens = eng.cfg, eng.a["sens"]
+    return eng.memo(
+        "inactivity_limits",
+        (eng.settings_version, eng.n),
+        lambda: (
+            np.where(sens < 1, 1, 0) + cfg.inactivity_quiet_days,
+            cfg.inactivity_cap_h * sens,
+            -cfg.inactivity_log10_p / sens,
+        ),
+    )
 
 
 def _settings_in_use(eng) -> tuple[bool, bool]:
     """Whether any home has quiet hours, or an away period (they change only with settings)."""
-    key = (eng.settings_version, eng.n)
-    cached = getattr(eng, "_inactivity_settings", None)
-    if cached is None or cached[0] != key:
-        a = eng.a
-        in_use = bool(np.count_nonzero(a["quiet_mask"])), bool(np.count_nonzero(a["away_to"]))
-        eng._inactivity_settings = cached = (key, in_use)
-    return cached[1]
+    a = eng.a
+    return eng.memo(
+        "inactivity_settings",
+        (eng.settings_version, eng.n),
+        lambda: (bool(np.count_nonzero(a["quiet_mask"])), bool(np.count_nonzero(a["away_to"]))),
+    )
 
 
 def feedback(eng, rows: np.ndarray, started: np.ndarray, outcomes: list[str]) -> None:
