@@ -56,13 +56,13 @@ def _parse_time(text, tz, flag):
 
 def export(out, meters, start, end, unit, tz) -> int:
     """Write the export; returns the number of readings written."""
-    import os
     from datetime import timedelta
 
     import polars as pl
     import pyarrow.parquet as pq
     from django.conf import settings
 
+    from lianxin.atomic import atomic_write
     from lianxin.care.models import Meter
     from lianxin.store import ReadingsStore
 
@@ -78,7 +78,6 @@ def export(out, meters, start, end, unit, tz) -> int:
         },
         orient="row",
     )
-    tmp = f"{out}.tmp"
     written = 0
     writer = None
     first_csv = True
@@ -87,7 +86,7 @@ def export(out, meters, start, end, unit, tz) -> int:
         days = [d for d in days if d >= start.astimezone(UTC).date()]
     if end is not None:
         days = [d for d in days if d <= (end - timedelta(microseconds=1)).astimezone(UTC).date()]
-    with open(tmp, "wb") as fh:
+    with atomic_write(out) as fh:
         for day in days:
             lo = datetime.combine(day, datetime.min.time(), UTC)
             hi = lo + timedelta(days=1)
@@ -126,9 +125,6 @@ def export(out, meters, start, end, unit, tz) -> int:
             _empty(tz).write_parquet(fh)
         elif first_csv:
             _empty(tz).write_csv(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
     return written
 
 
