@@ -390,6 +390,19 @@ def queue(state="active", *, kind=None, area=None, team=None, **filters):
     return qs.order_by(*WORST_FIRST)
 
 
+def with_residents(alerts) -> list[tuple[Alert, CareRecipient | None]]:
+    """Each alert with the first resident of its home (for the queue's rows)."""
+    residents = {}
+    homes = [a.household_id for a in alerts if a.household_id]
+    for r in CareRecipient.objects.filter(household_id__in=homes).order_by("pk"):
+        residents.setdefault(r.household_id, r)
+    return [(a, residents.get(a.household_id)) for a in alerts]
+
+
+def active_outages():
+    return Alert.objects.filter(kind=Kind.GRID_OUTAGE.value, status__in=ACTIVE)
+
+
 def not_in_queue() -> dict[str, int]:
     """What the active queue leaves out, for its footer: alerts covered by a grid outage and
     alerts silenced while the resident is away."""
