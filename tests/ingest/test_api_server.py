@@ -3,7 +3,6 @@ killed with SIGKILL the moment after it answered."""
 
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,19 +14,18 @@ from pathlib import Path
 import pytest
 
 from lianxin.store import ReadingsStore
-from tests.services import free_port
+from tests.services import free_port, subprocess_env
 
 START = datetime(2025, 11, 1, tzinfo=UTC)
 
 
 class Site:
-    """A data directory with its own SQLite database, meters and an API token, and the
-    `lianxin serve` process that serves it."""
+    """A data directory with its own database (SQLite, or PostgreSQL when the suite runs on it),
+    meters and an API token, and the `lianxin serve` process that serves it."""
 
     def __init__(self, home: Path, meters: int):
         self.home = home
-        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        self.env["LIANXIN_HOME"] = str(home)
+        self.env = subprocess_env(home)
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.lianxin("init")

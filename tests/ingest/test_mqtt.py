@@ -4,7 +4,6 @@ acked, and nothing lost or doubled when the subscriber is killed or the broker r
 import getpass
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from lianxin.store import EventsStore, ReadingsStore
 from tests.ingest.test_api_server import Site
-from tests.services import free_port, require_program
+from tests.services import free_port, require_program, subprocess_db_rows
 
 pytestmark = pytest.mark.broker
 
@@ -181,12 +180,13 @@ def stored(site: Site) -> list:
 
 
 def rejections(site: Site) -> list[tuple]:
-    with sqlite3.connect(site.home / "lianxin.sqlite3") as db:
-        return db.execute(
-            "SELECT run.source, r.line, r.field, r.value, r.code, r.reason "
-            "FROM ingest_rejection r JOIN ingest_importrun run ON run.id = r.run_id "
-            "ORDER BY r.id"
-        ).fetchall()
+    return subprocess_db_rows(
+        site.env,
+        site.home,
+        "SELECT run.source, r.line, r.field, r.value, r.code, r.reason "
+        "FROM ingest_rejection r JOIN ingest_importrun run ON run.id = r.run_id "
+        "ORDER BY r.id",
+    )
 
 
 def test_readings_events_and_bad_messages(site, broker, subscriber, publisher):

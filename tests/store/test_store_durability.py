@@ -139,8 +139,8 @@ CRASHER = textwrap.dedent(
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    armed = {"on": True}
-    real_open, real_fsync, real_rename, real_replace = builtins.open, os.fsync, os.rename, os.replace
+    real_open, real_fsync = builtins.open, os.fsync
+    real_rename, real_replace = os.rename, os.replace
 
     class HalfWriter:
         # Writes half of the first chunk of file data, then dies: a file cut mid-write.
