@@ -41,6 +41,8 @@ def run(args) -> int:
     require_migrated()
     from django.conf import settings
 
+    from lianxin.health.beats import monitor_beat
+    from lianxin.health.checks import reconcile
     from lianxin.monitor import Monitor
 
     monitor = Monitor(
@@ -57,8 +59,12 @@ def run(args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     while True:
+        began = time.perf_counter()
         monitor.sync_registry()
         report = monitor.step()
+        # The heartbeat others watch for; then this process checks the rest of Lianxin too.
+        monitor_beat(monitor, report, time.perf_counter() - began, every=args.every)
+        reconcile()
         print(
             f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
             f"readings {report.readings} events {report.events} "

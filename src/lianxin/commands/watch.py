@@ -38,12 +38,22 @@ def run(args) -> int:
     options = Options(time_zone=settings.TIME_ZONE, unit=args.unit)
     print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     seen: dict[Path, tuple[int, int]] = {}
-    while True:
-        taken = poll(folder, seen, options, args.register_unknown, settle=not args.once)
-        if args.once:
-            return 0
-        if not taken:
-            time.sleep(args.interval)
+    from lianxin import health
+
+    name = str(folder.resolve())
+    try:
+        while True:
+            taken = poll(folder, seen, options, args.register_unknown, settle=not args.once)
+            if taken:
+                health.seen("folder", name)
+            if args.once:
+                return 0
+            health.beat(f"watch {name}", every=args.interval, detail={"files": taken})
+            if not taken:
+                time.sleep(args.interval)
+    finally:
+        if not args.once:
+            health.stopped(f"watch {name}")  # a clean stop is not a dead process
 
 
 def poll(folder: Path, seen: dict, options, register_unknown: bool, settle: bool = True) -> int:

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from lianxin.health import views as health_views
 from lianxin.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health_views.healthz, name="healthz"),
+    path("health/", include("lianxin.health.urls")),
     path("alerts/", include("lianxin.alerts.urls")),
     path("dispatch/", include("lianxin.dispatch.urls")),
     path("api/", include("lianxin.ingest.api.urls")),

@@ -1,5 +1,4 @@
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -75,12 +74,6 @@ def household_load(request, code):
     if request.GET.get("alert", "").isdigit():
         alert = Alert.objects.filter(household=home, pk=int(request.GET["alert"])).first()
     return JsonResponse(load_chart(home, range_key, alert))
-
-
-def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
 
 
 def forbidden(request, exception=None):
