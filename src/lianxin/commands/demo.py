@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from lianxin.commands.progress import add_quiet
+
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[3] / "tests" / "data" / "lcl_sample.parquet"
 
 
@@ -61,6 +63,7 @@ def add_arguments(parser):
         default=DEFAULT_SAMPLE,
         help="real half-hourly curves to replay (household_id, ts, kwh)",
     )
+    add_quiet(parser)
 
 
 def run(args) -> int:
@@ -97,7 +100,7 @@ def run(args) -> int:
     feed = _feed(args, settings.TIME_ZONE)
     if monitor.engine.now is None:
         live = floor_step(datetime.now(UTC) - timedelta(hours=args.catch_up_hours))
-        _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live)
+        _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live, args.quiet)
     sim = datetime.fromtimestamp(monitor.engine.now, UTC)
 
     from lianxin.commands.serve import serve
@@ -170,15 +173,22 @@ def _feed(args, tz):
     )
 
 
-def _warm_up(monitor, feed, start, live):
+def _warm_up(monitor, feed, start, live, quiet=False):
+    from lianxin.commands.progress import bar, ticks
+
     began = time.monotonic()
     t = start
     written = 0
-    while t < live:
-        end = min(t + timedelta(days=7), live)
-        written += monitor.stores.readings.write(feed.frame(t, end, with_incidents=False)).accepted
-        t = end
-    report = monitor.step(live, raise_alerts=False)
+    weeks = -(-(live - start) // timedelta(days=7))
+    with bar(total=weeks, unit=" weeks", desc="writing history", quiet=quiet) as b:
+        while t < live:
+            end = min(t + timedelta(days=7), live)
+            frame = feed.frame(t, end, with_incidents=False)
+            written += monitor.stores.readings.write(frame).accepted
+            t = end
+            b.update()
+    with bar(unit=" intervals", desc="engine learning", quiet=quiet) as b:
+        report = monitor.step(live, raise_alerts=False, progress=ticks(b))
     print(
         f"engine warmed up on {written:,} real readings "
         f"({(live - start).days} days x {feed.n} homes) in {time.monotonic() - began:.1f} s; "
