@@ -30,3 +30,9 @@ def signals():
     yield sent
     system_alert_raised.disconnect(raised)
     system_alert_cleared.disconnect(cleared)
+
+
+@pytest.fixture(autouse=True)
+def own_home(settings, tmp_path):
+    # The readings store (and the concentrator check that reads it) of this test only.
+    settings.LIANXIN_HOME = tmp_path
