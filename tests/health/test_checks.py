@@ -183,3 +183,21 @@ def test_a_transformer_area_whose_meters_fall_silent_together(client, settings, 
     assert [(a.kind, a.subject) for a in result.opened] == [("concentrator_down", area)]
     assert result.opened[0].detail["silent"] == len(down)
     assert healthz(client)[0] == 503
+
+
+@pytest.mark.parametrize(
+    "lang, text",
+    [("zh-hans", "监测进程已"), ("en", "The monitor has not stepped for")],
+)
+def test_the_banner_is_on_every_duty_room_page_in_the_reader_s_language(client, lang, text):
+    from django.contrib.auth import get_user_model
+
+    seed_demo_town(seed=7, households=6, areas=1)
+    health.beat("monitor", every=60, at=timezone.now() - timedelta(hours=1))
+    client.force_login(get_user_model().objects.get(username="operator"))
+    client.cookies["django_language"] = lang
+    for url in ("/alerts/", "/dispatch/orders/"):
+        page = client.get(url, headers={"Accept-Language": lang}).content.decode()
+        assert 'class="system-alerts"' in page and text in page, url
+    fragment = client.get("/health/banner.json").json()
+    assert fragment["count"] == 1 and text in fragment["html"]
