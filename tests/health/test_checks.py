@@ -40,6 +40,13 @@ def test_nothing_running_yet_is_healthy(client):
     assert body["system_alerts"] == []
 
 
+def test_the_web_scope_answers_for_the_web_process_only(client):
+    health.beat("monitor", every=60, at=timezone.now() - timedelta(hours=1))
+    assert healthz(client)[0] == 503
+    response = client.get("/healthz?scope=web")
+    assert response.status_code == 200 and response.json()["database"]["ok"]
+
+
 def test_a_monitor_that_stops_stepping_raises_and_then_clears_with_its_duration(
     client, signals, settings
 ):

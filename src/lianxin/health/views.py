@@ -8,7 +8,15 @@ from lianxin.health.context import open_alerts
 
 def healthz(request):
     """For probes (Kubernetes, systemd, load balancers, uptime checkers): 200 when all is well,
-    503 when anything is wrong, with the whole report as JSON either way."""
+    503 when anything is wrong, with the whole report as JSON either way.
+
+    ?scope=web answers only for this web process (database and readings store reachable): for
+    a liveness probe that restarts the web server, which cannot mend a dead monitor."""
+    if request.GET.get("scope") == "web":
+        db, store = health_report.database_reachable(), health_report.store_reachable()
+        ok = db["ok"] and store["ok"]
+        body = {"status": "ok" if ok else "unhealthy", "database": db, "store": store}
+        return JsonResponse(body, status=200 if ok else 503)
     report = health_report.build()
     return JsonResponse(report, status=200 if report["healthy"] else 503)
 
