@@ -63,8 +63,11 @@ def run(args) -> int:
         monitor.sync_registry()
         report = monitor.step()
         # The heartbeat others watch for; then this process checks the rest of Lianxin too.
-        monitor_beat(monitor, report, time.perf_counter() - began, every=args.every)
-        reconcile()
+        try:
+            monitor_beat(monitor, report, time.perf_counter() - began, every=args.every)
+            reconcile()
+        except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the monitor
+            print(f"could not write the heartbeat: {type(exc).__name__}: {exc}", file=sys.stderr)
         print(
             f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
             f"readings {report.readings} events {report.events} "
