@@ -161,35 +161,45 @@ def test_a_worker_that_stops_beating_is_down_unless_it_stopped_cleanly(settings)
     assert (alert.kind, alert.subject) == ("process_down", "mqtt lianxin")
 
 
-def test_a_transformer_area_whose_meters_fall_silent_together(client, settings, tmp_path):
-    settings.LIANXIN_AREA_SILENT_SHARE = 0.5
+def _town_readings(settings, silent_areas: int) -> tuple[datetime, str, set]:
+    """12 hours of readings of every meter of a 3-area town, where the meters of the first
+    `silent_areas` areas stop 2 hours before the hour returned."""
     seed_demo_town(seed=7, households=24, areas=3)
     meters = list(
         Meter.objects.filter(kind="electricity").values_list(
             "number", "household__transformer_area__code"
         )
     )
-    area = meters[0][1]
-    down = {m for m, a in meters if a == area}
+    areas = sorted({a for _, a in meters})[:silent_areas]
+    down = {m for m, a in meters if a in areas}
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    start = now - timedelta(hours=12)
     rows = []
-    t = start
+    t = now - timedelta(hours=12)
     while t < now:
-        for m, _ in meters:
-            # The concentrator of one area stops passing data 2 hours ago.
-            if m in down and t >= now - timedelta(hours=2):
-                continue
-            rows.append((m, t, 0.1))
+        rows += [
+            (m, t, 0.1) for m, _ in meters if not (m in down and t >= now - timedelta(hours=2))
+        ]
         t += timedelta(minutes=15)
     frame = pl.DataFrame(rows, schema=["meter", "ts", "value"], orient="row").with_columns(
         ts=pl.col("ts").dt.replace_time_zone("UTC").dt.cast_time_unit("us"), unit=pl.lit("kWh")
     )
     open_stores(settings.LIANXIN_HOME).readings.write(frame)
+    return now, (areas[0] if areas else ""), down
+
+
+def test_a_transformer_area_whose_meters_fall_silent_together(client, settings):
+    settings.LIANXIN_AREA_SILENT_SHARE = 0.5
+    now, area, down = _town_readings(settings, silent_areas=1)
     result = reconcile(now)
     assert [(a.kind, a.subject) for a in result.opened] == [("concentrator_down", area)]
     assert result.opened[0].detail["silent"] == len(down)
     assert healthz(client)[0] == 503
+
+
+def test_every_area_silent_at_once_is_not_a_concentrator(settings):
+    # The whole feed stopped, or the data comes in daily batches: not one area's concentrator.
+    now, _, _ = _town_readings(settings, silent_areas=3)
+    assert reconcile(now).opened == []
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,9 @@ def check_monitor(now: datetime) -> list[Condition]:
     if hb.clock is not None and hb.lag_s is not None:
         # The clock does not move between beats: the lag grows with the heartbeat's age.
         lag = hb.lag_s + max(0.0, silent)
-        allowed = (hb.lateness_s or 0) + conf.minutes("LIANXIN_LAG_GRACE_MINUTES").total_seconds()
+        # Between beats the clock is expected to stand still for one interval (`every`).
+        grace = conf.minutes("LIANXIN_LAG_GRACE_MINUTES").total_seconds()
+        allowed = (hb.lateness_s or 0) + (hb.every_s or 0) + grace
         if lag > allowed:
             out.append(
                 Condition(
@@ -242,21 +244,29 @@ def check_areas(now: datetime) -> list[Condition]:
             )
             share = conf.value("LIANXIN_AREA_SILENT_SHARE")
             least = conf.value("LIANXIN_AREA_MIN_METERS")
-            for row in areas.sort("area").iter_rows(named=True):
-                if row["meters"] >= least and row["silent"] / row["meters"] >= share:
-                    out.append(
-                        Condition(
-                            f"concentrator_down:{row['area']}",
-                            Kind.CONCENTRATOR_DOWN,
-                            row["area"],
-                            {
-                                "silent": row["silent"],
-                                "meters": row["meters"],
-                                "since": recent_start.isoformat(),
-                                "examples": row["examples"],
-                            },
-                        )
+            down = [
+                row
+                for row in areas.sort("area").iter_rows(named=True)
+                if row["meters"] >= least and row["silent"] / row["meters"] >= share
+            ]
+            # Every area silent at once is the feed (a source alert) or data that comes in
+            # batches, not one area's concentrator: judged only while other areas report.
+            if len(down) == areas.height:
+                down = []
+            for row in down:
+                out.append(
+                    Condition(
+                        f"concentrator_down:{row['area']}",
+                        Kind.CONCENTRATOR_DOWN,
+                        row["area"],
+                        {
+                            "silent": row["silent"],
+                            "meters": row["meters"],
+                            "since": recent_start.isoformat(),
+                            "examples": row["examples"],
+                        },
                     )
+                )
     _area_cache["result"] = (ref, time.monotonic(), out)
     return out
 
