@@ -103,12 +103,11 @@ def run(args) -> int:
         _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live, args.quiet)
     sim = datetime.fromtimestamp(monitor.engine.now, UTC)
 
-    from lianxin.commands.serve import serve
+    from lianxin.commands.serve import bind
     from lianxin.health.beats import monitor_beat
 
-    server = threading.Thread(target=serve, args=(args.host, args.port), daemon=True)
-    server.start()
-    _wait_listening(args.host, args.port)
+    # Bound before the URL is printed: a slow machine must not print a URL that refuses.
+    threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)
     print(
@@ -202,19 +201,6 @@ def _warm_up(monitor, feed, start, live, quiet=False):
         f"{len(report.findings)} findings of the warm-up not raised as alerts",
         flush=True,
     )
-
-
-def _wait_listening(host, port, timeout=30.0):
-    """Print the URL once it answers: on a busy machine the server thread takes a while."""
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
 
 
 def _local(t, tz):
