@@ -83,10 +83,7 @@ def _hold(n: Notification, now: datetime, report: Pass) -> bool:
             until, why = silence.ends_at, _("maintenance silence: %(r)s") % {"r": silence.reason}
     if until is None and n.severity != Severity.CRITICAL and n.channel.in_quiet_hours(now):
         # Critical always goes out; anything else waits for the end of the quiet hours.
-        t = now
-        while n.channel.in_quiet_hours(t):
-            t += timedelta(minutes=5)
-        until, why = t, _("quiet hours of %(c)s") % {"c": n.channel.name}
+        until, why = _quiet_end(n.channel, now), _("quiet hours of %(c)s") % {"c": n.channel.name}
     if until is None:
         return False
     Notification.objects.filter(pk=n.pk).update(
@@ -110,6 +107,20 @@ def _hold(n: Notification, now: datetime, report: Pass) -> bool:
         )
     report.deferred += 1
     return True
+
+
+def _quiet_end(channel: Channel, now: datetime) -> datetime:
+    """The next local time the channel's quiet hours end (calendar maths in local time)."""
+    local = timezone.localtime(now)
+    end = local.replace(
+        hour=channel.quiet_end.hour, minute=channel.quiet_end.minute, second=0, microsecond=0
+    )
+    if end <= local:
+        end = timezone.make_aware(
+            datetime.combine(local.date() + timedelta(days=1), channel.quiet_end),
+            local.tzinfo,
+        )
+    return end
 
 
 def deliver(n: Notification, now: datetime, report: Pass):
