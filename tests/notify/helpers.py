@@ -16,7 +16,11 @@ def staff_channels(url, language="zh-hans"):
         name="duty", kind="webhook", url=url + "/duty", secret="k", language=language
     )
     lead = Channel.objects.create(
-        name="lead", kind="webhook", url=url + "/lead", secret="k", audience="lead",
+        name="lead",
+        kind="webhook",
+        url=url + "/lead",
+        secret="k",
+        audience="lead",
         language=language,
     )
     return duty, lead
@@ -24,8 +28,12 @@ def staff_channels(url, language="zh-hans"):
 
 def people_channel(url, kind="sms", **kw):
     return Channel.objects.create(
-        name=kind, kind=kind, url=url + f"/{kind}", audience="people",
-        options={"body": GATEWAY_BODY}, **kw,
+        name=kind,
+        kind=kind,
+        url=url + f"/{kind}",
+        audience="people",
+        options={"body": GATEWAY_BODY},
+        **kw,
     )
 
 

@@ -48,7 +48,11 @@ def test_unacknowledged_critical_goes_duty_lead_family_then_reminds(receiver, ho
     assert sorted(paths(receiver)[3:]) == ["/duty", "/lead"]
     steps = alert.events.filter(action=Action.ESCALATION, data__target__isnull=False)
     assert [(e.data["target"], e.data["repeat"]) for e in steps] == [
-        ("duty", 0), ("lead", 0), ("contacts", 0), ("duty", 1), ("lead", 1)
+        ("duty", 0),
+        ("lead", 0),
+        ("contacts", 0),
+        ("duty", 1),
+        ("lead", 1),
     ]
 
 
@@ -94,12 +98,12 @@ def test_a_team_policy_from_the_admin_wins_and_a_running_chain_keeps_its_copy(re
 def test_quiet_hours_hold_a_warning_but_not_a_critical(receiver):
     town()
     staff_channels(receiver.url)
-    people_channel(
-        receiver.url, "sms", quiet_start=time(22, 0), quiet_end=time(7, 0)
-    )
+    people_channel(receiver.url, "sms", quiet_start=time(22, 0), quiet_end=time(7, 0))
     homes = [enroll(h) for h in Household.objects.all()[:2]]
     for h in homes:
-        family(CareRecipient.objects.get(household=h, name="王秀英"), phone=f"1390000000{h.pk % 10}")
+        family(
+            CareRecipient.objects.get(household=h, name="王秀英"), phone=f"1390000000{h.pk % 10}"
+        )
     night = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # 02:00 in Asia/Shanghai
     policy = EscalationPolicy.objects.create(name="family first")
     EscalationStep.objects.create(policy=policy, order=1, wait_minutes=0, target="contacts")

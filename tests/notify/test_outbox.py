@@ -99,8 +99,13 @@ def test_system_events_go_through_the_same_channels(receiver):
     lead.language = "en"
     lead.save()
     rows = enqueue_system(
-        "monitor-stopped", "critical", "监测进程已停止 5 分钟", "The monitor stopped 5 min ago",
-        link="http://127.0.0.1:8000/healthz", roles=("duty", "lead"), at=NOW,
+        "monitor-stopped",
+        "critical",
+        "监测进程已停止 5 分钟",
+        "The monitor stopped 5 min ago",
+        link="http://127.0.0.1:8000/healthz",
+        roles=("duty", "lead"),
+        at=NOW,
     )
     assert len(rows) == 2
     assert enqueue_system("monitor-stopped", "critical", "x", "x", at=NOW) == []

@@ -43,7 +43,7 @@ STATE_FILTERS = {
 def _filtered(request):
     state = request.GET.get("state") or "active"
     qs = Alert.objects.filter(status__in=STATE_FILTERS.get(state, ACTIVE)).select_related(
-        "household", "transformer_area", "holder"
+        "household", "transformer_area", "holder", "escalation"
     )
     if request.GET.get("kind") in KindChoices.values:
         qs = qs.filter(kind=request.GET["kind"])

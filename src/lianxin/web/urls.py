@@ -10,6 +10,7 @@ urlpatterns = [
     path("alerts/", include("lianxin.alerts.urls")),
     path("dispatch/", include("lianxin.dispatch.urls")),
     path("api/", include("lianxin.ingest.api.urls")),
+    path("", include("lianxin.notify.urls")),
     path("households/<str:code>/", views.household, name="household"),
     path("households/<str:code>/load.json", views.household_load, name="household_load"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
