@@ -185,7 +185,7 @@ class Attempt(models.Model):
 
 
 class Target(models.TextChoices):
-    RESIDENT = "resident", _("the resident (\u201cI am fine\u201d link), if opted in")
+    RESIDENT = "resident", _("the resident (“I am fine” link), if opted in")
     DUTY = "duty", _("duty operators on shift")
     LEAD = "lead", _("team lead")
     CONTACTS = "contacts", _("emergency contacts, where consent allows")
@@ -291,7 +291,7 @@ class PersonPreference(models.Model):
         related_name="notify_preference",
     )
     ask_resident_first = models.BooleanField(
-        _("ask the resident first (\u201cI am fine\u201d)"),
+        _("ask the resident first (“I am fine”)"),
         default=False,
         help_text=_("Inactivity: reach the resident before the duty room."),
     )

@@ -144,6 +144,9 @@ def start(alert: Alert, at: datetime) -> Escalation | None:
     current = Escalation.objects.filter(alert=alert).first()
     if current is not None and current.stopped_at is None:
         return current
+    if not Channel.objects.filter(enabled=True).exists():
+        # Nowhere to send: no chain, and nothing on the timeline about one.
+        return None
     plan = choose_plan(alert)
     steps = list(plan.steps)
     found = _resident(alert) if alert.kind == Kind.INACTIVITY else None
