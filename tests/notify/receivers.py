@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +21,7 @@ class Received:
     headers: dict
     body: bytes
     status: int
+    at: float = field(default_factory=time.time)  # arrival, for bench/notify.py
 
     @property
     def json(self):
@@ -30,8 +32,9 @@ class HTTPReceiver:
     """Answers each request with the next status of `script` (then 200 for ever), with
     `reply` as the body (a JSON errcode of 0 keeps the robot transports happy)."""
 
-    def __init__(self, script=(), reply=b'{"errcode": 0, "code": 0}'):
+    def __init__(self, script=(), reply=b'{"errcode": 0, "code": 0}', delay=0.0):
         self.script = list(script)
+        self.delay = delay
         self.reply = reply
         self.got: list[Received] = []
         self.lock = threading.Lock()
@@ -52,6 +55,8 @@ class HTTPReceiver:
                             status,
                         )
                     )
+                if receiver.delay:
+                    time.sleep(receiver.delay)  # a slow receiver: the sender waits for it
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 payload = receiver.reply if status == 200 else b'{"error": "try later"}'

@@ -104,6 +104,9 @@ def run(args) -> int:
 
     server = threading.Thread(target=serve, args=(args.host, args.port), daemon=True)
     server.start()
+    from lianxin.notify.worker import start_thread
+
+    start_thread(out=sys.stdout)  # notifications and escalation, beside the duty room
     time.sleep(0.5)
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)

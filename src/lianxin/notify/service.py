@@ -93,8 +93,8 @@ def _team_ids(alert: Alert) -> list[int]:
     )
 
 
-def choose_plan(alert: Alert) -> Plan:
-    teams = _team_ids(alert)
+def choose_plan(alert: Alert, teams: list[int] | None = None) -> Plan:
+    teams = _team_ids(alert) if teams is None else teams
     rank = SEVERITY_RANK[Severity(alert.severity)]
     candidates = []
     for p in EscalationPolicy.objects.filter(
@@ -134,20 +134,23 @@ def on_alert_event(sender, instance: AlertEvent, created: bool, **kwargs):
         return
     alert = instance.alert
     if instance.action in (Action.OPENED, Action.RELEASED) and alert.status == Status.OPEN:
-        start(alert, instance.at)
+        start(alert, instance.at, fresh=instance.action == Action.OPENED)
     elif instance.action in STOPPING:
         stop(alert, STOPPING[instance.action], instance.at)
 
 
-def start(alert: Alert, at: datetime) -> Escalation | None:
-    """Copy the matching policy onto the alert and run its first step (into the outbox)."""
-    current = Escalation.objects.filter(alert=alert).first()
+def start(alert: Alert, at: datetime, fresh: bool = False) -> Escalation | None:
+    """Copy the matching policy onto the alert and run its first step (into the outbox).
+    `fresh`: the alert has just opened, so it cannot have a chain yet (one query fewer on the
+    path every finding takes)."""
+    current = None if fresh else Escalation.objects.filter(alert=alert).first()
     if current is not None and current.stopped_at is None:
         return current
     if not Channel.objects.filter(enabled=True).exists():
         # Nowhere to send: no chain, and nothing on the timeline about one.
         return None
-    plan = choose_plan(alert)
+    teams = _team_ids(alert)
+    plan = choose_plan(alert, teams)
     steps = list(plan.steps)
     found = _resident(alert) if alert.kind == Kind.INACTIVITY else None
     if found is not None and steps:
@@ -159,24 +162,16 @@ def start(alert: Alert, at: datetime) -> Escalation | None:
         )
     if not steps:
         return None
-    esc, _created = Escalation.objects.update_or_create(
-        alert=alert,
-        defaults={
-            "policy_name": plan.name,
-            "steps": steps,
-            "repeat_minutes": plan.repeat_minutes,
-            "max_repeats": plan.max_repeats,
-            "next_index": 0,
-            "repeats_done": 0,
-            "next_at": at + timedelta(minutes=steps[0]["wait"]),
-            "started_at": at,
-            "stopped_at": None,
-            "stop_reason": "",
-            "resident_unanswered": False,
-        },
-    )
+    esc = current or Escalation(alert=alert)
+    esc.policy_name = plan.name
+    esc.steps = steps
+    esc.repeat_minutes, esc.max_repeats = plan.repeat_minutes, plan.max_repeats
+    esc.next_index = esc.repeats_done = 0
+    esc.next_at = at + timedelta(minutes=steps[0]["wait"])
+    esc.started_at, esc.stopped_at, esc.stop_reason = at, None, ""
+    esc.resident_unanswered = False
     delay = GROUP_WAIT if alert.kind in (Kind.NO_POWER, Kind.INACTIVITY) else timedelta(0)
-    advance(esc, at, delay=delay)
+    advance(esc, at, delay=delay, teams=teams)  # saves esc once, after the due steps
     return esc
 
 
@@ -201,10 +196,13 @@ def stop(alert: Alert, reason: str, at: datetime):
         )
 
 
-def advance(esc: Escalation, now: datetime, delay: timedelta = timedelta(0)) -> int:
+def advance(
+    esc: Escalation, now: datetime, delay: timedelta = timedelta(0), teams: list[int] | None = None
+) -> int:
     """Run every step of the chain that is due at `now`; returns the notifications written."""
     written = 0
     alert = esc.alert
+    teams = _team_ids(alert) if teams is None else teams
     while esc.stopped_at is None and esc.next_at is not None and esc.next_at <= now:
         if esc.next_index < len(esc.steps):
             step = esc.steps[esc.next_index]
@@ -216,7 +214,7 @@ def advance(esc: Escalation, now: datetime, delay: timedelta = timedelta(0)) -> 
                     _("The resident did not confirm in time; escalating."),
                     {"resident": "no_answer"},
                 )
-            n = _run_step(alert, step["target"], esc.next_index, now, delay)
+            n = _run_step(alert, teams, step["target"], esc.next_index, now, delay)
             written += n
             esc.next_index += 1
             if esc.next_index < len(esc.steps):
@@ -231,7 +229,7 @@ def advance(esc: Escalation, now: datetime, delay: timedelta = timedelta(0)) -> 
             for target in dict.fromkeys(s["target"] for s in esc.steps):
                 if target in (Target.DUTY, Target.LEAD):
                     written += _run_step(
-                        alert, target, esc.next_index, now, delay, repeat=esc.repeats_done
+                        alert, teams, target, esc.next_index, now, delay, repeat=esc.repeats_done
                     )
             esc.next_at = (
                 esc.next_at + timedelta(minutes=esc.repeat_minutes)
@@ -271,8 +269,7 @@ def _staff_phones(teams: list[int], role: str) -> list[str]:
     )
 
 
-def _run_step(alert, target, index, now, delay, repeat: int = 0) -> int:
-    teams = _team_ids(alert)
+def _run_step(alert, teams, target, index, now, delay, repeat: int = 0) -> int:
     due = now + delay
     rows: list[Notification] = []
     if target in (Target.DUTY, Target.LEAD):
