@@ -24,7 +24,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def staff(alert, language: str, step: int = 0) -> tuple[str, str, str]:
+def staff(alert, language: str, step: int = 0, repeat: int = 0) -> tuple[str, str, str]:
     """(title, text, link) for the duty room and the team lead."""
     with translation.override(language):
         place = ""
@@ -39,7 +39,9 @@ def staff(alert, language: str, step: int = 0) -> tuple[str, str, str]:
             "kind": alert.get_kind_display(),
             "place": place,
         }
-        if step > 0:
+        if repeat:
+            title += " · " + _("not acknowledged, reminder %(n)s") % {"n": repeat}
+        elif step > 0:
             title += " · " + _("not acknowledged, step %(n)s") % {"n": step + 1}
         link = f"{base_url()}/alerts/{alert.pk}/"
         return title, _cut(reason, STAFF_TEXT_LIMIT), link

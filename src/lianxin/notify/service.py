@@ -214,7 +214,9 @@ def advance(
                     _("The resident did not confirm in time; escalating."),
                     {"resident": "no_answer"},
                 )
-            n = _run_step(alert, teams, step["target"], esc.next_index, now, delay)
+            # Steps that run at once with the first (wait 0) do not say "not acknowledged".
+            late = esc.next_at > esc.started_at
+            n = _run_step(alert, teams, step["target"], esc.next_index, now, delay, late=late)
             written += n
             esc.next_index += 1
             if esc.next_index < len(esc.steps):
@@ -231,11 +233,10 @@ def advance(
                     written += _run_step(
                         alert, teams, target, esc.next_index, now, delay, repeat=esc.repeats_done
                     )
-            esc.next_at = (
-                esc.next_at + timedelta(minutes=esc.repeat_minutes)
-                if esc.repeats_done < esc.max_repeats
-                else None
-            )
+            # A worker that was down does not fire the missed reminders in one burst.
+            every = timedelta(minutes=esc.repeat_minutes)
+            more = esc.repeats_done < esc.max_repeats
+            esc.next_at = max(esc.next_at + every, now + every) if more else None
         delay = timedelta(0)
     esc.save()
     return written
@@ -269,13 +270,13 @@ def _staff_phones(teams: list[int], role: str) -> list[str]:
     )
 
 
-def _run_step(alert, teams, target, index, now, delay, repeat: int = 0) -> int:
+def _run_step(alert, teams, target, index, now, delay, repeat: int = 0, late=True) -> int:
     due = now + delay
     rows: list[Notification] = []
     if target in (Target.DUTY, Target.LEAD):
         role = Role.DUTY_OPERATOR if target == Target.DUTY else Role.TEAM_LEAD
         for ch in _channels(target, teams):
-            title, text, link = messages.staff(alert, ch.language, index)
+            title, text, link = messages.staff(alert, ch.language, index if late else 0, repeat)
             addresses = _staff_phones(teams, role) if ch.kind in ("sms", "voice") else [""]
             for address in addresses:
                 rows.append(
