@@ -100,14 +100,13 @@ def run(args) -> int:
         _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live)
     sim = datetime.fromtimestamp(monitor.engine.now, UTC)
 
-    from lianxin.commands.serve import serve
+    from lianxin.commands.serve import bind
 
-    server = threading.Thread(target=serve, args=(args.host, args.port), daemon=True)
-    server.start()
+    # Bound before the URL is printed: a slow machine must not print a URL that refuses.
+    threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
     from lianxin.notify.worker import start_thread
 
     start_thread(out=sys.stdout)  # notifications and escalation, beside the duty room
-    time.sleep(0.5)
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)
     print(

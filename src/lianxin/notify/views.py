@@ -17,9 +17,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from lianxin.alerts.models import ACTIVE, Alert, Status, TransitionError
 from lianxin.care.models import Household, TransformerArea
+from lianxin.care.roles import require
 from lianxin.notify import service
 from lianxin.notify.models import HandoverNote, Notification, OneTimeLink, PersonPreference, Silence
-from lianxin.web.access import require
 
 AWAY_MAX_DAYS = 60
 REFUSED_STATUS = {"forged": 404, "expired": 410, "used": 410}
