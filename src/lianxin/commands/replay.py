@@ -4,6 +4,8 @@ Reads the files (Parquet or CSV), hands frames to lianxin.engine.replay (which d
 writes one JSON line per finding event: raised, and later resolved with the same finding_id.
 """
 
+from lianxin.commands.progress import add_quiet, bar, ticks
+
 
 def add_arguments(parser):
     parser.add_argument(
@@ -30,6 +32,7 @@ def add_arguments(parser):
         help="time zone of naive timestamps (default: LIANXIN_TIME_ZONE, else Asia/Shanghai)",
     )
     parser.add_argument("--out", required=True, help="findings, one JSON object per line")
+    add_quiet(parser)
 
 
 def run(args) -> int:
@@ -48,7 +51,10 @@ def run(args) -> int:
         if getattr(args, name)
     }
     t0 = time.perf_counter()
-    findings = replay(frames.pop("readings"), tz=args.tz or deployment_zone(), **frames)
+    with bar(unit=" ticks", desc="replay", quiet=args.quiet) as b:
+        findings = replay(
+            frames.pop("readings"), tz=args.tz or deployment_zone(), progress=ticks(b), **frames
+        )
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     with atomic_write(out, "w", encoding="utf-8") as f:
