@@ -28,6 +28,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ingest", "lianxin.commands.ingest", "take streamed meter data (MQTT); API tokens"),
     ("replay", "lianxin.commands.replay", "run recorded meter data through the engine, causally"),
     ("eval", "lianxin.commands.eval", "score the engine on real data with injected incidents"),
+    ("status", "lianxin.commands.status", "Lianxin's own health: processes, sources, alerts"),
+    ("watchdog", "lianxin.commands.watchdog", "check Lianxin's own health (for cron or systemd)"),
     ("manage", "lianxin.commands.manage", "run a Django management command (createsuperuser, ...)"),
 ]
 ALIASES = {"migrate": "init"}
