@@ -386,7 +386,7 @@ def queue(state="active", *, kind=None, area=None, team=None, **filters):
     ones latest first. kind, area (a transformer area code) and team (a team id, through the
     residents of the home) narrow it."""
     qs = Alert.objects.filter(status__in=STATE_FILTERS[state]).select_related(
-        "household", "transformer_area", "holder"
+        "household", "transformer_area", "holder", "escalation"
     )
     qs = qs.filter(**filters)
     if kind:
