@@ -18,7 +18,6 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from lianxin.alerts import service as alerts
 from lianxin.alerts.models import Alert
 from lianxin.dispatch import service as dispatch
-from lianxin.notify.models import Silence
 from tests.alerts.helpers import cared_home, finding, town
 
 pytestmark = pytest.mark.django_db
@@ -72,13 +71,13 @@ MATRIX = {
     "dispatch:cancel": ("POST", "order", duty_room_only),
     # Takes the household code in its body: field members cannot open work orders at all.
     "dispatch:hotline": ("POST", "body:code", duty_room_only),
+    # The shift board: a case's live timeline, ending a maintenance silence of a home.
     "notify:case_live": ("GET", "alert", duty_room_only),
-    # Silences are the duty room's, for every team (works on a line cross team borders).
     "notify:end_silence": ("POST", "silence", duty_room_only),
 }
-# Opened without an account by design (the resident's and the family's one-time links): the
-# token is the only key, tested in tests/notify/test_links.py.
-PUBLIC = {"notify:fine", "notify:away"}
+# Links sent by text message to a resident or their family: the signed token in the URL is the
+# credential (no sign-in, no role); lianxin.notify's own tests cover forged and expired tokens.
+TOKEN_LINKS = {"notify:fine", "notify:away"}
 # POST views that name an object in their body rather than their URL (the URL conf cannot tell).
 BODY_TAKERS = {"dispatch:hotline"}
 # Django's own admin checks is_staff and model permissions itself; not the teams' views.
@@ -105,7 +104,7 @@ def object_urls() -> dict[str, str]:
 
 def test_every_object_url_has_a_row():
     urls = object_urls()
-    missing = sorted(set(urls) - set(MATRIX) - PUBLIC)
+    missing = sorted(set(urls) - set(MATRIX) - TOKEN_LINKS)
     assert not missing, f"views taking an object with no row in MATRIX: {missing}"
     stale = sorted(set(MATRIX) - set(urls) - BODY_TAKERS)
     assert not stale, f"rows for views that are gone: {stale}"
@@ -139,12 +138,21 @@ def objects():
             datetime.now(UTC) + timedelta(days=3),
             "with family",
         )
+        from lianxin.notify.models import Silence
+
         silence = Silence.objects.create(
-            household=home, ends_at=datetime.now(UTC) + timedelta(hours=2), reason="matrix",
+            household=home,
+            ends_at=datetime.now(UTC) + timedelta(days=1),
+            reason="meter swap",
             author=user(username="operator"),
-        )  # fmt: skip
-        out[owner] = {"code": home.code, "alert": alert.pk, "order": order.pk, "away": away.pk,
-                      "silence": silence.pk}  # fmt: skip
+        )
+        out[owner] = {
+            "code": home.code,
+            "alert": alert.pk,
+            "order": order.pk,
+            "away": away.pk,
+            "silence": silence.pk,
+        }
     assert out["A"]["code"] != out["B"]["code"]
     return out
 
