@@ -83,9 +83,12 @@ def run_suite(
         return headline(result)
 
     if jobs > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(jobs) as pool:
+        # spawned, not forked: polars' thread pool does not survive a fork
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
             args = [(frames[h, s], seed, weeks_warmup, tz) for h, s, seed in tasks]
             rows = list(pool.map(_run_one, args))
     else:
