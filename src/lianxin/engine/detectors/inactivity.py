@@ -78,7 +78,7 @@ def tick(eng, t) -> list:
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence. The
     # safety floor looks at every spell past the fixed rule's length, whatever the routine says.
     rule = _rule_h(eng)
-    cand = (elapsed > np.minimum(thr, rule)) & eng.primary & t.has & (qs > 0)
+    cand = (elapsed >= np.minimum(thr, rule)) & eng.primary & t.has & (qs > 0)
     cand &= (a["in_open"] == 0) & ~a["explained"]
     rows = cand.nonzero()[0]
     if len(rows):
@@ -99,7 +99,7 @@ def tick(eng, t) -> list:
         # The safety floor: past the fixed rule's length and longer than any quiet spell the
         # home had in its history, or past the hard cap, it is raised however loose the routine.
         longest = np.full(len(rows), np.nan, np.float32)
-        past = ~keep & (elapsed[rows] > rule[rows])
+        past = ~keep & (elapsed[rows] >= rule[rows])  # the rule fires at 12 h sharp
         if np.count_nonzero(past):
             longest[past] = longest_spell_h(eng, t, rows[past])
         # (half an hour past the longest, so a home's usual long night is not the trigger; a
