@@ -88,34 +88,41 @@ def tick(eng, t) -> list:
         if away:
             rows = rows[~((a["away_from"][rows] <= now) & (now < a["away_to"][rows]))]
     if len(rows):
-        n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, rows)
         allowed, cap_h, log10_limit = _limits(eng)
-        unlikely = log10_p < log10_limit[rows]
-        keep = (n_valid < cfg.inactivity_min_days) | ((n_quiet <= allowed[rows]) & unlikely)
         # The home's alarm budget: each alarm of about the last month that cleared by itself
         # moves its threshold later, so a home over budget stops crying wolf (a real incident
         # does not clear by itself and moves nothing).
-        keep &= elapsed[rows] > thr[rows] + cfg.inactivity_h_per_alarm * a["in_recent"][rows]
+        late = elapsed[rows] > thr[rows] + cfg.inactivity_h_per_alarm * a["in_recent"][rows]
+        keep = np.zeros(len(rows), bool)
+        if np.count_nonzero(late):
+            n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
+            unlikely = log10_p < log10_limit[rows[late]]
+            keep[late] = (n_valid < cfg.inactivity_min_days) | (
+                (n_quiet <= allowed[rows[late]]) & unlikely
+            )
         # The safety floor: past the fixed rule's length and longer than any quiet spell the
         # home had in its history, or past the hard cap, it is raised however loose the routine.
         longest = np.full(len(rows), np.nan, np.float32)
         past = ~keep & (elapsed[rows] >= rule[rows])  # the rule fires at 12 h sharp
         if np.count_nonzero(past):
-            longest[past] = longest_spell_h(eng, t, rows[past])
+            longest[past] = _longest(eng, t, rows[past])
         # (half an hour past the longest, so a home's usual long night is not the trigger; a
         # home with less than inactivity_min_days of history has only the cap)
         known = a["days_seen"][rows] >= cfg.inactivity_min_days
         floor = past & ((known & (elapsed[rows] > longest + 0.5)) | (elapsed[rows] > cap_h[rows]))
         keep |= floor
-        for r, nv, nq, lp, b, lg in zip(
-            rows[keep], n_valid[keep], n_quiet[keep], log10_p[keep], busy[keep],
-            np.where(floor, longest, np.nan)[keep], strict=True,
-        ):  # fmt: skip
-            out.append(
-                _raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg))
-            )
-            a["in_open"][r] = qs[r]
-            a["in_raised"][r] = now
+        if np.count_nonzero(keep):
+            fire = rows[keep]
+            n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, fire)
+            for r, nv, nq, lp, b, lg in zip(
+                fire, n_valid, n_quiet, log10_p, busy, np.where(floor, longest, np.nan)[keep],
+                strict=True,
+            ):  # fmt: skip
+                out.append(
+                    _raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg))
+                )
+                a["in_open"][r] = qs[r]
+                a["in_raised"][r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
@@ -130,6 +137,19 @@ def _rule_h(eng) -> np.ndarray:
         # high sensitivity speaks sooner through the routine; it does not lower this bar
         lambda: (eng.cfg.inactivity_rule_h * np.maximum(eng.a["sens"], 1)).astype(np.float32),
     )
+
+
+def _longest(eng, t, rows: np.ndarray) -> np.ndarray:
+    """longest_spell_h, kept per row until the next hour end: the ring changes only then, and
+    a spell past the rule's length began hours ago, so its quiet_since stays put meanwhile
+    (a home away for days is looked at once an hour, not at every interval)."""
+    held = eng.memo(
+        "inactivity_longest", (eng.hour_end, eng.n), lambda: np.full(eng.n, np.nan, np.float32)
+    )
+    need = rows[np.isnan(held[rows])]
+    if len(need):
+        held[need] = longest_spell_h(eng, t, need)
+    return held[rows]
 
 
 def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
