@@ -6,6 +6,8 @@ Without --seed: the honest evaluation, homes split into a tuning and a held-out 
 held-out half. With --seed: one run (on --half and --season if given), with --misses to see
 what went wrong; tune with --half tuning only."""
 
+from lianxin.commands.progress import add_quiet, bar, ticks
+
 DEFAULT_DATA = "/work/shared/data/lcl_london/data.parquet"
 
 
@@ -67,11 +69,11 @@ def add_arguments(parser):
         metavar="N",
         help="also list up to N of the engine's missed incidents and false alarms per kind",
     )
+    add_quiet(parser)
 
 
 def run(args) -> int:
     import json
-    import sys
     from pathlib import Path
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -115,15 +117,8 @@ def run(args) -> int:
         from lianxin.engine.evaluation.suite import SEASONS, season_readings
 
         readings = season_readings(readings, SEASONS[args.season], args.weeks_warmup)
-    result = evaluate(
-        readings,
-        seed=args.seed,
-        homes=homes,
-        weeks=weeks,
-        weeks_warmup=args.weeks_warmup,
-        tz=args.tz,
-        log=lambda msg: print(msg, file=sys.stderr, flush=True),
-    )
+    with bar(unit=" ticks", desc="engine replay", quiet=args.quiet) as b:
+        result = _evaluate(evaluate, readings, args, homes, weeks, b)
     print(format_table(result))
     if args.misses > 0:
         print()
@@ -183,6 +178,27 @@ def _suite(args, readings, seeds, seasons) -> int:
         Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def _evaluate(evaluate, readings, args, homes, weeks, b):
+    import sys
+
+    def log(msg):
+        # A log line above the bar, not through it.
+        b.clear()
+        print(msg, file=sys.stderr, flush=True)
+        b.refresh()
+
+    return evaluate(
+        readings,
+        seed=args.seed,
+        homes=homes,
+        weeks=weeks,
+        weeks_warmup=args.weeks_warmup,
+        tz=args.tz,
+        log=log,
+        progress=ticks(b),
+    )
 
 
 def load_readings(path):
