@@ -303,3 +303,19 @@ def test_a_home_with_one_day_of_history_uses_population_priors():
     assert "new" in f.reason_en and f.evidence["history_days"] <= 2
     hist = eng.history().filter(pl.col("household_id") == "new")
     assert hist["personal_share"][0] < 0.3
+
+
+def test_safety_floor_never_later_than_the_fixed_rule_unless_the_home_shows_such_spells(town):
+    """With a routine so loose it would wait 20 h, a home whose history shows no quiet spell of
+    12 h is still raised at 12 h; one that was once quiet for 15 h, only past that."""
+    df = edit(town, "h2", at(24, 9, 30), at(25, 12), pl.lit(STANDBY))
+    df = edit(df, "h3", at(10, 16), at(11, 0), pl.lit(STANDBY))  # 16:00 -> 07:00: 15 h
+    df = edit(df, "h3", at(24, 9, 30), at(25, 12), pl.lit(STANDBY))
+    findings = raised(replay(df, config=EngineConfig(inactivity_slack_h=30)), "inactivity")
+    (f,) = [f for f in findings if f.household_id == "h2"]
+    assert f.detected_at - f.started_at == timedelta(hours=12)
+    assert "never quiet for longer than 8 h" in f.reason_en and "从未超过8小时" in f.reason_zh
+    late = [f for f in findings if f.household_id == "h3" and local(f.started_at) >= at(24, 0)]
+    (g,) = late
+    assert timedelta(hours=15) < g.detected_at - g.started_at <= timedelta(hours=16)
+    assert g.evidence["longest_quiet_hours"] == 15
