@@ -38,6 +38,16 @@ def _view(app: str, models: list[str]) -> list[str]:
 
 _ALERT_MODELS = ["alert", "alertevent", "awayperiod"]
 _DISPATCH_MODELS = ["call", "workorder"]
+_LEDGER_MODELS = [
+    "orderdetail",
+    "inspectionplan",
+    "inspection",
+    "defect",
+    "campaign",
+    "campaignday",
+    "activity",
+    "attachment",
+]
 
 # "app_label.codename" for each role. Admins also get every permission there is (the audit log
 # included: dispatch.view_auditentry is granted to admins only).
@@ -46,7 +56,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.TEAM_LEAD: _all("care", _CARE_MODELS)
     + _all("alerts", _ALERT_MODELS)
     + _all("dispatch", _DISPATCH_MODELS)
-    + ["dispatch.export_personal_data"],
+    + ["dispatch.export_personal_data"]
+    + _all("ledgers", _LEDGER_MODELS)
+    + ["ledgers.view_ledgers"],
     Role.DUTY_OPERATOR: _view("care", _CARE_MODELS)
     + ["care.change_carerecipient", "care.add_emergencycontact", "care.change_emergencycontact"]
     + _view("alerts", _ALERT_MODELS)

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "lianxin.dispatch",
     "lianxin.ingest",
     "lianxin.ingest.api",
+    "lianxin.ledgers",
 ]
 
 MIDDLEWARE = [
