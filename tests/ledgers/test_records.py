@@ -108,4 +108,3 @@ def test_attachments_are_type_and_size_checked_and_stored_under_home(rec):
     with pytest.raises(TransitionError, match="big.png"):
         attachments.attach(rec.field, big, work_order=rec.w1)
     assert rec.w1.attachments.count() == 1
-

@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("alerts/", include("lianxin.alerts.urls")),
     path("dispatch/", include("lianxin.dispatch.urls")),
+    path("ledgers/", include("lianxin.ledgers.urls")),
     path("api/", include("lianxin.ingest.api.urls")),
     path("households/<str:code>/", views.household, name="household"),
     path("households/<str:code>/load.json", views.household_load, name="household_load"),
