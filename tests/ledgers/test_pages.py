@@ -116,3 +116,35 @@ def test_formula_cells_are_neutralised():
     for bad in ["=1+1", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]:
         assert safe(bad).startswith("'")
     assert safe(-5) == -5 and safe("plain") == "plain" and safe(None) == ""
+
+
+def test_a_photo_is_attached_to_a_campaign_and_served_back(rec):
+    from datetime import date
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from lianxin.ledgers.models import Campaign
+
+    camp = Campaign.objects.create(
+        name="抢修", team=rec.t1, starts_on=date(2026, 7, 20), ends_on=date(2026, 7, 27)
+    )
+    c = client_for("lead", "en")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x01" * 100
+    r = c.post(
+        f"/ledgers/attach/campaign/{camp.pk}",
+        {"file": SimpleUploadedFile("site.png", png), "next": f"/ledgers/campaigns/{camp.pk}/"},
+    )
+    assert r.status_code == 302 and r["Location"] == f"/ledgers/campaigns/{camp.pk}/"
+    att = camp.attachments.get()
+    assert b"".join(c.get(f"/ledgers/attachments/{att.pk}").streaming_content) == png
+    page = c.get(f"/ledgers/campaigns/{camp.pk}/").content.decode()
+    assert "site.png" in page
+    # Not a photo: refused with the file's name, nothing stored.
+    r = c.post(
+        f"/ledgers/attach/campaign/{camp.pk}",
+        {"file": SimpleUploadedFile("x.exe", b"MZ" + b"\0" * 50), "next": "https://evil.example/"},
+        follow=True,
+    )
+    assert "x.exe" in r.content.decode() and camp.attachments.count() == 1
+    assert r.redirect_chain[0][0] == "/ledgers/"
+    assert client_for("field").post(f"/ledgers/attach/campaign/{camp.pk}").status_code == 403

@@ -11,20 +11,22 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome
 from lianxin.dispatch.models import AuditEntry
 from lianxin.dispatch.service import audit
-from lianxin.ledgers import exports, imports
+from lianxin.ledgers import attachments, exports, imports
 from lianxin.ledgers.figures import figures
 from lianxin.ledgers.forms import FilterForm, month_value
 from lianxin.ledgers.ledgers import LEDGERS
-from lianxin.ledgers.models import Campaign
+from lianxin.ledgers.models import Attachment, Campaign
 from lianxin.ledgers.service import campaign_figures
 from lianxin.web.access import require
 
@@ -262,3 +264,43 @@ def import_recipients(request):
         )
         return render(request, "ledgers/import.html", context, status=200)
     return render(request, "ledgers/import.html", context)
+
+
+OWNERS = {
+    "work_order": ("dispatch", "WorkOrder"),
+    "inspection": ("ledgers", "Inspection"),
+    "campaign": ("ledgers", "Campaign"),
+    "activity": ("ledgers", "Activity"),
+}
+
+
+@require_POST
+@require(VIEW, "ledgers.add_attachment")
+def attach(request, owner, pk):
+    """Upload a photo or a scanned form for one record; checked by type and size."""
+    from django.apps import apps
+
+    if owner not in OWNERS:
+        raise Http404
+    obj = get_object_or_404(apps.get_model(*OWNERS[owner]), pk=pk)
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise attachments.AttachmentError(_("Choose a file to upload."))
+        att = attachments.attach(request.user, upload, **{owner: obj})
+        messages.success(request, _("%(name)s attached.") % {"name": att.name})
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    return redirect(back or "ledgers:dashboard")
+
+
+@require(VIEW)
+def attachment(request, pk):
+    att = get_object_or_404(Attachment, pk=pk)
+    response = FileResponse(attachments.open_attachment(att), content_type=att.content_type)
+    response["Content-Disposition"] = f'inline; filename="{att.pk}.{att.path.rsplit(".", 1)[-1]}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
