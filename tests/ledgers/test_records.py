@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from lianxin.alerts.models import TransitionError
 from lianxin.dispatch import service as dispatch
@@ -92,6 +93,7 @@ def test_only_people_with_consent_are_named(rec):
 
 
 def test_attachments_are_type_and_size_checked_and_stored_under_home(rec):
+    translation.activate("en")  # the messages are matched in English
     att = attachments.attach(
         rec.field, SimpleUploadedFile("门.png", PNG, "image/png"), work_order=rec.w1
     )

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from lianxin.alerts.models import Action, AlertEvent, KindChoices
-from lianxin.care.models import Consent, Meter
+from lianxin.care.models import Consent, EmergencyContact, Meter
 from lianxin.dispatch.models import Call, WorkOrder
 from lianxin.ledgers.figures import Scope, local_tz
 from lianxin.ledgers.models import Inspection
@@ -41,10 +41,6 @@ def _loc(obj, field):
     return loc(obj, field)
 
 
-def _keyed(objs, key):
-    return ((key(o), o) for o in objs)
-
-
 @dataclass
 class Page:
     rows: list[dict]
@@ -57,35 +53,55 @@ class Ledger:
     columns: list[tuple[str, object]] = []
     types: list[tuple[str, object]] = []
 
-    def sources(self, scope: Scope, type_: str) -> list[tuple[object, object]]:
-        """(queryset ordered newest first, its row's time as a function) per kind of row."""
+    def sources(self, scope: Scope, type_: str) -> list[tuple[object, str]]:
+        """(queryset, name of its time field) per kind of row; rows are newest first."""
         raise NotImplementedError
 
     def row(self, obj) -> dict:
         raise NotImplementedError
 
     def page(self, scope: Scope, type_: str, number: int, size: int = 100) -> Page:
+        """One page of rows. The merge reads only (time, id) pairs; the heavy columns (first
+        acknowledgement, members, …) are read for the page's rows alone."""
         sources = self.sources(scope, type_)
         total = sum(qs.count() for qs, _f in sources)
         want = number * size
-        # Each source is sorted newest first: take the first `want` of each and merge.
-        merged = heapq.merge(
-            *[_keyed(qs[:want], key) for qs, key in sources],
-            key=lambda t: t[0],
-            reverse=True,
-        )
-        objs = [o for _t, o in merged][want - size : want]
-        return Page([self.row(o) for o in objs], total)
+        keys = []
+        for i, (qs, field) in enumerate(sources):
+            for at, pk in qs.order_by(f"-{field}", "-pk").values_list(field, "pk")[:want]:
+                keys.append((_when(at), i, pk))
+        keys.sort(reverse=True)
+        chosen = keys[want - size : want]
+        objs = {}
+        for i, (qs, _field) in enumerate(sources):
+            pks = [pk for _at, j, pk in chosen if j == i]
+            if pks:
+                objs.update({(i, o.pk): o for o in qs.filter(pk__in=pks)})
+        return Page([self.row(objs[(i, pk)]) for _at, i, pk in chosen], total)
 
     def all_rows(self, scope: Scope, type_: str):
         sources = self.sources(scope, type_)
         merged = heapq.merge(
-            *[_keyed(qs.iterator(chunk_size=2000), key) for qs, key in sources],
+            *[
+                _keyed(qs.order_by(f"-{f}", "-pk").iterator(chunk_size=2000), f)
+                for qs, f in sources
+            ],
             key=lambda t: t[0],
             reverse=True,
         )
         for _t, o in merged:
             yield self.row(o)
+
+
+def _when(at) -> datetime:
+    # An activity has a date, not a time: it sorts at the start of its local day.
+    if isinstance(at, datetime):
+        return at
+    return datetime.combine(at, time(0), tzinfo=local_tz())
+
+
+def _keyed(objs, field):
+    return ((_when(getattr(o, field)), o) for o in objs)
 
 
 class RecipientLedger(Ledger):
@@ -133,7 +149,13 @@ class RecipientLedger(Ledger):
                 consented=Exists(active),
                 withdrew=Exists(withdrawn),
                 metered=Exists(metered),
-                n_contacts=Count("contacts", distinct=True),
+                n_contacts=Subquery(
+                    EmergencyContact.objects.filter(care_recipient=OuterRef("pk"))
+                    .order_by()
+                    .values("care_recipient")
+                    .annotate(n=Count("pk"))
+                    .values("n")[:1]
+                ),
                 last_call=Subquery(last_call.values("at")[:1]),
                 last_arrival=Subquery(last_arrival.values("arrived_at")[:1]),
                 last_visit=Subquery(last_visit.values("done_at")[:1]),
@@ -146,17 +168,7 @@ class RecipientLedger(Ledger):
         elif type_ == "none":
             qs = qs.filter(consented=False, withdrew=False)
         # Newest enrolment first, as the other ledgers are newest first.
-        return [(qs.order_by("-enrolled_on", "-pk"), None)]
-
-    def page(self, scope, type_, number, size=100):
-        [(qs, _f)] = self.sources(scope, type_)
-        total = qs.count()
-        return Page([self.row(o) for o in qs[(number - 1) * size : number * size]], total)
-
-    def all_rows(self, scope, type_):
-        [(qs, _f)] = self.sources(scope, type_)
-        for o in qs.iterator(chunk_size=2000):
-            yield self.row(o)
+        return [(qs, "enrolled_on")]
 
     def row(self, p):
         contacts = [c for c in [p.last_call, p.last_arrival] if c]
@@ -175,7 +187,7 @@ class RecipientLedger(Ledger):
             "area": p.household.transformer_area.code if p.household.transformer_area else "",
             "team": _loc(p.team, "name") if p.team else "",
             "consent": str(consent),
-            "contacts": p.n_contacts,
+            "contacts": p.n_contacts or 0,
             "covered": str(_("yes") if p.consented and p.metered else _("no")),
             "last_contact": _local(max(contacts)) if contacts else "",
             "last_visit": _local(p.last_visit),
@@ -232,11 +244,10 @@ class DemandLedger(Ledger):
                     first_call=_first(Action.CALL),
                     first_arrival=_first(Action.ARRIVED),
                 )
-                .order_by("-detected_at", "-pk")
             )
             if type_ in alert_kinds:
                 alerts = alerts.filter(kind=type_)
-            out.append((alerts, lambda a: a.detected_at))
+            out.append((alerts, "detected_at"))
         sources = [s for s in WorkOrder.Source.values if s != WorkOrder.Source.ALERT]
         if type_ == "" or type_ in sources:
             orders = (
@@ -244,9 +255,8 @@ class DemandLedger(Ledger):
                 .filter(created_at__gte=p.start, created_at__lt=p.end)
                 .filter(source__in=[type_] if type_ else sources)
                 .select_related("household__transformer_area")
-                .order_by("-created_at", "-pk")
             )
-            out.append((orders, lambda o: o.created_at))
+            out.append((orders, "created_at"))
         return out
 
     def row(self, o):
@@ -312,13 +322,12 @@ class RecordLedger(Ledger):
                 .filter(status="done", done_at__gte=p.start, done_at__lt=p.end)
                 .select_related("household", "team", "assignee", "detail")
                 .prefetch_related("detail__members")
-                .order_by("-done_at", "-pk")
             )
             if type_ == "repair":
                 done = done.filter(outcome="fault_repaired")
             elif type_ == "visit":
                 done = done.exclude(outcome="fault_repaired")
-            out.append((done, lambda o: o.done_at))
+            out.append((done, "done_at"))
         if type_ in ("", "inspection"):
             insp = (
                 scope.inspections()
@@ -331,18 +340,15 @@ class RecordLedger(Ledger):
                         "defects", filter=Q(defects__fixed_at__isnull=False), distinct=True
                     ),
                 )
-                .order_by("-done_at", "-pk")
             )
-            out.append((insp, lambda i: i.done_at))
+            out.append((insp, "done_at"))
         if type_ in ("", "activity"):
             acts = (
                 scope.activities()
                 .select_related("team")
                 .prefetch_related("members", "people__consents")
-                .order_by("-on", "-pk")
             )
-            # An activity has a date, not a time: it sorts at the start of its local day.
-            out.append((acts, lambda a: datetime.combine(a.on, time(0), tzinfo=local_tz())))
+            out.append((acts, "on"))
         return out
 
     def row(self, o):
