@@ -3,7 +3,6 @@
 import csv
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -13,26 +12,25 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome, TransitionError
-from lianxin.care.models import CareRecipient, Household
+from lianxin.care.forms import errors_text
+from lianxin.care.roles import require
 from lianxin.dispatch import service
+from lianxin.dispatch.forms import DoneForm, HotlineForm, StepNoteForm
 from lianxin.dispatch.models import AuditEntry
-from lianxin.web.access import require
 
 
 @require("dispatch.view_workorder", "alerts.view_alert")
 def orders(request):
     """The duty room's view of work orders: open ones first, then the last finished."""
-    qs = service.visible_work_orders(request.user)
+    open_, closed = service.orders_board(request.user)
     return render(
         request,
         "dispatch/orders.html",
         {
-            "open": qs.filter(status__in=["assigned", "arrived"]).order_by("created_at"),
-            "closed": qs.filter(status__in=["done", "cancelled"]).order_by("-created_at")[:50],
+            "open": open_,
+            "closed": closed,
             "members": service.team_members(),
-            "households": Household.objects.filter(care_recipients__isnull=False)
-            .distinct()
-            .order_by("code"),
+            "households": service.hotline_homes(),
             "preselect": request.GET.get("household", ""),
         },
     )
@@ -41,16 +39,12 @@ def orders(request):
 @require_POST
 @require("dispatch.add_workorder")
 def hotline(request):
-    home = Household.objects.filter(code=request.POST.get("household", "").strip()).first()
-    assignee = get_user_model().objects.filter(pk=request.POST.get("assignee") or 0).first()
+    form = HotlineForm(request.POST)
     try:
-        if home is None:
-            raise TransitionError(_("No household with that code."))
-        if assignee is None:
-            raise TransitionError(_("Choose a team member."))
-        order = service.hotline_request(
-            request.user, home, assignee, request.POST.get("request", "")
-        )
+        if not form.is_valid():
+            raise TransitionError(errors_text(form))
+        d = form.cleaned_data
+        order = service.hotline_request(request.user, d["household"], d["assignee"], d["request"])
         messages.success(request, _("Work order %(n)s sent.") % {"n": order.pk})
     except TransitionError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -60,18 +54,13 @@ def hotline(request):
 @require("dispatch.view_workorder")
 def field(request):
     """The phone view: my open work orders, nearest step first."""
-    orders = service.visible_work_orders(request.user).filter(assignee=request.user)
-    mine = (
-        orders.filter(status__in=["assigned", "arrived"])
-        .prefetch_related("household__care_recipients")
-        .order_by("created_at")
-    )
-    done_today = orders.filter(status="done", done_at__date=timezone.localdate())
+    mine, done_today = service.field_orders(request.user)
+    service.audit(request, AuditEntry.Action.VIEW, "field view: my work orders")
     return render(
         request,
         "dispatch/field.html",
         {
-            "orders": [(o, o.household.care_recipients.all()) for o in mine],
+            "orders": mine,
             "done_today": done_today,
         },
     )
@@ -102,13 +91,17 @@ def order(request, pk):
     )
 
 
-def _step(request, pk, fn, then=None):
-    """Run one work-order step as its assignee (or someone from the duty room)."""
+def _step(request, pk, form_class, fn, then=None):
+    """Run one work-order step as its assignee (or someone from the duty room), with the
+    form's data."""
     order = _visible_order(request, pk)
     if not (order.assignee_id == request.user.pk or service.sees_everything(request.user)):
         raise PermissionDenied
+    form = form_class(request.POST)
     try:
-        fn(order)
+        if not form.is_valid():
+            raise TransitionError(errors_text(form))
+        fn(order, form.cleaned_data)
     except TransitionError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("dispatch:order", pk=order.pk)
@@ -123,7 +116,8 @@ def arrived(request, pk):
     return _step(
         request,
         pk,
-        lambda o: service.arrived(request.user, o, request.POST.get("note", "")),
+        StepNoteForm,
+        lambda o, d: service.arrived(request.user, o, d["note"]),
         then="order",
     )
 
@@ -131,35 +125,22 @@ def arrived(request, pk):
 @require_POST
 @require("dispatch.change_workorder")
 def done(request, pk):
-    def do(order):
-        raw = request.POST.get("satisfaction", "")
-        if raw and not raw.isdigit():
-            raise TransitionError(_("Satisfaction is a number from 1 to 5."))
-        service.done(
-            request.user,
-            order,
-            request.POST.get("outcome", ""),
-            request.POST.get("note", ""),
-            int(raw) if raw else None,
-        )
+    def do(order, d):
+        service.done(request.user, order, d["outcome"], d["note"], d["satisfaction"])
         messages.success(request, _("Work order %(n)s done. Thank you.") % {"n": order.pk})
 
-    return _step(request, pk, do)
+    return _step(request, pk, DoneForm, do)
 
 
 @require_POST
 @require("dispatch.change_workorder", "alerts.view_alert")
 def cancel(request, pk):
-    return _step(
-        request, pk, lambda o: service.cancel(request.user, o, request.POST.get("note", ""))
-    )
+    return _step(request, pk, StepNoteForm, lambda o, d: service.cancel(request.user, o, d["note"]))
 
 
 @require("dispatch.view_auditentry")
 def audit_log(request):
-    page = Paginator(AuditEntry.objects.select_related("user", "household"), 100).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(service.audit_entries(), 100).get_page(request.GET.get("page"))
     return render(request, "dispatch/audit.html", {"page": page})
 
 
@@ -184,9 +165,7 @@ def export_residents(request):
             _("risk notes"),
         ]
     )
-    people = CareRecipient.objects.select_related("household", "team").prefetch_related(
-        "contacts", "consents"
-    )
+    people = service.residents_for_export()
     n = 0
     for p in people:
         contacts = "; ".join(f"{c.name} ({c.relation}) {c.phone}" for c in p.contacts.all())

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome
+from lianxin.care.roles import require
 from lianxin.dispatch.models import AuditEntry
 from lianxin.dispatch.service import audit
 from lianxin.ledgers import attachments, exports, imports
@@ -28,7 +29,6 @@ from lianxin.ledgers.forms import FilterForm, month_value
 from lianxin.ledgers.ledgers import LEDGERS
 from lianxin.ledgers.models import Attachment, Campaign
 from lianxin.ledgers.service import campaign_figures
-from lianxin.web.access import require
 
 VIEW = "ledgers.view_ledgers"
 EXPORT = "dispatch.export_personal_data"
