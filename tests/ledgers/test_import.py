@@ -210,3 +210,19 @@ def test_a_forged_token_is_refused(rec, lead):
     r = lead.post("/ledgers/import/", {"token": "../../etc/passwd"})
     assert r.status_code == 302
     assert Household.objects.count() == 5 and Consent.objects.count() == 4
+
+
+def test_previews_never_imported_are_removed_after_a_day(rec, lead, settings):
+    import os
+    import time
+    from pathlib import Path
+
+    upload(lead, "a.xlsx", xlsx(GOOD))
+    folder = Path(settings.LIANXIN_HOME) / "imports"
+    old = sorted(folder.iterdir())
+    assert len(old) == 2  # the upload and its name
+    day_ago = time.time() - 25 * 3600
+    for p in old:
+        os.utime(p, (day_ago, day_ago))
+    upload(lead, "b.xlsx", xlsx(GOOD))
+    assert not any(p.exists() for p in old) and len(list(folder.iterdir())) == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time as time_
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -383,3 +384,11 @@ def stored(home: Path, token: str) -> Path | None:
         return None
     path = Path(home) / "imports" / token
     return path if path.exists() else None
+
+
+def forget_old(folder: Path, hours: int = 24) -> None:
+    """Uploads previewed but never imported are removed after a day: they hold personal data."""
+    cutoff = time_.time() - hours * 3600
+    for path in folder.iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)

@@ -250,6 +250,7 @@ def import_recipients(request):
         token = uuid.uuid4().hex
         folder = home / "imports"
         folder.mkdir(parents=True, exist_ok=True)
+        imports.forget_old(folder)
         (folder / token).write_bytes(data)
         (folder / token).with_suffix(".name").write_text(name, encoding="utf-8")
         context.update(
