@@ -52,6 +52,7 @@ _LEDGER_MODELS = [
     "activity",
     "attachment",
 ]
+_NOTIFY_MODELS = ["channel", "escalationpolicy", "escalationstep", "personpreference", "silence"]
 
 # "app_label.codename" for each role. Admins also get every permission there is (the audit log
 # included: dispatch.view_auditentry is granted to admins only).
@@ -62,13 +63,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _all("dispatch", _DISPATCH_MODELS)
     + ["dispatch.export_personal_data"]
     + _all("ledgers", _LEDGER_MODELS)
-    + ["ledgers.view_ledgers"],
+    + ["ledgers.view_ledgers"]
+    + _all("notify", _NOTIFY_MODELS)
+    + ["notify.view_notification", "notify.add_handovernote"],
     Role.DUTY_OPERATOR: _view("care", _CARE_MODELS)
     + ["care.change_carerecipient", "care.add_emergencycontact", "care.change_emergencycontact"]
     + _view("alerts", _ALERT_MODELS)
     + ["alerts.change_alert", "alerts.add_awayperiod", "alerts.change_awayperiod"]
     + _view("dispatch", _DISPATCH_MODELS)
-    + ["dispatch.add_call", "dispatch.add_workorder", "dispatch.change_workorder"],
+    + ["dispatch.add_call", "dispatch.add_workorder", "dispatch.change_workorder"]
+    + ["notify.view_silence", "notify.add_silence", "notify.change_silence"]
+    + ["notify.view_notification", "notify.add_handovernote"],
     # Field members work their own team's orders; the alert queue is not theirs.
     Role.FIELD_MEMBER: _view("care", ["household", "meter", "carerecipient", "emergencycontact"])
     + ["dispatch.view_workorder", "dispatch.change_workorder", "dispatch.add_call"],

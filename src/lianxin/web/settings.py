@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "lianxin.ingest",
     "lianxin.ingest.api",
     "lianxin.ledgers",
+    "lianxin.health",
+    "lianxin.notify",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lianxin.health.context.system_alerts",
             ],
         },
     },
