@@ -24,10 +24,32 @@ FONT = "Noto Sans CJK SC, Noto Sans SC, sans-serif"
 COLORS = ["#1e8449", "#2e86c1", "#d68910", "#7d3c98", "#c0392b", "#5d6675", "#16a085"]
 
 
+def _text_width(text: str) -> float:
+    # At 10 px: CJK characters are about 10 px wide, Latin ones about 5.5.
+    return sum(10 if ord(c) > 0x2E7F else 5.5 for c in text)
+
+
+def _fit(text: str, room: float) -> str:
+    """Shorten an axis label to its slot, with an ellipsis."""
+    if _text_width(text) <= room - 4:
+        return text
+    while text and _text_width(text + "…") > room - 4:
+        text = text[:-1]
+    return text + "…"
+
+
 def _bars(labels, series, width=680, height=220, stacked=False) -> str:
     """A vertical bar chart as SVG: series is [(name, color, values)]."""
     n = max(1, len(labels))
-    left, bottom, top = 40, 36, 24
+    # The legend wraps onto as many rows as it needs; the plot starts below it.
+    legend, lx, ly = [], 40, 4
+    for name, _color, _values in series:
+        w = 24 + _text_width(str(name))
+        if lx + w > width - 10 and lx > 40:
+            lx, ly = 40, ly + 14
+        legend.append((lx, ly))
+        lx += w
+    left, bottom, top = 40, 36, ly + 24
     plot_h = height - bottom - top
     if stacked:
         peak = max([sum(v) for v in zip(*[s[2] for s in series], strict=True)] or [0])
@@ -68,13 +90,11 @@ def _bars(labels, series, width=680, height=220, stacked=False) -> str:
         if i % every == 0:
             out.append(
                 f'<text x="{x0 + slot * 0.4:.1f}" y="{height - bottom + 14}" '
-                f'text-anchor="middle" fill="#5d6675">{escape(str(label))}</text>'
+                f'text-anchor="middle" fill="#5d6675">{escape(_fit(str(label), slot))}</text>'
             )
-    lx = left
-    for name, color, _values in series:
-        out.append(f'<rect x="{lx}" y="4" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{lx + 14}" y="13">{escape(str(name))}</text>')
-        lx += 24 + 11 * len(str(name))
+    for (lx, ly), (name, color, _values) in zip(legend, series, strict=True):
+        out.append(f'<rect x="{lx}" y="{ly}" width="10" height="10" fill="{color}"/>')
+        out.append(f'<text x="{lx + 14}" y="{ly + 9}">{escape(str(name))}</text>')
     out.append("</svg>")
     return "".join(out)
 
