@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "lianxin.dispatch",
     "lianxin.ingest",
     "lianxin.ingest.api",
+    "lianxin.ledgers",
     "lianxin.health",
     "lianxin.notify",
 ]
