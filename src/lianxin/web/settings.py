@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "lianxin.dispatch",
     "lianxin.ingest",
     "lianxin.ingest.api",
+    "lianxin.health",
+    "lianxin.notify",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lianxin.health.context.system_alerts",
             ],
         },
     },
