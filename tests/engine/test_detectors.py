@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from lianxin.engine.config import EngineConfig
-from lianxin.engine.replay import replay
+from lianxin.engine.replay import InputError, replay
 from tests.engine.curves import STANDBY, START, at, drop, edit, home, local, raised
 
 DAYS = 28
@@ -185,7 +185,8 @@ def test_water_flowing_for_hours_is_high_load_and_water_use_counts_as_activity(t
     water = h.with_columns(meter_kind=pl.lit("water"), kwh=pl.lit(0.0))
     water = edit(water, "h2", at(22, 13), at(22, 19), pl.lit(0.01))  # 20 l/h without a break
     elec = h.with_columns(meter_kind=pl.lit("electricity"))
-    findings = replay(pl.concat([elec, water]))
+    # One column for both kinds is `quantity` (kWh; m³ for water): a `kwh` column holds kWh only.
+    findings = replay(pl.concat([elec, water]).rename({"kwh": "quantity"}))
     (f,) = raised(findings, "high_load", "h2")
     assert f.evidence["meter_kind"] == "water"
     assert at(22, 16) <= local(f.detected_at) <= at(22, 17)
@@ -196,10 +197,18 @@ def test_water_use_alone_keeps_a_home_from_inactivity(town):
     elec = edit(h, "h2", at(23, 23), at(24, 20), pl.lit(STANDBY))
     water = h.with_columns(meter_kind=pl.lit("water"), kwh=pl.lit(0.0))
     water = edit(water, "h2", at(24, 7), at(24, 8), pl.lit(0.02))  # a morning shower
-    findings = replay(pl.concat([elec.with_columns(meter_kind=pl.lit("electricity")), water]))
+    both = pl.concat([elec.with_columns(meter_kind=pl.lit("electricity")), water])
+    findings = replay(both.rename({"kwh": "quantity"}))
     assert [f for f in raised(findings, "inactivity") if local(f.detected_at) < at(24, 8)] == []
     late = [f for f in raised(findings, "inactivity") if local(f.detected_at) >= at(24, 8)]
     assert all(local(f.started_at) >= at(24, 8) for f in late)
+
+
+def test_a_kwh_column_with_water_rows_is_refused_by_name(town):
+    h = town.filter(pl.col("household_id") == "h2").head(4)
+    water = h.with_columns(meter_kind=pl.lit("water"))
+    with pytest.raises(InputError, match="column 'kwh' holds kWh, but there are water rows"):
+        replay(pl.concat([h.with_columns(meter_kind=pl.lit("electricity")), water]))
 
 
 def test_prepaid_cutoff_is_its_own_finding_not_no_power(town):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from lianxin.meterdata import deployment_zone
 
 # Sensitivity scales the slack a detector allows before it speaks: high = speak sooner.
 SENSITIVITY = {"low": 1.5, "normal": 1.0, "high": 0.7}
@@ -10,7 +12,7 @@ SENSITIVITY = {"low": 1.5, "normal": 1.0, "high": 0.7}
 
 @dataclass(frozen=True)
 class EngineConfig:
-    tz: str = "Asia/Shanghai"
+    tz: str = field(default_factory=deployment_zone)  # local time of routines and naive ts
     # The routine is learned from the last `history_days` local days, one ring slot per day.
     history_days: int = 28
     # Below this many days of a slot's history the population prior weighs as much as the home.

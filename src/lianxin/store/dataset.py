@@ -20,7 +20,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-UTC_US = pl.Datetime("us", "UTC")
+from lianxin.atomic import atomic_write, fsync_dir
+from lianxin.meterdata import STORED_EVENTS, UTC_US
+
 _counter = itertools.count()
 
 
@@ -236,16 +238,11 @@ class Dataset:
         # with zstd, about half the size.
         codec, level = ("lz4", None) if prefix == "part" else ("zstd", 3)
         name = f"{prefix}-{time.time_ns():019d}-{os.getpid()}-{next(_counter)}"
-        tmp = folder / f".{name}.tmp"
         final = folder / f"{name}.parquet"
-        with open(tmp, "wb") as fh:
+        with atomic_write(final, tmp=folder / f".{name}.tmp") as fh:
             df.write_parquet(
                 fh, compression=codec, compression_level=level, row_group_size=self.row_group_rows
             )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, final)
-        _fsync_dir(folder)
         return final
 
     @contextmanager
@@ -287,7 +284,7 @@ class Dataset:
             f.unlink(missing_ok=True)
             self._range_cache.pop(f, None)
             self._row_cache.pop(f, None)
-        _fsync_dir(self._day_dir(day))
+        fsync_dir(self._day_dir(day))
         return len(files)
 
     def _remove_stale_temporaries(self, day: date):
@@ -394,18 +391,12 @@ def _is_missing_file(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
 
 
-def _fsync_dir(path: Path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class ReadingsStore(Dataset):
-    """Interval readings. ts is the START of the interval (UTC). unit: "kWh" is the energy used in
-    the interval; "kWh/d" the energy of the local day starting at ts (from daily frozen registers);
-    "kWh reg" a frozen register (cumulative) value at ts; "kW", "V", "m3" as named."""
+    """Interval readings. ts is the START of the interval (UTC). unit: one of lianxin.meterdata's
+    UNITS, which says what each measures: "kWh" is the energy used in the interval; "kWh/d" the
+    energy of the local day starting at ts (from daily frozen registers); "kWh reg" a frozen
+    register (cumulative) value at ts; "m3" water or gas used in the interval; "kW", "V" as
+    named."""
 
     entity = "meter"
     key = ("meter", "ts", "unit")
@@ -417,16 +408,7 @@ class ReadingsStore(Dataset):
 class EventsStore(Dataset):
     """Meter events. event is one of EVENT_KINDS; detail is free text (e.g. the voltage)."""
 
-    EVENT_KINDS = (
-        "power_off",
-        "power_on",
-        "voltage_out_of_range",
-        "relay_open",
-        "relay_close",
-        "tamper",
-        "comm_loss",
-        "comm_restored",
-    )
+    EVENT_KINDS = STORED_EVENTS
     entity = "meter"
     key = ("meter", "ts", "event")
     values = ("detail",)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from lianxin.meterdata import deployment_zone
 from lianxin.web.config import env_bool, env_list, env_str, home_dir, secret_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -100,7 +101,7 @@ LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 USE_I18N = True
-TIME_ZONE = env_str("LIANXIN_TIME_ZONE", "Asia/Shanghai")
+TIME_ZONE = deployment_zone()  # LIANXIN_TIME_ZONE, read in lianxin.meterdata
 USE_TZ = True
 
 STATIC_URL = "static/"

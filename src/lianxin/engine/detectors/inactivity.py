@@ -22,6 +22,13 @@ from lianxin.engine import routine
 from lianxin.engine.text import clock, hours, utc, when
 
 KIND = "inactivity"
+# Reads the shared `explained` flag, which data_gap, payment and power set this interval.
+AFTER: tuple[str, ...] = (
+    "data_gap",
+    "payment",
+    "power",
+)  # detectors whose this-interval writes it reads
+
 FIELDS = {
     "in_open": (np.int64, (), 0),  # open inactivity: its started_at (last activity)
     "in_raised": (np.int64, (), 0),  # when the open inactivity was raised

@@ -5,7 +5,6 @@ anything is acknowledged, and rejected rows are kept in the quarantine in the sa
 caller may acknowledge as soon as `take()` returns.
 """
 
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from lianxin.atomic import atomic_write
 from lianxin.care.models import Meter
 from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json, rejected_rows
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection, db_text
@@ -163,10 +163,6 @@ class Intake:
                 "reason": [e.reason for e in errors],
             }
         )
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             frame.write_parquet(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
         return path
