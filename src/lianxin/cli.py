@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("init", "lianxin.commands.init", "create or upgrade the database (alias: migrate)"),
     ("serve", "lianxin.commands.serve", "serve the web app (duty room, admin, push API)"),
     ("monitor", "lianxin.commands.monitor", "run the loop readings -> engine -> alerts"),
+    ("notify-worker", "lianxin.commands.notify_worker", "send notifications and escalate alerts"),
     ("import", "lianxin.commands.import_", "import meter data files (CSV, XLSX, Parquet)"),
     ("watch", "lianxin.commands.watch", "import files dropped into a folder, as they arrive"),
     ("export-readings", "lianxin.commands.export_readings", "write stored readings to CSV/Parquet"),

@@ -50,25 +50,35 @@ def apply_findings(findings: Iterable[Finding], now: datetime | None = None) -> 
     now = now or timezone.now()
     release_expired_silences(now)
     for finding in findings:
-        with transaction.atomic():
-            if AppliedFinding.objects.filter(
-                finding_id=finding.finding_id, event=finding.event
-            ).exists():
-                continue
-            if finding.event == "raised":
-                alert = _raise(finding, now)
-            else:
-                alert = _clear(finding, now)
-            AppliedFinding.objects.create(
-                finding_id=finding.finding_id,
-                event=finding.event,
-                alert=alert,
-                applied_at=now,
-                finding=finding.to_dict(),
-            )
-        if alert is not None and alert not in touched:
+        try:
+            applied, alert = _apply_one(finding, now)
+        except IntegrityError:
+            # Another writer (a second monitor) applied this finding, or opened the alert of its
+            # key, at the same instant: its transaction has committed; apply again on top of it.
+            applied, alert = _apply_one(finding, now)
+        if applied and alert is not None and alert not in touched:
             touched.append(alert)
     return touched
+
+
+def _apply_one(finding: Finding, now) -> tuple[bool, Alert | None]:
+    with transaction.atomic():
+        if AppliedFinding.objects.filter(
+            finding_id=finding.finding_id, event=finding.event
+        ).exists():
+            return False, None
+        if finding.event == "raised":
+            alert = _raise(finding, now)
+        else:
+            alert = _clear(finding, now)
+        AppliedFinding.objects.create(
+            finding_id=finding.finding_id,
+            event=finding.event,
+            alert=alert,
+            applied_at=now,
+            finding=finding.to_dict(),
+        )
+    return True, alert
 
 
 def _subject(finding: Finding):
@@ -376,7 +386,7 @@ def queue(state="active", *, kind=None, area=None, team=None, **filters):
     ones latest first. kind, area (a transformer area code) and team (a team id, through the
     residents of the home) narrow it."""
     qs = Alert.objects.filter(status__in=STATE_FILTERS[state]).select_related(
-        "household", "transformer_area", "holder"
+        "household", "transformer_area", "holder", "escalation"
     )
     qs = qs.filter(**filters)
     if kind:

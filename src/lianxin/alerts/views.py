@@ -80,6 +80,10 @@ def queue_fragment(request):
                 a.pk for a in alerts if a.severity == "critical" and a.status == Status.OPEN
             ],
             "at": timezone.localtime().strftime("%H:%M:%S"),
+            # The footer's counts change during a shift too: the page replaces it as it polls.
+            "footer": render_to_string(
+                "alerts/_footer.html", {"counts": service.not_in_queue()}, request=request
+            ).strip(),
         }
     )
 

@@ -110,6 +110,9 @@ def run(args) -> int:
 
     # Bound before the URL is printed: a slow machine must not print a URL that refuses.
     threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
+    from lianxin.notify.worker import start_thread
+
+    start_thread(out=sys.stdout)  # notifications and escalation, beside the duty room
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)
     print(

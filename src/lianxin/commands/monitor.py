@@ -58,6 +58,10 @@ def run(args) -> int:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    from lianxin.notify.worker import start_thread
+
+    # Notifications and escalation run beside the loop (`lianxin notify-worker` runs them alone).
+    _worker, stop_worker = start_thread(out=sys.stdout)
     while True:
         began = time.perf_counter()
         monitor.sync_registry()
@@ -82,6 +86,7 @@ def run(args) -> int:
             time.sleep(min(1.0, deadline - time.monotonic()))
         if stopping:
             break
+    stop_worker.set()
     monitor.close()
     print("monitor stopped", file=sys.stderr)
     return 0

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "lianxin.ingest",
     "lianxin.ingest.api",
     "lianxin.health",
+    "lianxin.notify",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("dispatch/", include("lianxin.dispatch.urls")),
     path("api/", include("lianxin.ingest.api.urls")),
+    path("", include("lianxin.notify.urls")),
     path("households/<str:code>/", care_views.household, name="household"),
     path("households/<str:code>/load.json", views.household_load, name="household_load"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
