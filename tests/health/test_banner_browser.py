@@ -122,8 +122,20 @@ def _monitor_beating(port):
 def test_a_killed_monitor_shows_on_the_queue_and_clears_on_restart(chromium, tmp_path):  # noqa: F811
     receiver = Receiver()
     site = Site(tmp_path / "home", receiver)
+    # The duty room's real webhook channel, sent by a notification worker of its own (the one
+    # inside the monitor dies with it).
+    hook = Receiver()
+    made = site.run(
+        "manage",
+        "shell",
+        "-c",
+        "from lianxin.notify.models import Channel; Channel.objects.create(name='duty hook', "
+        f"kind='webhook', audience='duty', language='en', url='{hook.url}', secret='s')",
+    )
+    assert made.returncode == 0, made.stderr
     port = free_port()
     try:
+        site.start("notify-worker", "--every", "0.5")
         site.start("serve", "--port", str(port))
         _wait_for(lambda: _healthz_or_none(port)[0] == 200, 60, "lianxin serve did not start")
         monitor = site.start("monitor", "--every", "1")
@@ -150,6 +162,9 @@ def test_a_killed_monitor_shows_on_the_queue_and_clears_on_restart(chromium, tmp
         assert [a["kind"] for a in body["system_alerts"]] == ["monitor_down"]
         _wait_for(lambda: receiver.events("monitor_down"), 30, "no raised signal received")
         assert [e for e, _ in receiver.events("monitor_down")] == ["raised"]
+        _wait_for(lambda: hook.received, 30, "no notification reached the duty room's webhook")
+        assert "monitor has not stepped" in hook.received[0]["text"]
+        assert hook.received[0]["severity"] == "critical"
         # Every page shows it, not only the queue.
         page.goto(f"http://127.0.0.1:{port}/dispatch/orders/")
         assert page.locator('.system-alerts li[data-kind="monitor_down"]').count() == 1
@@ -163,7 +178,10 @@ def test_a_killed_monitor_shows_on_the_queue_and_clears_on_restart(chromium, tmp
         assert event == "cleared"
         lasted = cleared["duration_s"]
         assert 0 < lasted <= time.monotonic() - killed_at
+        _wait_for(lambda: len(hook.received) == 2, 30, "the all-clear was not notified")
+        assert hook.received[1]["text"].startswith("Resolved after")
         ctx.close()
     finally:
         site.stop_all()
         receiver.server.shutdown()
+        hook.server.shutdown()

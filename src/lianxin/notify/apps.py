@@ -18,3 +18,9 @@ class NotifyConfig(AppConfig):
         # to that row writes the outbox in the same transaction, and catches every path that
         # opens, releases, acknowledges or closes an alert without touching each of them.
         post_save.connect(service.on_alert_event, sender=AlertEvent, dispatch_uid="notify-alerts")
+
+        from lianxin.health.signals import system_alert_cleared, system_alert_raised
+        from lianxin.notify import system
+
+        system_alert_raised.connect(system.on_raised, dispatch_uid="notify-system-raised")
+        system_alert_cleared.connect(system.on_cleared, dispatch_uid="notify-system-cleared")

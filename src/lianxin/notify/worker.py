@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -217,11 +218,22 @@ def _event(n, action, at, note, data):
     )
 
 
+BEAT_EVERY = 15.0
+
+
 def loop(stop: threading.Event, every: float = 0.5, out=None):
     """Run passes until `stop` is set. Errors of one pass are printed and the loop goes on."""
+    from lianxin import health
+
+    last_beat = 0.0
     while not stop.is_set():
         try:
             r = run_once()
+            # The health checks watch this beat and backlog: a worker that stops, or stops
+            # draining, is a system alert. Not every pass: a pass may come twice a second.
+            if time.monotonic() - last_beat >= BEAT_EVERY:
+                health.beat("notify", every=BEAT_EVERY, backlog=pending_count())
+                last_beat = time.monotonic()
             if out and (r.sent or r.failed or r.escalated):
                 print(
                     f"notify: sent {r.sent} failed {r.failed} retrying {r.retried} "
@@ -235,6 +247,19 @@ def loop(stop: threading.Event, every: float = 0.5, out=None):
         finally:
             close_old_connections()
         stop.wait(every)
+    try:
+        health.stopped("notify")
+    except Exception:  # noqa: BLE001 - stopping must not fail on a database that went away
+        pass
+
+
+def pending_count() -> int:
+    """Notifications due and not yet sent: the backlog the health checks watch (one held for
+    the end of quiet hours is not a backlog)."""
+    return Notification.objects.filter(
+        Q(status=Notification.Status.PENDING, due_at__lte=timezone.now())
+        | Q(status=Notification.Status.SENDING)
+    ).count()
 
 
 def start_thread(out=None) -> tuple[threading.Thread, threading.Event]:
