@@ -95,13 +95,27 @@ class Dataset:
             parts.append((day, df.slice(offset, length).drop("_day")))
             offset += length
         with self._locked():
-            for day, part in parts:
-                fresh, counts = self._classify(day, part)
-                result = result + counts
-                if fresh.height:
-                    self._write_file(day, fresh, prefix="part", is_sorted=True)
-                    if len(self._small_files(day)) >= self.auto_compact_files:
-                        self._compact_day(day, full=False)
+            # All or nothing across days: every day's file is written and fsynced under a
+            # temporary name first, and only then are they all renamed into place. A day that
+            # cannot be written (read-only, disk full) fails the write before any day is stored.
+            staged: list[tuple[Path, Path]] = []
+            try:
+                for day, part in parts:
+                    fresh, counts = self._classify(day, part)
+                    result = result + counts
+                    if fresh.height:
+                        staged.append(self._stage_file(day, fresh, prefix="part", is_sorted=True))
+            except BaseException:
+                for tmp, _final in staged:
+                    tmp.unlink(missing_ok=True)
+                raise
+            for tmp, final in staged:
+                os.rename(tmp, final)
+            for folder in {final.parent for _tmp, final in staged}:
+                _fsync_dir(folder)
+            for day, _part in parts:
+                if len(self._small_files(day)) >= self.auto_compact_files:
+                    self._compact_day(day, full=False)
         return result
 
     def _normalise(self, frame: pl.DataFrame | pa.Table) -> pl.DataFrame:
@@ -228,6 +242,15 @@ class Dataset:
         return ranges
 
     def _write_file(self, day: date, df: pl.DataFrame, prefix: str, is_sorted=False) -> Path:
+        tmp, final = self._stage_file(day, df, prefix, is_sorted)
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
+        return final
+
+    def _stage_file(
+        self, day: date, df: pl.DataFrame, prefix: str, is_sorted=False
+    ) -> tuple[Path, Path]:
+        """Write a day's file under a temporary name, fsynced: (temporary, final) names."""
         folder = self._day_dir(day)
         folder.mkdir(parents=True, exist_ok=True)
         if not is_sorted:
@@ -238,15 +261,20 @@ class Dataset:
         name = f"{prefix}-{time.time_ns():019d}-{os.getpid()}-{next(_counter)}"
         tmp = folder / f".{name}.tmp"
         final = folder / f"{name}.parquet"
-        with open(tmp, "wb") as fh:
-            df.write_parquet(
-                fh, compression=codec, compression_level=level, row_group_size=self.row_group_rows
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, final)
-        _fsync_dir(folder)
-        return final
+        try:
+            with open(tmp, "wb") as fh:
+                df.write_parquet(
+                    fh,
+                    compression=codec,
+                    compression_level=level,
+                    row_group_size=self.row_group_rows,
+                )
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a half-written file (disk full) is not left behind
+            raise
+        return tmp, final
 
     @contextmanager
     def _locked(self):

@@ -89,6 +89,22 @@ class Outcome:
         }
 
 
+class PartlyStored(Exception):
+    """A batch failed after some of it was stored: says exactly which part (a re-send of the
+    whole batch is safe: the stored part counts as duplicate)."""
+
+    def __init__(self, stored: list[str], readings: WriteResult, events: WriteResult):
+        super().__init__(f"stored {' and '.join(stored)} only")
+        self.stored, self.readings, self.events = stored, readings, events
+
+    def to_dict(self) -> dict:
+        return {
+            name: {"accepted": w.accepted, "replaced": w.replaced, "duplicate": w.duplicate}
+            for name, w in (("readings", self.readings), ("events", self.events))
+            if name in self.stored
+        }
+
+
 class Intake:
     def __init__(self, home: Path | None = None):
         self.home = Path(home or settings.LIANXIN_HOME)
@@ -101,13 +117,24 @@ class Intake:
         where the batch came from, for the person who reads the quarantine)."""
         readings = WriteResult()
         events = WriteResult()
-        if parsed.readings.height:
-            readings = self.stores.readings.write(parsed.readings.drop("row"))
-        if parsed.events.height:
-            events = self.stores.events.write(parsed.events.drop("row"))
-        outcome = Outcome(parsed.received, readings, events, parsed.errors)
-        if parsed.errors:
-            self.quarantine(parsed.errors, source=source, description=description, outcome=outcome)
+        stored: list[str] = []
+        try:
+            # Each store writes all of its days or none (see Dataset.write).
+            if parsed.readings.height:
+                readings = self.stores.readings.write(parsed.readings.drop("row"))
+                stored.append("readings")
+            if parsed.events.height:
+                events = self.stores.events.write(parsed.events.drop("row"))
+                stored.append("events")
+            outcome = Outcome(parsed.received, readings, events, parsed.errors)
+            if parsed.errors:
+                self.quarantine(
+                    parsed.errors, source=source, description=description, outcome=outcome
+                )
+        except Exception as exc:
+            if stored:
+                raise PartlyStored(stored, readings, events) from exc
+            raise
         return outcome
 
     def quarantine(
