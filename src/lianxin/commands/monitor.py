@@ -57,15 +57,31 @@ def run(args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     while True:
-        monitor.sync_registry()
-        report = monitor.step()
-        print(
-            f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
-            f"readings {report.readings} events {report.events} "
-            f"findings {len(report.findings)} alerts {report.alerts}"
-            + (f" unknown meters {report.unknown_meters}" if report.unknown_meters else ""),
-            flush=True,
-        )
+        try:
+            monitor.sync_registry()
+            report = monitor.step()
+        except Exception as exc:  # noqa: BLE001 - a failed step is retried; the watch goes on
+            # Nothing of the step was saved, so the next step judges the same data again.
+            print(
+                f"lianxin monitor: step failed, retried next step: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if args.once:
+                monitor.close()
+                return 1
+        else:
+            print(
+                f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
+                f"readings {report.readings} events {report.events} "
+                f"findings {len(report.findings)} alerts {report.alerts}"
+                + (f" unknown meters {report.unknown_meters}" if report.unknown_meters else "")
+                + (f" skipped findings {len(report.skipped)}" if report.skipped else ""),
+                flush=True,
+            )
+            for finding, reason in report.skipped:
+                print(f"  skipped {finding.kind} {finding.subject}: {reason}", flush=True)
         if args.once or stopping:
             break
         deadline = time.monotonic() + args.every
