@@ -61,3 +61,21 @@ def test_a_household_renamed_or_deleted_under_a_running_monitor(town, tmp_path, 
     monitor.step(LIVE + timedelta(hours=3))
     assert Alert.objects.filter(kind="no_power", household__code=HOMES[0]).count() == 1
     monitor.close()
+
+
+def test_a_truncated_file_in_the_store_does_not_stop_the_monitor(town, tmp_path, caplog):  # noqa: F811
+    stores, monitor = with_history(tmp_path, 35)
+    monitor.step(LIVE, raise_alerts=False)
+    stores.readings.write(zeros_at({"M0"}, LIVE, LIVE + timedelta(hours=2)))
+    # A neighbour's late batch lands in its own file, which the disk then cuts short.
+    late = readings(LIVE, LIVE + timedelta(hours=2)).filter(pl.col("meter") == "M3")
+    stores.readings.write(late.with_columns(value=pl.col("value") + 0.001))
+    day = tmp_path / "readings" / f"day={LIVE.date().isoformat()}"
+    victim = max(day.glob("*.parquet"))
+    victim.write_bytes(victim.read_bytes()[:100])
+    report = monitor.step(LIVE + timedelta(hours=2))
+    monitor.close()
+    assert Alert.objects.filter(kind="no_power", household__code=HOMES[0]).count() == 1
+    assert report.readings > 0
+    assert victim.name in caplog.text
+    assert (tmp_path / "readings" / "damaged" / day.name / victim.name).exists()
