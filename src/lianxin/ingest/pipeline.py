@@ -4,6 +4,7 @@ summary a data engineer can act on. Needs Django set up; the readers and the sto
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -559,7 +560,8 @@ def _finish(run: ImportRun, summary: Summary) -> None:
     run.accepted, run.replaced, run.duplicate = t.accepted, t.replaced, t.duplicate
     run.rejected = sum(summary.rejected.values())
     run.rejected_by_reason = dict(summary.rejected)
-    run.message = summary.error
+    # The admin shows this to others: the error without the file's own text (see redact).
+    run.message = redact(summary.error)
     run.quarantine_file = summary.quarantine_file
     run.finished_at = timezone.now()
     if summary.error and not summary.good:
@@ -569,3 +571,11 @@ def _finish(run: ImportRun, summary: Summary) -> None:
     else:
         run.status = ImportRun.Status.OK
     run.save()
+
+
+def redact(message: str) -> str:
+    """An error about a file without the file's own text: quoted fragments (a first line, a
+    header) become '…', so ImportRun.message and watch summaries never carry what a file held
+    (a link to a secret once put its first line there)."""
+    message = re.sub(r"'[^'\n]*'", "'…'", message)
+    return re.sub(r'"[^"\n]*"', '"…"', " ".join(message.split()))[:2000]
