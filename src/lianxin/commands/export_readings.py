@@ -64,6 +64,7 @@ def export(out, meters, start, end, unit, tz) -> int:
     from django.conf import settings
 
     from lianxin.care.models import Meter
+    from lianxin.csvcells import safe_text_columns
     from lianxin.store import ReadingsStore
 
     store = ReadingsStore(settings.LIANXIN_HOME / "readings")
@@ -113,6 +114,7 @@ def export(out, meters, start, end, unit, tz) -> int:
                 df = df.with_columns(
                     pl.col("ts", "received_at").dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
                 )
+                df = safe_text_columns(df)  # no formulas for the spreadsheet (OWASP)
                 df.write_csv(fh, include_header=first_csv)
                 first_csv = False
             else:
