@@ -14,8 +14,8 @@ from lianxin.alerts.models import (
     Status,
     TransitionError,
 )
-from lianxin.alerts.views import welfare_list
 from lianxin.care.models import CareRecipient, Household
+from lianxin.dispatch.service import welfare_list
 from tests.alerts.helpers import NOW, cared_home, enroll, finding, outage, town
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,7 @@
 import pytest
 
+from tests.web.helpers import case  # noqa: F401  (the view tests' shared fixture)
+
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):

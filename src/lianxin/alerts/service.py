@@ -388,12 +388,44 @@ WORST_FIRST = [
 ]
 
 
-def queue(**filters):
-    """The alerts a person works, worst first (severity, then oldest anomaly)."""
-    qs = Alert.objects.filter(status__in=ACTIVE).select_related(
+# The queue page's state filter: which statuses each choice shows.
+STATE_FILTERS = {
+    "active": ACTIVE,
+    "open": [Status.OPEN],
+    "acknowledged": [Status.ACKNOWLEDGED],
+    "dispatched": [Status.DISPATCHED],
+    "inhibited": [Status.INHIBITED],
+    "silenced": [Status.SILENCED],
+    "resolved": [Status.RESOLVED],
+}
+
+
+def queue(state="active", *, kind=None, area=None, team=None, **filters):
+    """The alerts a person works, worst first (severity, then oldest anomaly); the resolved
+    ones latest first. kind, area (a transformer area code) and team (a team id, through the
+    residents of the home) narrow it."""
+    qs = Alert.objects.filter(status__in=STATE_FILTERS[state]).select_related(
         "household", "transformer_area", "holder"
     )
-    return qs.filter(**filters).order_by(*WORST_FIRST)
+    qs = qs.filter(**filters)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if area:
+        qs = qs.filter(transformer_area__code=area)
+    if team is not None:
+        qs = qs.filter(household__care_recipients__team_id=team).distinct()
+    if state == "resolved":
+        return qs.order_by("-resolved_at")
+    return qs.order_by(*WORST_FIRST)
+
+
+def not_in_queue() -> dict[str, int]:
+    """What the active queue leaves out, for its footer: alerts covered by a grid outage and
+    alerts silenced while the resident is away."""
+    return {
+        "inhibited": Alert.objects.filter(status=Status.INHIBITED).count(),
+        "silenced": Alert.objects.filter(status=Status.SILENCED).count(),
+    }
 
 
 # Steps whose first occurrence the duty room is measured by, in case order.

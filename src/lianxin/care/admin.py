@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from lianxin.care.audit import viewed
 from lianxin.care.models import (
     CareRecipient,
     Consent,
@@ -74,6 +75,19 @@ class CareRecipientAdmin(admin.ModelAdmin):
     search_fields = ["name", "name_en", "phone", "household__address"]
     raw_id_fields = ["household"]
     inlines = [ConsentInline, EmergencyContactInline]
+
+    # Names, phones, addresses and risk notes: every look is written to the audit log.
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            viewed(request, "care recipients list (admin)")
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and obj is not None:
+            viewed(request, f"care recipient {obj.pk} (admin)", obj.household)
+        return response
 
 
 @admin.register(Consent)

@@ -1,9 +1,13 @@
-"""The four roles, as Django groups with their permissions.
+"""The four roles, as Django groups with their permissions, and the check every page makes.
 
 Later stages (alerts, dispatch, ledgers) add their own permissions to ROLE_PERMISSIONS; the
 groups are rebuilt after every migrate, so a deployment always matches this table.
 """
 
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import TextChoices
 from django.utils.translation import gettext_lazy as _
 
@@ -88,3 +92,26 @@ def user_roles(user) -> set[str]:
 
 def has_role(user, *roles: str) -> bool:
     return user.is_superuser or bool(user_roles(user) & set(roles))
+
+
+def sees_everything(user) -> bool:
+    """The duty room (operators, leads, admins) sees every home; a field member only their
+    team's."""
+    return has_role(user, Role.ADMIN, Role.TEAM_LEAD, Role.DUTY_OPERATOR)
+
+
+def require(*perms: str):
+    """Sign-in and permission check for a view: anonymous users are sent to sign in, signed-in
+    users without every permission in `perms` get 403."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if not request.user.has_perms(perms):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

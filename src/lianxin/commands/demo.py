@@ -100,11 +100,10 @@ def run(args) -> int:
         _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live)
     sim = datetime.fromtimestamp(monitor.engine.now, UTC)
 
-    from lianxin.commands.serve import serve
+    from lianxin.commands.serve import bind
 
-    server = threading.Thread(target=serve, args=(args.host, args.port), daemon=True)
-    server.start()
-    time.sleep(0.5)
+    # Bound before the URL is printed: a slow machine must not print a URL that refuses.
+    threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)
     print(

@@ -21,9 +21,18 @@ def run(args) -> int:
 
 
 def serve(host: str, port: int, threads: int = 8):
-    import waitress
+    bind(host, port, threads).run()
+
+
+def bind(host: str, port: int, threads: int = 8):
+    """The web server, listening once this returns (so a URL printed after it answers); .run()
+    serves."""
+    import waitress.server
 
     from lianxin.web.wsgi import application
 
+    server = waitress.server.create_server(
+        application, host=host, port=port, threads=threads, ident="lianxin"
+    )
     print(f"serving on http://{host}:{port}/  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    waitress.serve(application, host=host, port=port, threads=threads, ident="lianxin", _quiet=True)
+    return server

@@ -3,14 +3,15 @@ log. Every step that belongs to an alert is also written to its append-only even
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lianxin.alerts.models import Action, Alert, Outcome, Status, TransitionError
-from lianxin.care.models import Household, Team
-from lianxin.care.roles import Role, has_role
+from lianxin.care.models import CareRecipient, Household, Team
+from lianxin.care.roles import Role, sees_everything
 from lianxin.dispatch.models import AuditEntry, Call, WorkOrder
 
 
@@ -188,10 +189,6 @@ def cancel(user, order: WorkOrder, note: str) -> WorkOrder:
 # --- who may see what ---------------------------------------------------------------------
 
 
-def sees_everything(user) -> bool:
-    return has_role(user, Role.ADMIN, Role.TEAM_LEAD, Role.DUTY_OPERATOR)
-
-
 def visible_work_orders(user):
     qs = WorkOrder.objects.select_related("household", "assignee", "team", "alert")
     if sees_everything(user):
@@ -199,16 +196,7 @@ def visible_work_orders(user):
     return qs.filter(team__membership__user=user).distinct()
 
 
-def visible_households(user):
-    if sees_everything(user):
-        return Household.objects.all()
-    teams = Team.objects.filter(membership__user=user)
-    return Household.objects.filter(
-        Q(care_recipients__team__in=teams) | Q(work_orders__team__in=teams)
-    ).distinct()
-
-
-def team_members(user=None):
+def team_members():
     """Who can be sent: the field members (and leads) of the teams."""
     from django.contrib.auth import get_user_model
 
@@ -222,12 +210,65 @@ def team_members(user=None):
     )
 
 
-def audit(request, action: str, what: str, household: Household | None = None) -> AuditEntry:
+def assignable(household: Household | None = None):
+    """Who the case page offers to send to a home: the members of the team(s) caring for its
+    residents; every team member when no team cares for it (yet)."""
+    members = team_members()
+    if household is None:
+        return members
+    teams = household.care_recipients.exclude(team=None).values("team")
+    own = members.filter(membership__team__in=teams)
+    return own if own.exists() else members
+
+
+def welfare_list(outage: Alert):
+    """Enrolled residents inside a grid outage, to phone first: those whose own alarm it muted,
+    then the oldest; each with whether someone has called them since it began."""
+    inhibited = set(
+        outage.children.filter(status=Status.INHIBITED).values_list("household_id", flat=True)
+    )
+    called = set(Call.objects.filter(alert=outage).values_list("household_id", flat=True))
+    people = (
+        CareRecipient.objects.filter(household__code__in=outage.households)
+        .select_related("household")
+        .prefetch_related("contacts")
+    )
+    rows = [
+        {"person": p, "alarm": p.household_id in inhibited, "called": p.household_id in called}
+        for p in people
+    ]
+    rows.sort(key=lambda r: (r["called"], not r["alarm"], r["person"].birth_year))
+    return rows
+
+
+# The same person seeing the same thing again within this time is one entry, not one per
+# page load: the case page after each step, the queue's polling.
+VIEW_AGAIN = timedelta(minutes=10)
+
+
+def audit(request, action: str, what: str, household: Household | None = None) -> AuditEntry | None:
+    what = what[:200]
+    if action == AuditEntry.Action.VIEW and request.user.is_authenticated:
+        seen = AuditEntry.objects.filter(
+            user=request.user,
+            action=action,
+            what=what,
+            household=household,
+            at__gte=timezone.now() - VIEW_AGAIN,
+        )
+        if seen.exists():
+            return None
     return AuditEntry.objects.create(
         user=request.user,
         action=action,
-        what=what[:200],
+        what=what,
         household=household,
         path=request.get_full_path()[:300],
         ip=request.META.get("REMOTE_ADDR") or None,
     )
+
+
+def record_view(sender, request, what, household=None, **kwargs):
+    """Receives lianxin.care.audit.personal_data_viewed: the apps below dispatch announce what
+    a person looked at; the audit log is kept here."""
+    audit(request, AuditEntry.Action.VIEW, what, household)

@@ -3,7 +3,6 @@
 import csv
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -13,11 +12,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome, TransitionError
+from lianxin.care.forms import errors_text
 from lianxin.care.models import CareRecipient, Household
+from lianxin.care.roles import require
 from lianxin.csvcells import safe_cell
 from lianxin.dispatch import service
+from lianxin.dispatch.forms import DoneForm, HotlineForm, StepNoteForm
 from lianxin.dispatch.models import AuditEntry
-from lianxin.web.access import require
 
 
 @require("dispatch.view_workorder", "alerts.view_alert")
@@ -42,16 +43,12 @@ def orders(request):
 @require_POST
 @require("dispatch.add_workorder")
 def hotline(request):
-    home = Household.objects.filter(code=request.POST.get("household", "").strip()).first()
-    assignee = get_user_model().objects.filter(pk=request.POST.get("assignee") or 0).first()
+    form = HotlineForm(request.POST)
     try:
-        if home is None:
-            raise TransitionError(_("No household with that code."))
-        if assignee is None:
-            raise TransitionError(_("Choose a team member."))
-        order = service.hotline_request(
-            request.user, home, assignee, request.POST.get("request", "")
-        )
+        if not form.is_valid():
+            raise TransitionError(errors_text(form))
+        d = form.cleaned_data
+        order = service.hotline_request(request.user, d["household"], d["assignee"], d["request"])
         messages.success(request, _("Work order %(n)s sent.") % {"n": order.pk})
     except TransitionError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -68,6 +65,7 @@ def field(request):
         .order_by("created_at")
     )
     done_today = orders.filter(status="done", done_at__date=timezone.localdate())
+    service.audit(request, AuditEntry.Action.VIEW, "field view: my work orders")
     return render(
         request,
         "dispatch/field.html",
@@ -103,13 +101,17 @@ def order(request, pk):
     )
 
 
-def _step(request, pk, fn, then=None):
-    """Run one work-order step as its assignee (or someone from the duty room)."""
+def _step(request, pk, form_class, fn, then=None):
+    """Run one work-order step as its assignee (or someone from the duty room), with the
+    form's data."""
     order = _visible_order(request, pk)
     if not (order.assignee_id == request.user.pk or service.sees_everything(request.user)):
         raise PermissionDenied
+    form = form_class(request.POST)
     try:
-        fn(order)
+        if not form.is_valid():
+            raise TransitionError(errors_text(form))
+        fn(order, form.cleaned_data)
     except TransitionError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("dispatch:order", pk=order.pk)
@@ -124,7 +126,8 @@ def arrived(request, pk):
     return _step(
         request,
         pk,
-        lambda o: service.arrived(request.user, o, request.POST.get("note", "")),
+        StepNoteForm,
+        lambda o, d: service.arrived(request.user, o, d["note"]),
         then="order",
     )
 
@@ -132,28 +135,17 @@ def arrived(request, pk):
 @require_POST
 @require("dispatch.change_workorder")
 def done(request, pk):
-    def do(order):
-        raw = request.POST.get("satisfaction", "")
-        if raw and not raw.isdigit():
-            raise TransitionError(_("Satisfaction is a number from 1 to 5."))
-        service.done(
-            request.user,
-            order,
-            request.POST.get("outcome", ""),
-            request.POST.get("note", ""),
-            int(raw) if raw else None,
-        )
+    def do(order, d):
+        service.done(request.user, order, d["outcome"], d["note"], d["satisfaction"])
         messages.success(request, _("Work order %(n)s done. Thank you.") % {"n": order.pk})
 
-    return _step(request, pk, do)
+    return _step(request, pk, DoneForm, do)
 
 
 @require_POST
 @require("dispatch.change_workorder", "alerts.view_alert")
 def cancel(request, pk):
-    return _step(
-        request, pk, lambda o: service.cancel(request.user, o, request.POST.get("note", ""))
-    )
+    return _step(request, pk, StepNoteForm, lambda o, d: service.cancel(request.user, o, d["note"]))
 
 
 @require("dispatch.view_auditentry")

@@ -1,21 +1,6 @@
-"""Sign-in and permission checks for every page and API: anonymous users are sent to sign in,
-signed-in users without the permission get 403."""
+"""Kept so views written against `lianxin.web.access.require` keep working: the role check
+lives beside the roles, in lianxin.care.roles."""
 
-from functools import wraps
+from lianxin.care.roles import require
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-
-
-def require(*perms: str):
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapped(request, *args, **kwargs):
-            if not request.user.has_perms(perms):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
+__all__ = ["require"]

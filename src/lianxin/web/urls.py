@@ -2,15 +2,22 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from lianxin.alerts import urls as alerts_urls
+from lianxin.care import views as care_views
+from lianxin.dispatch import urls as dispatch_urls
 from lianxin.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("alerts/", include("lianxin.alerts.urls")),
+    # The queue and alert steps, plus the case page that dispatch composes on top of them.
+    path(
+        "alerts/",
+        include((alerts_urls.urlpatterns + dispatch_urls.case_urlpatterns, alerts_urls.app_name)),
+    ),
     path("dispatch/", include("lianxin.dispatch.urls")),
     path("api/", include("lianxin.ingest.api.urls")),
-    path("households/<str:code>/", views.household, name="household"),
+    path("households/<str:code>/", care_views.household, name="household"),
     path("households/<str:code>/load.json", views.household_load, name="household_load"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,14 +1,14 @@
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 
-from lianxin.alerts.models import Alert
+from lianxin.care.forms import IdField, bad_request
 from lianxin.care.models import CareRecipient, Household, TransformerArea
-from lianxin.dispatch import service as dispatch
-from lianxin.dispatch.models import AuditEntry
-from lianxin.web.access import require
+from lianxin.care.roles import require
+from lianxin.care.service import household_or_404
 from lianxin.web.load import RANGES, load_chart
 
 
@@ -30,50 +30,22 @@ def home(request):
     )
 
 
-def _household(request, code):
-    # A field member sees only the homes of their team: another home is as good as absent.
-    return get_object_or_404(dispatch.visible_households(request.user), code=code)
-
-
-@require("care.view_household", "care.view_carerecipient")
-def household(request, code):
-    home = _household(request, code)
-    alert = None
-    if request.GET.get("alert", "").isdigit():
-        alert = Alert.objects.filter(household=home, pk=int(request.GET["alert"])).first()
-    now = timezone.now()
-    dispatch.audit(request, AuditEntry.Action.VIEW, f"household {home.code}", home)
-    return render(
-        request,
-        "web/household.html",
-        {
-            "home": home,
-            "alert": alert,
-            "recipients": home.care_recipients.select_related("team").prefetch_related(
-                "contacts", "consents"
-            ),
-            "meters": home.meters.all(),
-            "alerts": home.alerts.order_by("-opened_at")[:50],
-            "orders": home.work_orders.select_related("assignee").order_by("-created_at")[:50],
-            "calls": home.calls.select_related("by").order_by("-at")[:50],
-            "away_periods": home.away_periods.select_related("author").order_by("-starts_at")[:20],
-            "now": now,
-            "ranges": list(RANGES),
-            "can_set_away": request.user.has_perm("alerts.add_awayperiod"),
-            "can_open_alerts": request.user.has_perm("alerts.view_alert"),
-        },
-    )
+class LoadQuery(forms.Form):
+    range = forms.CharField(required=False)
+    alert = IdField(label=_("alert"), required=False)
 
 
 @require("care.view_household")
 def household_load(request, code):
-    home = _household(request, code)
-    range_key = request.GET.get("range", "48h")
+    home = household_or_404(request.user, code)
+    query = LoadQuery(request.GET)
+    if not query.is_valid():
+        return bad_request(request, query, json=True)
+    range_key = query.cleaned_data["range"] or "48h"
     if range_key not in RANGES:
         raise Http404(f"unknown range {range_key!r}; use one of {', '.join(RANGES)}")
-    alert = None
-    if request.GET.get("alert", "").isdigit():
-        alert = Alert.objects.filter(household=home, pk=int(request.GET["alert"])).first()
+    alert_id = query.cleaned_data["alert"]
+    alert = home.alerts.filter(pk=alert_id).first() if alert_id else None
     return JsonResponse(load_chart(home, range_key, alert))
 
 

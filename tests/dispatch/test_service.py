@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 
 from lianxin.alerts import service as alerts
 from lianxin.alerts.models import Outcome, Status, TransitionError
+from lianxin.care.service import visible_households
 from lianxin.dispatch import service
 from lianxin.dispatch.models import Call, WorkOrder
 from tests.alerts.helpers import NOW, cared_home, finding, town
@@ -98,5 +99,5 @@ def test_field_members_see_only_their_teams_orders_and_homes(people):
     assert list(service.visible_work_orders(people["field1"])) == [mine]
     assert list(service.visible_work_orders(people["field3"])) == [theirs]
     assert set(service.visible_work_orders(people["operator"])) == {mine, theirs}
-    homes = service.visible_households(people["field1"])
+    homes = visible_households(people["field1"])
     assert own_home in homes and other_home not in homes

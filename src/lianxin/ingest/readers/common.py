@@ -1,0 +1,333 @@
+"""What every reader shares: options, the batch a chunk becomes, the rejection frame, and the
+value, date and timestamp checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from lianxin.errors import LianxinError
+
+UTC_US = pl.Datetime("us", "UTC")
+REJECTION_SCHEMA = {
+    "line": pl.Int64,
+    "field": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+    "code": pl.String,
+}
+# Largest plausible value of one reading, per unit. A household supply is at most a few tens of
+# kW; 100 kW sustained for an hour is a unit mix-up (Wh as kWh) or a meter fault, not a home.
+LIMITS = {
+    "kWh": 100.0,
+    "kW": 100.0,
+    "kWh/d": 2_400.0,
+    "kWh reg": 1e9,
+    "m3": 10.0,
+    "V": 1_000.0,
+}
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+BAD_TS = "not a timestamp like 2024-03-01 08:15:00 (or a local time skipped by a DST change)"
+# A meter clock a few minutes ahead is skew; beyond that the date is wrong.
+FUTURE_TOLERANCE = timedelta(minutes=15)
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日")
+_DATETIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y%m%d%H%M%S",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+)
+_AWARE_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%dT%H:%M%z",
+    "%Y-%m-%d %H:%M%z",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+)
+
+
+class FileError(LianxinError):
+    """The file as a whole cannot be read; the message names the file and what is wrong."""
+
+
+@dataclass
+class Options:
+    time_zone: str = "Asia/Shanghai"
+    unit: str | None = None  # "kWh" or "kW" for load curves when the file does not say
+    ts_marks: str = "start"  # long format: timestamps mark the interval "start" or "end"
+    interval_minutes: int = 15  # long format with ts_marks="end"
+    chunk_bytes: int = 16 * 1024 * 1024  # about 25,000 96-point rows: 2.4 M readings
+    now: datetime | None = None  # for "in the future" checks; default: the current time
+
+
+@dataclass
+class Batch:
+    """Records of one kind in the shape of its store plus `_line` (the source line, or row of a
+    Parquet file); registration columns (account, name, address, area_code, area_name, feeder,
+    kind) in `info` or in the records; and the rejections of the same chunk."""
+
+    kind: str  # readings | registers | events | payments | balances | topology
+    records: pl.DataFrame
+    rejections: pl.DataFrame
+    rows: int = 0  # source rows this chunk covered
+    info: pl.DataFrame | None = None  # one row per meter: registration columns, if not in records
+    held: pl.DataFrame | None = None  # records of unknown meters (set by the pipeline)
+
+
+_REGISTRATION = ("account", "name", "address", "area_code", "area_name", "feeder", "kind")
+
+
+def _ragged(src, count: int, n_fields: int) -> str:
+    if src.kind == "load_curve":
+        points = len(src._points) + count - n_fields
+        return f"row has {points} point values, expected 96 ({count} fields, header has {n_fields})"
+    return f"row has {count} fields, the header has {n_fields}"
+
+
+def _short(line: bytes) -> str:
+    text = line.decode("utf-8", "replace")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _needs_strip(s: pl.Series) -> bool:
+    if s.dtype != pl.String:
+        return True
+    return bool(s.unique().str.contains(r"^\s|\s$").any())
+
+
+def _unit_name(raw: str, default: str) -> str:
+    text = raw.strip()
+    known = {"kwh": "kWh", "kw": "kW", "m3": "m3", "m³": "m3", "v": "V", "a": "A"}
+    return known.get(text.lower(), text) if text else default
+
+
+def _rejection_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=REJECTION_SCHEMA, orient="row")
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames) if frames else _rejection_frame([])
+
+
+def _reject(
+    chunk: pl.DataFrame, mask: pl.Series, column: str, field_name: str, code: str, reason: str
+) -> pl.DataFrame:
+    mask = mask.fill_null(False)
+    if not mask.any():
+        return _rejection_frame([])
+    bad = chunk.filter(mask)
+    value = bad[column].cast(pl.String) if column in bad.columns else pl.lit("")
+    return bad.select(
+        line=pl.col("_line"),
+        field=pl.lit(field_name),
+        value=value.fill_null("(empty)") if isinstance(value, pl.Series) else value,
+        reason=pl.lit(reason),
+        code=pl.lit(code),
+    )
+
+
+def _required(
+    chunk: pl.DataFrame, column: str, rej: list, ok: pl.Series | None = None
+) -> pl.Series:
+    values = chunk[column].cast(pl.String)  # already stripped by Source.batches
+    missing = values.is_null() | (values.str.len_bytes() == 0)
+    rej.append(
+        _reject(
+            chunk,
+            missing if ok is None else missing & ok,
+            column,
+            column,
+            "missing",
+            "a required value is empty",
+        )
+    )
+    return ~missing
+
+
+def _to_float(s: pl.Series) -> tuple[pl.Series, pl.Series]:
+    if s.dtype == pl.String:
+        v = s.str.strip_chars().str.replace_all(",", "").cast(pl.Float64, strict=False)
+    else:
+        v = s.cast(pl.Float64, strict=False)
+    bad = (v.is_null() & s.is_not_null()) | v.is_nan().fill_null(False) | s.is_null()
+    return v, bad
+
+
+def _parse_date(s: pl.Series) -> tuple[pl.Series, pl.Series]:
+    if s.dtype == pl.Date:
+        return s, s.is_null()
+    if isinstance(s.dtype, pl.Datetime):
+        return s.dt.date(), s.is_null()
+    text = s.cast(pl.String).str.strip_chars().str.replace(r"[ T]00:00(:00)?$", "")
+    out = pl.select(
+        pl.coalesce([text.str.to_date(f, strict=False) for f in _DATE_FORMATS])
+    ).to_series()
+    return out, out.is_null()
+
+
+def _parse_ts(s: pl.Series, tz: str) -> tuple[pl.Series, pl.Series]:
+    """-> (UTC timestamps, bad mask). Naive values are local time in tz."""
+    if isinstance(s.dtype, pl.Datetime):
+        if s.dtype.time_zone is None:
+            out = _local_to_utc(s.cast(pl.Datetime("us")), tz)
+        else:
+            out = s.dt.convert_time_zone("UTC").cast(UTC_US)
+        return out, out.is_null()
+    if s.dtype == pl.Date:
+        out = _local_to_utc(s.cast(pl.Datetime("us")), tz)
+        return out, out.is_null()
+    text = s.cast(pl.String).str.strip_chars().str.replace(r"Z$", "+00:00")
+    aware = pl.select(
+        pl.coalesce(
+            [
+                text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us")
+                for f in _AWARE_FORMATS
+            ]
+        )
+    ).to_series()
+    naive = pl.select(
+        pl.coalesce(
+            [text.str.to_datetime(f, strict=False, time_unit="us") for f in _DATETIME_FORMATS]
+            + [text.str.to_date(f, strict=False).cast(pl.Datetime("us")) for f in _DATE_FORMATS]
+        )
+    ).to_series()
+    out = pl.select(pl.coalesce([aware, _local_to_utc(naive, tz)])).to_series()
+    return out, out.is_null()
+
+
+def _local_to_utc(s: pl.Series, tz: str) -> pl.Series:
+    """Naive local times -> UTC. In a zone with DST a local time can be missing (spring) or
+    doubled (autumn): missing ones become null (rejected as bad timestamps), doubled ones take
+    the earlier instant."""
+    offset = _fixed_offset(s, tz)
+    if offset is not None:  # the usual case (Asia/Shanghai has no DST): plain arithmetic
+        return (s.cast(pl.Datetime("us")) - offset).dt.replace_time_zone("UTC")
+    return (
+        s.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+        .cast(UTC_US)
+    )
+
+
+def _fixed_offset(s: pl.Series, tz: str) -> timedelta | None:
+    """The zone's UTC offset if it is the same at the start and end of every local day in `s`
+    (so no DST change falls inside the data), else None."""
+    zone = ZoneInfo(tz)
+    days = s.dt.date().drop_nulls().unique()
+    if days.len() == 0 or days.len() > 5000:
+        return None
+    offsets = set()
+    for d in days.to_list():
+        offsets.add(datetime.combine(d, dtime.min, zone).utcoffset())
+        offsets.add(datetime.combine(d, dtime.max, zone).utcoffset())
+        if len(offsets) > 1:
+            return None
+    return offsets.pop()
+
+
+def _check_values(
+    frame: pl.DataFrame, now: datetime, interval: timedelta, hours: float = 1.0, field: str = ""
+):
+    """Reject non-numbers, negatives, absurd values, and readings from the future.
+    frame has: _line, _raw, _field, value, ts, unit. `hours`: the longest interval one reading
+    may cover (energy limits scale with it). Returns (good records, rejections)."""
+    units = frame["unit"].unique().to_list()
+    limits = {u: LIMITS.get(u, float("inf")) * (hours if u == "kWh" else 1.0) for u in units}
+    if len(units) <= 1:  # the usual case: a scalar limit, no per-row look-up
+        limit = pl.lit(limits[units[0]] if units else float("inf"), dtype=pl.Float64)
+    else:
+        limit = pl.col("unit").replace_strict(limits, return_dtype=pl.Float64)
+    frame = frame.with_columns(_limit=limit, _end=pl.col("ts") + interval)
+    v = pl.col("value")
+    bad_num = v.is_null() | v.is_nan() | v.is_infinite()
+    neg = (v < 0) & ~bad_num
+    absurd = (v > pl.col("_limit")) & ~bad_num & ~neg
+    future = (pl.col("_end") > (now + FUTURE_TOLERANCE)) & ~bad_num & ~neg & ~absurd
+    early = (pl.col("ts") < EARLIEST) & ~bad_num & ~neg & ~absurd & ~future
+    masks = frame.select(
+        bad_num=bad_num.fill_null(True),
+        neg=neg.fill_null(False),
+        absurd=absurd.fill_null(False),
+        future=future.fill_null(False),
+        early=early.fill_null(False),
+    )
+    bad_num, neg, absurd, future, early = masks.get_columns()
+    rejections = pl.concat(
+        how="diagonal_relaxed",
+        items=[
+            _value_rej(frame, bad_num, "not_a_number", pl.lit("not a number"), field),
+            _value_rej(frame, neg, "negative", pl.lit("negative value"), field),
+            _value_rej(
+                frame,
+                absurd,
+                "absurd",
+                pl.lit("absurd value: ")
+                + pl.col("value").round(3).cast(pl.String)
+                + pl.lit(" ")
+                + pl.col("unit")
+                + pl.lit(" in one reading, above the plausible maximum of ")
+                + pl.col("_limit").cast(pl.String)
+                + pl.lit(" ")
+                + pl.col("unit"),
+                field,
+            ),
+            _value_rej(
+                frame,
+                future,
+                "future",
+                pl.lit("reading is in the future (interval ends ")
+                + pl.col("_end").dt.strftime("%Y-%m-%d %H:%M UTC")
+                + pl.lit(")"),
+                field,
+            ),
+            _value_rej(frame, early, "absurd_date", pl.lit("timestamp before 2000"), field),
+        ],
+    )
+    good = frame.filter(~(bad_num | neg | absurd | future | early))
+    drop = ["_raw", "_field", "_day", "_unit", "_k", "_limit", "_end", "_orig", "_present"]
+    return good.drop(drop, strict=False), rejections
+
+
+def _value_rej(
+    frame: pl.DataFrame, mask: pl.Series, code: str, reason: pl.Expr, field: str = ""
+) -> pl.DataFrame:
+    if not mask.any():
+        return _rejection_frame([])
+    bad = frame.filter(mask)
+    if "_row" in bad.columns:  # a load curve: the caller names field and value by _row, _k
+        return bad.select(
+            line=pl.col("_line"),
+            field=pl.lit(""),
+            value=pl.lit(""),
+            reason=reason,
+            code=pl.lit(code),
+            _row=pl.col("_row"),
+            _k=pl.col("_k"),
+        )
+    raw = pl.col("_raw") if "_raw" in bad.columns else pl.col("value").cast(pl.String)
+    return bad.select(
+        line=pl.col("_line"),
+        field=pl.col("_field") if "_field" in bad.columns else pl.lit(field),
+        value=raw.cast(pl.String).fill_null("(empty)"),
+        reason=reason,
+        code=pl.lit(code),
+    )
+
+
+def _dated(src, chunk: pl.DataFrame, ok: pl.Series, rej: list):
+    """The rows' timestamps (a `ts` or a `date` column), rejecting unreadable ones."""
+    ts_field = "ts" if "ts" in chunk.columns else "date"
+    ts, bad_ts = _parse_ts(chunk[ts_field], src.options.time_zone)
+    rej.append(_reject(chunk, bad_ts & ok, ts_field, ts_field, "bad_timestamp", BAD_TS))
+    return ts, ts_field, ok & ~bad_ts

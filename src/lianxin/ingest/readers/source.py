@@ -1,0 +1,73 @@
+"""A sniffed file: what it holds, and its chunks turned into batches by the reader of its kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from lianxin.ingest.readers import curves, events, long, payments, registers, topology
+from lianxin.ingest.readers.common import Batch, Options, _needs_strip
+
+# export kind -> the function that turns one chunk (canonical columns + `_line`) into a Batch
+READERS = {
+    "load_curve": curves.read,
+    "registers": registers.read,
+    "long": long.read,
+    "events": events.read,
+    "payments": payments.read_payments,
+    "balances": payments.read_balances,
+    "topology": topology.read,
+}
+
+
+@dataclass
+class Source:
+    path: Path
+    container: str  # csv | xlsx | parquet
+    encoding: str | None
+    kind: str  # load_curve | registers | long | events | payments | balances | topology
+    unit_note: str = ""
+    options: Options = field(default_factory=Options)
+    _chunks: Iterator[tuple[pl.DataFrame, pl.DataFrame, int]] | None = None  # frame, rejected, rows
+    _columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as written
+    _points: list[tuple[str, int]] = field(default_factory=list)  # (header, k 1..96)
+    _unit: str | None = None
+
+    def describe(self) -> str:
+        parts = [
+            {
+                "load_curve": "96-point load curve",
+                "registers": "daily frozen registers",
+                "long": "long-format readings",
+                "events": "meter events",
+                "payments": "payment records",
+                "balances": "prepaid balances",
+                "topology": "transformer-area topology",
+            }[self.kind],
+            self.container,
+        ]
+        if self.encoding:
+            parts.append(self.encoding)
+        if self.unit_note:
+            parts.append(self.unit_note)
+        return ", ".join(parts)
+
+    def batches(self) -> Iterator[Batch]:
+        now = self.options.now or datetime.now(UTC)
+        process = READERS[self.kind]
+        ids = [c for c in ("meter", "account", "household", "area_code") if c in self._columns]
+        for chunk, rejected, rows in self._chunks:
+            chunk = chunk.with_columns(
+                pl.col(c).cast(pl.String).str.strip_chars() for c in ids if _needs_strip(chunk[c])
+            )
+            batch = process(self, chunk, now)
+            # Name fields as the file's header writes them (数据日期, not "date").
+            batch.rejections = pl.concat(
+                [rejected, batch.rejections], how="vertical_relaxed"
+            ).with_columns(pl.col("field").replace(self._columns))
+            batch.rows = rows
+            yield batch

@@ -1,0 +1,206 @@
+"""CSV/TSV text: encoding (UTF-8 or GB18030), separator, header row, then chunks of lines."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from pathlib import Path
+
+import polars as pl
+
+from lianxin.ingest.readers.common import FileError, Options, _ragged, _rejection_frame, _short
+from lianxin.ingest.readers.header import (
+    _classify_header,
+    _empty_canonical,
+    _frame_from_header,
+    _looks_like_header,
+)
+from lianxin.ingest.readers.source import Source
+
+
+def _detect_encoding(path: Path, head: bytes) -> str:
+    """UTF-8 or GB18030, decided from the first megabyte. A damaged line further down does not
+    change the answer: it is rejected on its own, with its line number."""
+    utf8_err = _first_error(head, "utf-8-sig")
+    if utf8_err is None or not head[:utf8_err].isascii():
+        return "utf-8-sig"  # valid multi-byte UTF-8 does not happen by chance in GBK text
+    gb_err = _first_error(head, "gb18030")
+    if gb_err is None or b"\n" in head[:gb_err]:
+        return "gb18030"
+    raise FileError(
+        f"{path}: not text in UTF-8 or GBK/GB18030 (byte 0x{head[gb_err]:02x} at offset "
+        f"{gb_err}); is it a binary file?"
+    )
+
+
+def _first_error(data: bytes, encoding: str) -> int | None:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(data, final=False)
+        return None
+    except UnicodeDecodeError as exc:
+        return exc.start
+
+
+def _open_text(path: Path, head: bytes, options: Options) -> Source:
+    encoding = _detect_encoding(path, head)
+    text = head.decode(encoding, errors="replace")
+    lines = text.splitlines()
+    header_index = None
+    for i, line in enumerate(lines[:20]):
+        sep = _separator(line)
+        cells = next(csv.reader([line], delimiter=sep)) if line.strip() else []
+        if _looks_like_header(cells):
+            header_index = i
+            break
+    if header_index is None:
+        first = lines[0][:120] if lines else ""
+        raise FileError(
+            f"{path}: no header row found in the first 20 lines (line 1: {first!r}); "
+            "expected column names like 表号, 数据日期, 0:15 … 24:00"
+        )
+    header_line = lines[header_index]
+    sep = _separator(header_line)
+    cells = next(csv.reader([header_line], delimiter=sep))
+    while cells and not str(cells[-1]).strip():  # a trailing separator on every line
+        cells = cells[:-1]
+    title = " ".join(lines[:header_index])
+    src = _classify_header(path, cells, title, options)
+    src.container = "csv"
+    src.encoding = "UTF-8" if encoding == "utf-8-sig" else "GB18030"
+    src._chunks = _csv_chunks(src, encoding, sep, cells, header_index + 1)
+    return src
+
+
+def _separator(line: str) -> str:
+    counts = {s: line.count(s) for s in (",", "\t", ";", "|")}
+    return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
+def _csv_chunks(src: Source, encoding: str, sep: str, cells: list, header_lines: int):
+    """Yield (canonical frame, rejections, rows) per chunk of about options.chunk_bytes."""
+    n_fields = len(cells)
+    sepb = sep.encode()
+    names = [f"c{i}" for i in range(n_fields)]
+    wanted = {raw: i for i, raw in enumerate(cells)}
+    rename = {
+        f"c{wanted[raw]}": raw
+        for raw in list(src._columns.values()) + [h for h, _ in src._points]
+        if raw in wanted
+    }
+    lineno = 0
+    carry = b""
+    utf8 = encoding == "utf-8-sig"
+    with open(src.path, "rb") as fh:
+        while True:
+            block = fh.read(src.options.chunk_bytes)
+            data = carry + block
+            if block:
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    carry = data
+                    continue
+                data, carry = data[: cut + 1], data[cut + 1 :]
+            else:
+                carry = b""
+            if not data:
+                break
+            # Decode the chunk in one go (fast, in C); line by line only when it holds a damaged
+            # line, which is then rejected on its own.
+            clean = True
+            try:
+                decoded = data.decode(encoding)
+            except UnicodeDecodeError:
+                clean = False
+            else:
+                if not utf8:
+                    data = decoded.encode("utf-8")
+                del decoded
+            raw_lines = data.split(b"\n")
+            if raw_lines and raw_lines[-1] == b"":
+                raw_lines.pop()
+            good, good_lines, rejected = [], [], []
+            for raw in raw_lines:
+                lineno += 1
+                if lineno <= header_lines:
+                    continue
+                line = raw[:-1] if raw.endswith(b"\r") else raw
+                if not line.strip():
+                    continue
+                if not clean and not line.isascii():  # ASCII is the same in UTF-8 and GB18030
+                    try:
+                        text = line.decode(encoding)
+                    except UnicodeDecodeError as exc:
+                        rejected.append(
+                            (
+                                lineno,
+                                "",
+                                repr(line[max(0, exc.start - 8) : exc.start + 8]),
+                                f"not valid {src.encoding} text (byte 0x{line[exc.start]:02x}"
+                                f" at column {exc.start + 1}); truncated or mixed encoding?",
+                                "bad_encoding",
+                            )
+                        )
+                        continue
+                    if not utf8:
+                        line = text.encode("utf-8")
+                count = (
+                    line.count(sepb) + 1
+                    if b'"' not in line
+                    else len(next(csv.reader([line.decode("utf-8")], delimiter=sep)))
+                )
+                if count > n_fields and line.endswith(sepb * (count - n_fields)):
+                    line = line[: n_fields - count]  # trailing separators: empty extra fields
+                    count = n_fields
+                if count != n_fields:
+                    rejected.append(
+                        (
+                            lineno,
+                            "",
+                            _short(line),
+                            _ragged(src, count, n_fields),
+                            "wrong_field_count",
+                        )
+                    )
+                    continue
+                good.append(line)
+                good_lines.append(lineno)
+            rej = _rejection_frame(rejected)
+            if good:
+                try:
+                    frame = _parse_lines(good, names, sep)
+                except pl.exceptions.ComputeError:  # an unbalanced quote
+                    frame = None
+                if frame is None or frame.height != len(good):
+                    # Quoting that the line split did not foresee: one line at a time.
+                    frame = _parse_lines_slow(good, names, sep)
+                frame = frame.rename(rename).with_columns(
+                    _line=pl.Series(good_lines, dtype=pl.Int64)
+                )
+                frame = _frame_from_header(src, frame)
+            else:
+                frame = None
+            if frame is not None or rej.height:
+                if frame is None:
+                    frame = _empty_canonical(src)
+                yield frame, rej, len(good) + len(rejected)
+            if not block:
+                break
+
+
+def _parse_lines(lines: list[bytes], names: list[str], sep: str) -> pl.DataFrame:
+    body = b"\n".join(lines) + b"\n"
+    return pl.read_csv(
+        io.BytesIO(body),
+        has_header=False,
+        new_columns=names,
+        separator=sep,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+    ).select(names)
+
+
+def _parse_lines_slow(lines: list[bytes], names: list[str], sep: str) -> pl.DataFrame:
+    rows = [next(csv.reader([ln.decode("utf-8")], delimiter=sep)) for ln in lines]
+    rows = [(r + [None] * len(names))[: len(names)] for r in rows]
+    return pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
