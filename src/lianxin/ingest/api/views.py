@@ -18,7 +18,6 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 
 from lianxin.ingest.api.intake import Intake, PartlyStored
 from lianxin.ingest.api.models import ApiToken, PushedBatch, hash_token
@@ -253,6 +252,11 @@ def _remember(token, key, digest, response):
         PushedBatch.objects.filter(created_at__lt=timezone.now() - KEEP_BATCHES).delete()
 
 
-@require_GET
+@csrf_exempt  # it changes nothing; other methods get the API's JSON 405, not the CSRF page
 def openapi(request):
+    if request.method not in ("GET", "HEAD"):
+        # JSON like every answer of the API (require_GET would answer in HTML).
+        response = _error(405, "GET the OpenAPI document here")
+        response["Allow"] = "GET, HEAD"
+        return response
     return HttpResponse(SCHEMA_PATH.read_bytes(), content_type="application/json")
