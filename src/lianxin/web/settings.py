@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "lianxin.dispatch",
     "lianxin.ingest",
     "lianxin.ingest.api",
+    "lianxin.datahealth",
     "axes",
 ]
 

@@ -5,6 +5,7 @@ anything is acknowledged, and rejected rows are kept in the quarantine in the sa
 caller may acknowledge as soon as `take()` returns.
 """
 
+import logging
 import os
 import threading
 from collections import Counter
@@ -15,12 +16,15 @@ from pathlib import Path
 import polars as pl
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from lianxin.care.models import Meter
 from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json, rejected_rows
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection, db_text
 from lianxin.store import WriteResult, open_stores
+
+log = logging.getLogger(__name__)
 
 
 class MeterDirectory:
@@ -89,6 +93,11 @@ class Outcome:
         }
 
 
+# Sent (robustly: a receiver's failure never fails the batch) once a batch is durable, with
+# source= and outcome=; the data-health page counts deliveries per source and day from it.
+batch_taken = Signal()
+
+
 class PartlyStored(Exception):
     """A batch failed after some of it was stored: says exactly which part (a re-send of the
     whole batch is safe: the stored part counts as duplicate)."""
@@ -135,6 +144,9 @@ class Intake:
             if stored:
                 raise PartlyStored(stored, readings, events) from exc
             raise
+        for _receiver, result in batch_taken.send_robust(Intake, source=source, outcome=outcome):
+            if isinstance(result, Exception):
+                log.warning("a batch_taken receiver failed: %s", result)
         return outcome
 
     def quarantine(
