@@ -1,17 +1,16 @@
 """The `lianxin` command as a user meets it: a real process, its output and its exit code."""
 
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
 
 from lianxin.cli import COMMANDS
+from tests.services import subprocess_env
 
 
 def lianxin(*args, home, env=None):
-    # The embedded default (SQLite in LIANXIN_HOME) unless a test names another database.
-    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    full_env.update({"LIANXIN_HOME": str(home), **(env or {})})
+    # The suite's kind of database (see subprocess_env) unless a test names another one.
+    full_env = subprocess_env(home, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "lianxin", *args],
         capture_output=True,
@@ -77,12 +76,13 @@ def test_unreachable_database_is_one_line(tmp_path):
 
 def test_init_creates_the_data_directory_and_database(tmp_path):
     home = tmp_path / "fresh" / "var"
-    result = lianxin("init", home=home)
+    # The embedded default: an empty DATABASE_URL means SQLite in LIANXIN_HOME.
+    result = lianxin("init", home=home, env={"DATABASE_URL": ""})
     assert result.returncode == 0, result.stderr
     assert (home / "lianxin.sqlite3").exists()
     assert "database ready" in result.stdout
     # The alias does the same, and running it again is harmless.
-    assert lianxin("migrate", home=home).returncode == 0
+    assert lianxin("migrate", home=home, env={"DATABASE_URL": ""}).returncode == 0
 
 
 def test_demo_seed_only_prints_logins_and_is_rerunnable(tmp_path):

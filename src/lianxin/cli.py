@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("init", "lianxin.commands.init", "create or upgrade the database (alias: migrate)"),
     ("serve", "lianxin.commands.serve", "serve the web app (duty room, admin, push API)"),
     ("monitor", "lianxin.commands.monitor", "run the loop readings -> engine -> alerts"),
+    ("notify-worker", "lianxin.commands.notify_worker", "send notifications and escalate alerts"),
     ("import", "lianxin.commands.import_", "import meter data files (CSV, XLSX, Parquet)"),
     ("watch", "lianxin.commands.watch", "import files dropped into a folder, as they arrive"),
     ("export-readings", "lianxin.commands.export_readings", "write stored readings to CSV/Parquet"),
@@ -28,6 +29,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ingest", "lianxin.commands.ingest", "take streamed meter data (MQTT); API tokens"),
     ("replay", "lianxin.commands.replay", "run recorded meter data through the engine, causally"),
     ("eval", "lianxin.commands.eval", "score the engine on real data with injected incidents"),
+    ("status", "lianxin.commands.status", "Lianxin's own health: processes, sources, alerts"),
+    ("watchdog", "lianxin.commands.watchdog", "check Lianxin's own health (for cron or systemd)"),
     ("manage", "lianxin.commands.manage", "run a Django management command (createsuperuser, ...)"),
 ]
 ALIASES = {"migrate": "init"}

@@ -333,3 +333,22 @@ def test_a_busy_queue_and_a_grid_outage_welfare_list(chromium, live_server, town
         page.goto(f"{live_server.url}/dispatch/orders/")
         shot(page, f"work-orders-{lang}")
         ctx.close()
+
+    # The footer counts what the queue leaves out, and keeps counting while the page is open:
+    # an away period set elsewhere silences the inactivity alert and the footer follows.
+    ctx = chromium.new_context(locale=LOCALES["en"], viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    sign_in(page, live_server.url, "operator")
+    footer = page.locator("#queue-footer")
+    inhibited = Alert.objects.filter(status=Status.INHIBITED).count()
+    assert f"Not in the queue: {inhibited} covered by a grid outage, 0 silenced" in (
+        footer.inner_text()
+    )
+    from lianxin.alerts.service import add_away_period
+
+    add_away_period(outside[0], users["operator"], now, now + timedelta(days=2), "trip")
+    page.wait_for_function(
+        "document.getElementById('queue-footer').textContent.includes('1 silenced')",
+        timeout=15000,
+    )
+    ctx.close()

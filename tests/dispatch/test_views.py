@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from lianxin.dispatch import service as dispatch
-from lianxin.dispatch.models import AuditEntry
+from lianxin.dispatch.models import AuditEntry, WorkOrder
 from tests.alerts.helpers import cared_home
 from tests.web.helpers import as_user
 
@@ -53,3 +53,53 @@ def test_a_bad_done_form_gives_a_message_not_an_error(client, case):
     )
     assert response.status_code == 200
     assert "Satisfaction is a number from 1 to 5." in response.content.decode()
+
+
+@pytest.mark.parametrize("satisfaction", ["²", "0", "6", "9" * 40, "\x00"])
+def test_done_with_an_unreadable_satisfaction_is_refused_with_a_message(client, case, satisfaction):
+    order = case["order"]
+    as_user(client, "field1").post(f"/dispatch/orders/{order.pk}/arrived")
+    response = client.post(
+        f"/dispatch/orders/{order.pk}/done",
+        {"outcome": "resident_fine", "satisfaction": satisfaction},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 200
+    assert "Satisfaction is a number from 1 to 5." in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == "arrived"
+
+
+@pytest.mark.parametrize(
+    "form,message",
+    [
+        ({"household": "\x00", "request": "x"}, "Null characters"),
+        ({"request": "kitchen\x00 light"}, "Null characters"),
+        ({"household": "H" * 65, "request": "x"}, "at most 64 characters"),
+        ({"household": "nobody", "request": "x"}, "No household with that code."),
+        ({"request": "x" * 2001}, "at most 2000 characters"),
+        ({"request": " "}, "Say what the resident asked for."),
+        ({"assignee": "abc", "request": "x"}, "Choose a team member."),
+        ({"assignee": "admin", "request": "x"}, "Choose a team member."),
+    ],
+)
+def test_a_hotline_request_that_cannot_be_read_is_refused_with_a_message(
+    client, case, form, message
+):
+    User = get_user_model()
+    data = {"household": case["home"].code, "assignee": User.objects.get(username="field1").pk}
+    data |= form
+    if data["assignee"] == "admin":  # not offered: admins are not sent to homes
+        data["assignee"] = User.objects.get(username="admin").pk
+    as_user(client, "operator")
+    before = WorkOrder.objects.count()
+    response = client.post("/dispatch/orders/hotline", data, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and message in response.content.decode()
+    assert WorkOrder.objects.count() == before
+
+
+def test_the_field_view_is_audited(client, case):
+    as_user(client, "field1").get("/dispatch/field/")
+    entry = AuditEntry.objects.get(user__username="field1", action="view")
+    assert "field view" in entry.what

@@ -1,8 +1,10 @@
 """Speed work must not change what the engine finds: replaying the real sample gives exactly the
 findings (and the final learned state) recorded in tests/data/ from the reference engine.
 
-Regenerate deliberately (only when a change of results is intended):
-    .venv/bin/python -m tests.engine.test_equivalence
+Regenerate deliberately (only when a change of results is intended), with an explicit flag that
+prints a summary of the differences (see tests/engine/golden.py):
+    LIANXIN_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest -p no:cacheprovider -q \
+        tests/engine/test_equivalence.py tests/engine/test_golden_scenario.py
 """
 
 import hashlib
@@ -16,6 +18,7 @@ import pytest
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.replay import replay
+from tests.engine.golden import check_findings, check_state
 
 DATA = Path(__file__).parents[1] / "data"
 SAMPLE = DATA / "lcl_sample.parquet"
@@ -49,18 +52,13 @@ def result():
 
 def test_findings_identical_to_golden(result):
     _, got = result
-    want = [json.loads(line) for line in GOLDEN.read_text().splitlines() if line]
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert g == w
+    # As they would be written: the comparison is on the JSON form of the findings.
+    check_findings(GOLDEN, [json.loads(json.dumps(f, ensure_ascii=False)) for f in got])
 
 
 def test_learned_state_identical_to_golden(result):
     eng, _ = result
-    want = json.loads(GOLDEN_STATE.read_text())
-    got = state_digest(eng)
-    # State added later (derived figures kept for speed) is not in the golden file.
-    assert {k: got[k] for k in want} == want
+    check_state(GOLDEN_STATE, state_digest(eng))
 
 
 def test_kept_maximum_and_counts_match_a_rescan(result):
@@ -137,11 +135,3 @@ def test_median_is_numpys_bit_for_bit():
     v = np.array([1, np.nan, 2], np.float32)
     assert np.isnan(median(v))
 
-
-if __name__ == "__main__":
-    eng, found = run()
-    GOLDEN.write_text(
-        "".join(json.dumps(f, ensure_ascii=False, sort_keys=True) + "\n" for f in found)
-    )
-    GOLDEN_STATE.write_text(json.dumps(state_digest(eng), indent=1, sort_keys=True) + "\n")
-    print(f"{len(found)} findings -> {GOLDEN}")

@@ -3,7 +3,6 @@ killed with SIGKILL the moment after it answered."""
 
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,19 +14,18 @@ from pathlib import Path
 import pytest
 
 from lianxin.store import ReadingsStore
-from tests.services import free_port
+from tests.services import free_port, subprocess_env
 
 START = datetime(2025, 11, 1, tzinfo=UTC)
 
 
 class Site:
-    """A data directory with its own SQLite database, meters and an API token, and the
-    `lianxin serve` process that serves it."""
+    """A data directory with its own database (SQLite, or PostgreSQL when the suite runs on it),
+    meters and an API token, and the `lianxin serve` process that serves it."""
 
     def __init__(self, home: Path, meters: int):
         self.home = home
-        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        self.env["LIANXIN_HOME"] = str(home)
+        self.env = subprocess_env(home)
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.lianxin("init")
@@ -130,6 +128,7 @@ def test_every_answered_batch_survives_kill_9(site):
     site.start()
     answered: dict[str, set] = {}
     unanswered: dict[str, bytes] = {}
+    written = {"accepted": 0, "replaced": 0, "duplicate": 0}  # the store's counts, per answer
     all_keys: set = set()
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -145,6 +144,8 @@ def test_every_answered_batch_survives_kill_9(site):
                 assert status == 200, answer
                 assert answer["accepted"] == len(keys)
                 answered[key] = keys
+                for k in written:
+                    written[k] += answer[k]
             except OSError:
                 unanswered[key] = body
                 return
@@ -174,6 +175,10 @@ def test_every_answered_batch_survives_kill_9(site):
     for key, body in unanswered.items():
         status, _headers, answer = site.push(body, key)
         assert status == 200 and answer["rejected"] == 0
+        # Written before the kill (all there: duplicates) or not at all (all new).
+        assert (answer["accepted"], answer["duplicate"]) in ((1000, 0), (0, 1000)), answer
+        for k in written:
+            written[k] += answer[k]
     last = max(answered, key=lambda k: int(k.split("-")[1]))
     body, _keys = batch(site, int(last.split("-")[1]), per_meter=20)
     status, headers, answer = site.push(body, last)
@@ -183,6 +188,11 @@ def test_every_answered_batch_survives_kill_9(site):
     keys = stored_keys(site.home)
     assert len(keys) == len(set(keys)) == len(all_keys)  # all there, and each exactly once
     assert set(keys) == all_keys
+    # Counted where the writes happen: each reading was taken as new exactly once, never as a
+    # correction (a second version), and only the batch cut off by the kill came back as already
+    # stored.
+    assert written["accepted"] == len(all_keys) and written["replaced"] == 0
+    assert written["duplicate"] in (0, 1000)
 
 
 def test_a_batch_is_on_disk_when_the_answer_arrives(site):

@@ -3,8 +3,8 @@ acked, and nothing lost or doubled when the subscriber is killed or the broker r
 
 import getpass
 import json
+import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,12 +18,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from lianxin.store import EventsStore, ReadingsStore
 from tests.ingest.test_api_server import Site
-from tests.services import free_port, require_program
+from tests.services import free_port, require_program, subprocess_db_rows
 
 pytestmark = pytest.mark.broker
 
 START = datetime(2025, 11, 1, tzinfo=UTC)
+STATS = re.compile(
+    r"(?P<messages>\d+) message\(s\): (?P<readings>\d+) reading\(s\) and (?P<events>\d+) "
+    r"event\(s\) stored, (?P<duplicate>\d+) duplicate"
+)
 PER_MESSAGE = 5
+BATCH_MESSAGES = 500  # the subscriber's default batch (lianxin.ingest.mqtt.Subscriber)
 
 
 class Broker:
@@ -99,6 +104,15 @@ class Subscriber:
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+
+    def counts(self) -> dict[str, int]:
+        """The subscriber's own count of what the store did with its writes (the last stats
+        line): readings stored (new or corrected) and rows the store found already there."""
+        for line in reversed(self.lines):
+            m = STATS.search(line)
+            if m:
+                return {k: int(v) for k, v in m.groupdict().items()}
+        raise AssertionError(f"no statistics printed: {self.lines[-5:]}")
 
 
 class Publisher:
@@ -181,12 +195,13 @@ def stored(site: Site) -> list:
 
 
 def rejections(site: Site) -> list[tuple]:
-    with sqlite3.connect(site.home / "lianxin.sqlite3") as db:
-        return db.execute(
-            "SELECT run.source, r.line, r.field, r.value, r.code, r.reason "
-            "FROM ingest_rejection r JOIN ingest_importrun run ON run.id = r.run_id "
-            "ORDER BY r.id"
-        ).fetchall()
+    return subprocess_db_rows(
+        site.env,
+        site.home,
+        "SELECT run.source, r.line, r.field, r.value, r.code, r.reason "
+        "FROM ingest_rejection r JOIN ingest_importrun run ON run.id = r.run_id "
+        "ORDER BY r.id",
+    )
 
 
 def test_readings_events_and_bad_messages(site, broker, subscriber, publisher):
@@ -228,6 +243,13 @@ def test_readings_events_and_bad_messages(site, broker, subscriber, publisher):
     # nothing again.
     assert subscriber.stop() == 0
     assert subscriber.saw("stopped")
+    # Exactly once, counted where it happens: every reading written once, none twice.
+    assert subscriber.counts() == {
+        "messages": 5,
+        "readings": len(keys) + 1,
+        "events": 1,
+        "duplicate": 0,
+    }
     subscriber.start()
     time.sleep(1.5)
     assert len(rejections(site)) == 2
@@ -253,16 +275,23 @@ def test_kill_9_mid_stream_stores_every_message_exactly_once(site, broker, subsc
     subscriber.kill()
     sender.join()
     publisher.wait_all_acked(30)  # the broker holds them for the dead subscriber's session
-    assert len(stored(site)) < total * PER_MESSAGE
+    before = len(stored(site))
+    assert before < total * PER_MESSAGE
     subscriber.start()
     assert subscriber.saw("resumed session")
-    _wait_for(
-        lambda: len(stored(site)) >= total * PER_MESSAGE, 120, f"missing: {subscriber.lines[-3:]}"
-    )
+    _wait_stored(site, total * PER_MESSAGE, subscriber)
     time.sleep(0.5)  # anything redelivered late would show up as a second copy
     keys = stored(site)
     assert len(keys) == len(set(keys)) == total * PER_MESSAGE
     assert set(keys) == expected
+    # Counted where the writes happen: the restarted subscriber stored exactly what was missing
+    # (no correction, no second version), and the store found already there at most the one
+    # batch the killed subscriber had written but not yet acknowledged.
+    assert subscriber.stop() == 0
+    counts = subscriber.counts()
+    assert counts["readings"] == total * PER_MESSAGE - before
+    assert counts["duplicate"] <= BATCH_MESSAGES * PER_MESSAGE
+    assert counts["messages"] * PER_MESSAGE == counts["readings"] + counts["duplicate"]
 
 
 @pytest.mark.slow
@@ -286,11 +315,18 @@ def test_broker_restart_mid_stream_loses_nothing(site, broker, subscriber, publi
     broker.start()
     sender.join()
     _wait_for(lambda: subscriber.saw("disconnected from the broker"), 10, "no disconnect seen")
-    _wait_for(lambda: set(stored(site)) >= expected, 120, f"missing: {subscriber.lines[-3:]}")
+    _wait_stored(site, total * PER_MESSAGE, subscriber)
+    assert set(stored(site)) >= expected
     keys = stored(site)
     assert len(keys) == len(set(keys)) == total * PER_MESSAGE
     assert subscriber.proc.poll() is None  # it rode out the restart
     assert subscriber.saw("resumed session")
+    # One subscriber throughout: it wrote every reading once; the store found already there at
+    # most the batch whose acknowledgement the restart cut off.
+    assert subscriber.stop() == 0
+    counts = subscriber.counts()
+    assert counts["readings"] == total * PER_MESSAGE
+    assert counts["duplicate"] <= BATCH_MESSAGES * PER_MESSAGE
 
 
 def _port_open(port: int) -> bool:
@@ -298,6 +334,23 @@ def _port_open(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_stored(site: Site, target: int, subscriber: Subscriber, stall: float = 10.0):
+    """Until `target` readings are stored; fails as soon as nothing new has been stored for
+    `stall` seconds (a lost message never comes: no need to wait out a long timeout)."""
+    last, since = -1, time.monotonic()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        n = len(stored(site))
+        if n >= target:
+            return
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since > stall:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"{target - last} reading(s) never stored: {subscriber.lines[-3:]}")
 
 
 def _wait_for(condition, timeout: float, message: str):

@@ -1,18 +1,16 @@
 """`lianxin demo` as a new user runs it: it seeds, warms up on real curves, serves the duty room
 and feeds live quarter-hours with incidents through the monitor."""
 
-import os
 import subprocess
 import sys
 import urllib.request
 
-from tests.services import free_port
+from tests.services import free_port, subprocess_env
 
 
 def test_demo_serves_the_duty_room_while_feeding_the_monitor(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["LIANXIN_HOME"] = str(tmp_path)
+    env = subprocess_env(tmp_path)
     cmd = [
         sys.executable,
         "-m",

@@ -31,7 +31,8 @@ def test_signed_in_overview(client):
 
 
 def test_health_and_echarts_are_served_locally(client):
-    assert client.get("/healthz").json() == {"status": "ok"}
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
     response = client.get("/static/vendor/echarts/echarts.min.js")
     assert response.status_code == 200
     body = b"".join(response.streaming_content) if response.streaming else response.content
@@ -63,3 +64,26 @@ def test_chart_data_for_a_home_without_readings_is_empty_not_an_error(client, ca
     as_user(client, "operator")
     data = client.get(f"/households/{case['home'].code}/load.json").json()
     assert (data["load"], data["latest_reading"]) == ([], None)
+
+
+def test_chart_data_with_an_unreadable_alert_is_a_400_with_a_message(client, case):
+    as_user(client, "operator")
+    response = client.get(
+        f"/households/{case['home'].code}/load.json?alert=²", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400 and "alert" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("get", "/alerts/{n}/"),
+        ("get", "/dispatch/orders/{n}/"),
+        ("post", "/alerts/away/{n}/end"),
+        ("post", "/alerts/{n}/note"),
+    ],
+)
+def test_an_id_too_long_for_any_row_is_not_found(client, case, method, url):
+    as_user(client, "admin")
+    response = getattr(client, method)(url.format(n="9" * 30))
+    assert response.status_code == 404

@@ -224,6 +224,10 @@ class Action(models.TextChoices):
     CANCELLED = "cancelled", _("work order cancelled")
     NOTE = "note", _("note")
     RESOLVED = "resolved", _("resolved")
+    # Written by lianxin.notify: escalation steps, and every delivery attempt.
+    ESCALATION = "escalation", _("escalation")
+    NOTIFIED = "notified", _("notification sent")
+    NOT_DELIVERED = "not_delivered", _("notification failed")
 
 
 class AlertEvent(models.Model):

@@ -63,22 +63,12 @@ def apply_findings(
     release_expired_silences(now)
     for finding in findings:
         try:
-            with transaction.atomic():
-                if AppliedFinding.objects.filter(
-                    finding_id=finding.finding_id, event=finding.event
-                ).exists():
-                    continue
-                if finding.event == "raised":
-                    alert = _raise(finding, now)
-                else:
-                    alert = _clear(finding, now)
-                AppliedFinding.objects.create(
-                    finding_id=finding.finding_id,
-                    event=finding.event,
-                    alert=alert,
-                    applied_at=now,
-                    finding=finding.to_dict(),
-                )
+            try:
+                applied, alert = _apply_one(finding, now)
+            except IntegrityError:
+                # Another writer (a second monitor) applied this finding, or opened the alert of
+                # its key, at the same instant: its transaction has committed; apply again on top.
+                applied, alert = _apply_one(finding, now)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:  # noqa: BLE001 - one finding must not stop the others
@@ -95,9 +85,29 @@ def apply_findings(
             if skipped is not None:
                 skipped.append((finding, reason))
             continue
-        if alert is not None and alert not in touched:
+        if applied and alert is not None and alert not in touched:
             touched.append(alert)
     return touched
+
+
+def _apply_one(finding: Finding, now) -> tuple[bool, Alert | None]:
+    with transaction.atomic():
+        if AppliedFinding.objects.filter(
+            finding_id=finding.finding_id, event=finding.event
+        ).exists():
+            return False, None
+        if finding.event == "raised":
+            alert = _raise(finding, now)
+        else:
+            alert = _clear(finding, now)
+        AppliedFinding.objects.create(
+            finding_id=finding.finding_id,
+            event=finding.event,
+            alert=alert,
+            applied_at=now,
+            finding=finding.to_dict(),
+        )
+    return True, alert
 
 
 def _subject(finding: Finding):
@@ -405,7 +415,7 @@ def queue(state="active", *, kind=None, area=None, team=None, **filters):
     ones latest first. kind, area (a transformer area code) and team (a team id, through the
     residents of the home) narrow it."""
     qs = Alert.objects.filter(status__in=STATE_FILTERS[state]).select_related(
-        "household", "transformer_area", "holder"
+        "household", "transformer_area", "holder", "escalation"
     )
     qs = qs.filter(**filters)
     if kind:
@@ -417,6 +427,19 @@ def queue(state="active", *, kind=None, area=None, team=None, **filters):
     if state == "resolved":
         return qs.order_by("-resolved_at")
     return qs.order_by(*WORST_FIRST)
+
+
+def with_residents(alerts) -> list[tuple[Alert, CareRecipient | None]]:
+    """Each alert with the first resident of its home (for the queue's rows)."""
+    residents = {}
+    homes = [a.household_id for a in alerts if a.household_id]
+    for r in CareRecipient.objects.filter(household_id__in=homes).order_by("pk"):
+        residents.setdefault(r.household_id, r)
+    return [(a, residents.get(a.household_id)) for a in alerts]
+
+
+def active_outages():
+    return Alert.objects.filter(kind=Kind.GRID_OUTAGE.value, status__in=ACTIVE)
 
 
 def not_in_queue() -> dict[str, int]:

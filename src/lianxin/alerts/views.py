@@ -12,13 +12,12 @@ from django.views.decorators.http import require_POST
 
 from lianxin.alerts import service
 from lianxin.alerts.forms import AwayForm, NoteForm, QueueFilter, ResolveForm
-from lianxin.alerts.models import ACTIVE, Alert, AwayPeriod, KindChoices, Status, TransitionError
+from lianxin.alerts.models import Alert, AwayPeriod, KindChoices, Status, TransitionError
 from lianxin.care.audit import viewed
 from lianxin.care.forms import bad_request, errors_text
-from lianxin.care.models import CareRecipient, Team, TransformerArea
+from lianxin.care.models import Team, TransformerArea
 from lianxin.care.roles import require
 from lianxin.care.service import household_or_404
-from lianxin.engine.findings import Kind
 
 # The most rows the queue shows at once (resolved: the latest).
 QUEUE_ROWS = 500
@@ -29,14 +28,6 @@ def _alerts(query: QueueFilter) -> list[Alert]:
     filters = query.filters()
     limit = RESOLVED_ROWS if filters["state"] == "resolved" else QUEUE_ROWS
     return list(service.queue(**filters)[:limit])
-
-
-def _rows(alerts):
-    residents = {}
-    homes = [a.household_id for a in alerts if a.household_id]
-    for r in CareRecipient.objects.filter(household_id__in=homes).order_by("pk"):
-        residents.setdefault(r.household_id, r)
-    return [(a, residents.get(a.household_id)) for a in alerts]
 
 
 @require("alerts.view_alert")
@@ -50,8 +41,8 @@ def queue(request):
         request,
         "alerts/queue.html",
         {
-            "rows": _rows(alerts),
-            "outages": Alert.objects.filter(kind=Kind.GRID_OUTAGE.value, status__in=ACTIVE),
+            "rows": service.with_residents(alerts),
+            "outages": service.active_outages(),
             "counts": service.not_in_queue(),
             "teams": Team.objects.all(),
             "areas": TransformerArea.objects.all(),
@@ -77,7 +68,9 @@ def queue_fragment(request):
     alerts = _alerts(query)
     viewed(request, "alert queue")
     html = render_to_string(
-        "alerts/_rows.html", {"rows": _rows(alerts), "now": timezone.now()}, request=request
+        "alerts/_rows.html",
+        {"rows": service.with_residents(alerts), "now": timezone.now()},
+        request=request,
     )
     return JsonResponse(
         {
@@ -87,6 +80,10 @@ def queue_fragment(request):
                 a.pk for a in alerts if a.severity == "critical" and a.status == Status.OPEN
             ],
             "at": timezone.localtime().strftime("%H:%M:%S"),
+            # The footer's counts change during a shift too: the page replaces it as it polls.
+            "footer": render_to_string(
+                "alerts/_footer.html", {"counts": service.not_in_queue()}, request=request
+            ).strip(),
         }
     )
 

@@ -42,6 +42,7 @@ def _view(app: str, models: list[str]) -> list[str]:
 
 _ALERT_MODELS = ["alert", "alertevent", "awayperiod"]
 _DISPATCH_MODELS = ["call", "workorder"]
+_NOTIFY_MODELS = ["channel", "escalationpolicy", "escalationstep", "personpreference", "silence"]
 
 # "app_label.codename" for each role. Admins also get every permission there is (the audit log
 # included: dispatch.view_auditentry is granted to admins only).
@@ -50,13 +51,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.TEAM_LEAD: _all("care", _CARE_MODELS)
     + _all("alerts", _ALERT_MODELS)
     + _all("dispatch", _DISPATCH_MODELS)
-    + ["dispatch.export_personal_data"],
+    + ["dispatch.export_personal_data"]
+    + _all("notify", _NOTIFY_MODELS)
+    + ["notify.view_notification", "notify.add_handovernote"],
     Role.DUTY_OPERATOR: _view("care", _CARE_MODELS)
     + ["care.change_carerecipient", "care.add_emergencycontact", "care.change_emergencycontact"]
     + _view("alerts", _ALERT_MODELS)
     + ["alerts.change_alert", "alerts.add_awayperiod", "alerts.change_awayperiod"]
     + _view("dispatch", _DISPATCH_MODELS)
-    + ["dispatch.add_call", "dispatch.add_workorder", "dispatch.change_workorder"],
+    + ["dispatch.add_call", "dispatch.add_workorder", "dispatch.change_workorder"]
+    + ["notify.view_silence", "notify.add_silence", "notify.change_silence"]
+    + ["notify.view_notification", "notify.add_handovernote"],
     # Field members work their own team's orders; the alert queue is not theirs.
     Role.FIELD_MEMBER: _view("care", ["household", "meter", "carerecipient", "emergencycontact"])
     + ["dispatch.view_workorder", "dispatch.change_workorder", "dispatch.add_call"],

@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from lianxin.commands.progress import add_quiet
+
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[3] / "tests" / "data" / "lcl_sample.parquet"
 
 
@@ -61,6 +63,7 @@ def add_arguments(parser):
         default=DEFAULT_SAMPLE,
         help="real half-hourly curves to replay (household_id, ts, kwh)",
     )
+    add_quiet(parser)
 
 
 def run(args) -> int:
@@ -97,13 +100,17 @@ def run(args) -> int:
     feed = _feed(args, settings.TIME_ZONE)
     if monitor.engine.now is None:
         live = floor_step(datetime.now(UTC) - timedelta(hours=args.catch_up_hours))
-        _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live)
+        _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live, args.quiet)
     sim = datetime.fromtimestamp(monitor.engine.now, UTC)
 
     from lianxin.commands.serve import bind
+    from lianxin.health.beats import monitor_beat
 
     # Bound before the URL is printed: a slow machine must not print a URL that refuses.
     threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
+    from lianxin.notify.worker import start_thread
+
+    start_thread(out=sys.stdout)  # notifications and escalation, beside the duty room
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)
     print(
@@ -127,7 +134,9 @@ def run(args) -> int:
         events = feed.events(sim, nxt)
         if events is not None:
             monitor.stores.events.write(events)
+        began = time.perf_counter()
         report = monitor.step(nxt)
+        took = time.perf_counter() - began
         for f in report.findings:
             who = f.household_id or f"{f.transformer_area} ({len(f.households)} homes)"
             print(
@@ -136,11 +145,15 @@ def run(args) -> int:
             )
         sim, step = nxt, step + 1
         lag = (datetime.now(UTC) - sim).total_seconds()
-        time.sleep(
+        pause = (
             args.step_seconds
             if lag > STEP.total_seconds()
             else max(0.0, STEP.total_seconds() - lag)
         )
+        # The demo clock stands in for real time: the engine's lag is measured against it;
+        # the next beat comes after the pause (a quarter-hour once the demo runs in real time).
+        monitor_beat(monitor, report, took, max(args.step_seconds, pause), nxt)
+        time.sleep(pause)
     return 0
 
 
@@ -165,15 +178,26 @@ def _feed(args, tz):
     )
 
 
-def _warm_up(monitor, feed, start, live):
+def _warm_up(monitor, feed, start, live, quiet=False):
+    from lianxin.commands.progress import bar, ticks
+
     began = time.monotonic()
     t = start
     written = 0
-    while t < live:
-        end = min(t + timedelta(days=7), live)
-        written += monitor.stores.readings.write(feed.frame(t, end, with_incidents=False)).accepted
-        t = end
-    report = monitor.step(live, raise_alerts=False)
+    weeks = -(-(live - start) // timedelta(days=7))
+    with bar(total=weeks, unit=" weeks", desc="writing history", quiet=quiet) as b:
+        while t < live:
+            end = min(t + timedelta(days=7), live)
+            frame = feed.frame(t, end, with_incidents=False)
+            written += monitor.stores.readings.write(frame).accepted
+            t = end
+            b.update()
+    with bar(unit=" intervals", desc="engine learning", quiet=quiet) as b:
+        report = monitor.step(live, raise_alerts=False, progress=ticks(b))
+    from lianxin.health.beats import monitor_beat
+
+    # The engine's clock is the demo's: say so before the duty room opens.
+    monitor_beat(monitor, report, time.monotonic() - began, 0, live)
     print(
         f"engine warmed up on {written:,} real readings "
         f"({(live - start).days} days x {feed.n} homes) in {time.monotonic() - began:.1f} s; "

@@ -1,6 +1,8 @@
 """`lianxin eval`: score the engine on real household data with injected incidents, beside the
 fixed 12-hour rule, and write the figures as JSON."""
 
+from lianxin.commands.progress import add_quiet, bar, ticks
+
 DEFAULT_DATA = "/work/shared/data/lcl_london/data.parquet"
 
 
@@ -33,11 +35,11 @@ def add_arguments(parser):
         metavar="N",
         help="also list up to N of the engine's missed incidents and false alarms per kind",
     )
+    add_quiet(parser)
 
 
 def run(args) -> int:
     import json
-    import sys
     from pathlib import Path
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,15 +62,8 @@ def run(args) -> int:
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise LianxinError(f"--out {args.out}: its folder does not exist")
     readings = load_readings(args.data)
-    result = evaluate(
-        readings,
-        seed=args.seed,
-        homes=homes,
-        weeks=weeks,
-        weeks_warmup=args.weeks_warmup,
-        tz=args.tz,
-        log=lambda msg: print(msg, file=sys.stderr, flush=True),
-    )
+    with bar(unit=" ticks", desc="engine replay", quiet=args.quiet) as b:
+        result = _evaluate(evaluate, readings, args, homes, weeks, b)
     print(format_table(result))
     if args.misses > 0:
         print()
@@ -77,6 +72,27 @@ def run(args) -> int:
         Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def _evaluate(evaluate, readings, args, homes, weeks, b):
+    import sys
+
+    def log(msg):
+        # A log line above the bar, not through it.
+        b.clear()
+        print(msg, file=sys.stderr, flush=True)
+        b.refresh()
+
+    return evaluate(
+        readings,
+        seed=args.seed,
+        homes=homes,
+        weeks=weeks,
+        weeks_warmup=args.weeks_warmup,
+        tz=args.tz,
+        log=log,
+        progress=ticks(b),
+    )
 
 
 def load_readings(path):

@@ -7,6 +7,8 @@ Streams one UTC day at a time, so memory stays bounded whatever the store's size
 import sys
 from datetime import UTC, datetime
 
+from lianxin.commands.progress import add_quiet, bar
+
 
 def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output file, .parquet or .csv")
@@ -16,6 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--from", dest="start", help="first time, e.g. 2024-03-01 or ISO 8601")
     parser.add_argument("--to", dest="end", help="end time (exclusive)")
     parser.add_argument("--unit", help="only readings of this unit (kWh, kWh/d, kWh reg, V ...)")
+    add_quiet(parser)
 
 
 def run(args) -> int:
@@ -33,7 +36,7 @@ def run(args) -> int:
     tz = settings.TIME_ZONE
     start = _parse_time(args.start, tz, "--from")
     end = _parse_time(args.end, tz, "--to")
-    n = export(out, args.meter, start, end, args.unit, tz)
+    n = export(out, args.meter, start, end, args.unit, tz, quiet=args.quiet)
     print(f"wrote {n:,} readings to {out}", file=sys.stderr)
     return 0
 
@@ -54,7 +57,7 @@ def _parse_time(text, tz, flag):
     return t if t.tzinfo else t.replace(tzinfo=ZoneInfo(tz))
 
 
-def export(out, meters, start, end, unit, tz) -> int:
+def export(out, meters, start, end, unit, tz, quiet: bool = True) -> int:
     """Write the export; returns the number of readings written."""
     import os
     from datetime import timedelta
@@ -88,8 +91,10 @@ def export(out, meters, start, end, unit, tz) -> int:
         days = [d for d in days if d >= start.astimezone(UTC).date()]
     if end is not None:
         days = [d for d in days if d <= (end - timedelta(microseconds=1)).astimezone(UTC).date()]
-    with open(tmp, "wb") as fh:
+    with open(tmp, "wb") as fh, bar(total=len(days), unit=" days", quiet=quiet) as b:
         for day in days:
+            b.set_postfix_str(f"{written:,} readings", refresh=False)
+            b.update()
             lo = datetime.combine(day, datetime.min.time(), UTC)
             hi = lo + timedelta(days=1)
             lo = max(lo, start) if start else lo

@@ -5,6 +5,8 @@ Prints a summary per file. Exits 1 only when nothing at all could be read from a
 
 import sys
 
+from lianxin.commands.progress import add_quiet, bar
+
 
 def add_arguments(parser):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files to import")
@@ -38,6 +40,7 @@ def add_arguments(parser):
         choices=[1, 15, 30, 60],
         help="long format with --ts-marks end: interval length in minutes (default 15)",
     )
+    add_quiet(parser)
 
 
 def run(args) -> int:
@@ -58,7 +61,10 @@ def run(args) -> int:
     )
     anything = False
     for path in args.paths:
-        summary = import_file(path, options, register_unknown=args.register_unknown)
+        with bar(unit=" rows", desc=str(path)[-40:], quiet=args.quiet) as b:
+            summary = import_file(
+                path, options, register_unknown=args.register_unknown, progress=b.update
+            )
         print("\n".join(summary.lines()), flush=True)
         anything |= summary.good > 0
     if not anything:

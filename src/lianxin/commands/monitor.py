@@ -41,6 +41,8 @@ def run(args) -> int:
     require_migrated()
     from django.conf import settings
 
+    from lianxin.health.beats import monitor_beat
+    from lianxin.health.checks import reconcile
     from lianxin.monitor import Monitor
 
     monitor = Monitor(
@@ -56,12 +58,18 @@ def run(args) -> int:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    from lianxin.notify.worker import start_thread
+
+    # Notifications and escalation run beside the loop (`lianxin notify-worker` runs them alone).
+    _worker, stop_worker = start_thread(out=sys.stdout)
     while True:
+        began = time.perf_counter()
         try:
             monitor.sync_registry()
             report = monitor.step()
         except Exception as exc:  # noqa: BLE001 - a failed step is retried; the watch goes on
-            # Nothing of the step was saved, so the next step judges the same data again.
+            # Nothing of the step was saved, so the next step judges the same data again; no
+            # heartbeat is written, so a step failing for good shows as a stalled monitor.
             print(
                 f"lianxin monitor: step failed, retried next step: {type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:300]}",
@@ -69,9 +77,18 @@ def run(args) -> int:
                 flush=True,
             )
             if args.once:
+                stop_worker.set()
                 monitor.close()
                 return 1
         else:
+            # The heartbeat others watch for; then this process checks the rest of Lianxin too.
+            try:
+                monitor_beat(monitor, report, time.perf_counter() - began, every=args.every)
+                reconcile()
+            except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the monitor
+                print(
+                    f"could not write the heartbeat: {type(exc).__name__}: {exc}", file=sys.stderr
+                )
             print(
                 f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
                 f"readings {report.readings} events {report.events} "
@@ -89,6 +106,7 @@ def run(args) -> int:
             time.sleep(min(1.0, deadline - time.monotonic()))
         if stopping:
             break
+    stop_worker.set()
     monitor.close()
     print("monitor stopped", file=sys.stderr)
     return 0

@@ -4,6 +4,8 @@ Reads the files (Parquet or CSV), hands frames to lianxin.engine.replay (which d
 writes one JSON line per finding event: raised, and later resolved with the same finding_id.
 """
 
+from lianxin.commands.progress import add_quiet, bar, ticks
+
 
 def add_arguments(parser):
     parser.add_argument(
@@ -28,6 +30,7 @@ def add_arguments(parser):
         "--tz", default="Asia/Shanghai", help="time zone of naive timestamps (default %(default)s)"
     )
     parser.add_argument("--out", required=True, help="findings, one JSON object per line")
+    add_quiet(parser)
 
 
 def run(args) -> int:
@@ -44,7 +47,8 @@ def run(args) -> int:
         if getattr(args, name)
     }
     t0 = time.perf_counter()
-    findings = replay(frames.pop("readings"), tz=args.tz, **frames)
+    with bar(unit=" ticks", desc="replay", quiet=args.quiet) as b:
+        findings = replay(frames.pop("readings"), tz=args.tz, progress=ticks(b), **frames)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     tmp = out.with_name(out.name + ".tmp")

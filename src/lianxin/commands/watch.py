@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from lianxin.commands.progress import add_quiet, bar
 from lianxin.errors import LianxinError
 
 
@@ -29,6 +30,7 @@ def add_arguments(parser):
         help="create unknown meters from the export's columns (see `import`)",
     )
     parser.add_argument("--unit", choices=["kWh", "kW"], help="see `lianxin import --unit`")
+    add_quiet(parser)
 
 
 def run(args) -> int:
@@ -46,15 +48,34 @@ def run(args) -> int:
     options = Options(time_zone=settings.TIME_ZONE, unit=args.unit)
     print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     seen: dict[Path, tuple[int, int]] = {}
-    while True:
-        taken = poll(folder, seen, options, args.register_unknown, settle=not args.once)
-        if args.once:
-            return 0
-        if not taken:
-            time.sleep(args.interval)
+    from lianxin import health
+
+    name = str(folder.resolve())
+    try:
+        while True:
+            taken = poll(
+                folder, seen, options, args.register_unknown, settle=not args.once, quiet=args.quiet
+            )
+            if taken:
+                health.seen("folder", name)
+            if args.once:
+                return 0
+            health.beat(f"watch {name}", every=args.interval, detail={"files": taken})
+            if not taken:
+                time.sleep(args.interval)
+    finally:
+        if not args.once:
+            health.stopped(f"watch {name}")  # a clean stop is not a dead process
 
 
-def poll(folder: Path, seen: dict, options, register_unknown: bool, settle: bool = True) -> int:
+def poll(
+    folder: Path,
+    seen: dict,
+    options,
+    register_unknown: bool,
+    settle: bool = True,
+    quiet: bool = False,
+) -> int:
     """One pass over the folder; returns how many files were taken (imported or refused)."""
     import polars as pl
 
@@ -85,7 +106,10 @@ def poll(folder: Path, seen: dict, options, register_unknown: bool, settle: bool
             continue
         seen.pop(path, None)
         try:
-            summary = import_file(path, options, register_unknown=register_unknown)
+            with bar(unit=" rows", desc=path.name[-40:], quiet=quiet) as b:
+                summary = import_file(
+                    path, options, register_unknown=register_unknown, progress=b.update
+                )
             summary.error = redact(summary.error)
             text = "\n".join(summary.lines())
             good = summary.good

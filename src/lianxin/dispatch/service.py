@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from lianxin.alerts.models import Action, Alert, Outcome, Status, TransitionError
 from lianxin.care.models import CareRecipient, Household, Team
 from lianxin.care.roles import Role, sees_everything
+from lianxin.care.service import visible_households  # noqa: F401  (dispatch.service's name too)
 from lianxin.dispatch.models import AuditEntry, Call, WorkOrder
 
 
@@ -194,6 +195,41 @@ def visible_work_orders(user):
     if sees_everything(user):
         return qs
     return qs.filter(team__membership__user=user).distinct()
+
+
+def orders_board(user):
+    """The duty room's work orders: the open ones oldest first, the last 50 finished."""
+    qs = visible_work_orders(user)
+    open_ = qs.filter(status__in=[WorkOrder.Status.ASSIGNED, WorkOrder.Status.ARRIVED])
+    closed = qs.filter(status__in=[WorkOrder.Status.DONE, WorkOrder.Status.CANCELLED])
+    return open_.order_by("created_at"), closed.order_by("-created_at")[:50]
+
+
+def field_orders(user):
+    """A field member's own work orders: open ones (with the residents) and done today."""
+    orders = visible_work_orders(user).filter(assignee=user)
+    mine = (
+        orders.filter(status__in=[WorkOrder.Status.ASSIGNED, WorkOrder.Status.ARRIVED])
+        .prefetch_related("household__care_recipients")
+        .order_by("created_at")
+    )
+    done_today = orders.filter(status=WorkOrder.Status.DONE, done_at__date=timezone.localdate())
+    return [(o, o.household.care_recipients.all()) for o in mine], done_today
+
+
+def hotline_homes():
+    """The homes a hotline request can be for: those with someone in care."""
+    return Household.objects.filter(care_recipients__isnull=False).distinct().order_by("code")
+
+
+def residents_for_export():
+    return CareRecipient.objects.select_related("household", "team").prefetch_related(
+        "contacts", "consents"
+    )
+
+
+def audit_entries():
+    return AuditEntry.objects.select_related("user", "household")
 
 
 def team_members():

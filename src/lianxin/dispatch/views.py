@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome, TransitionError
 from lianxin.care.forms import errors_text
-from lianxin.care.models import CareRecipient, Household
 from lianxin.care.roles import require
 from lianxin.csvcells import safe_cell
 from lianxin.dispatch import service
@@ -24,17 +23,15 @@ from lianxin.dispatch.models import AuditEntry
 @require("dispatch.view_workorder", "alerts.view_alert")
 def orders(request):
     """The duty room's view of work orders: open ones first, then the last finished."""
-    qs = service.visible_work_orders(request.user)
+    open_, closed = service.orders_board(request.user)
     return render(
         request,
         "dispatch/orders.html",
         {
-            "open": qs.filter(status__in=["assigned", "arrived"]).order_by("created_at"),
-            "closed": qs.filter(status__in=["done", "cancelled"]).order_by("-created_at")[:50],
+            "open": open_,
+            "closed": closed,
             "members": service.team_members(),
-            "households": Household.objects.filter(care_recipients__isnull=False)
-            .distinct()
-            .order_by("code"),
+            "households": service.hotline_homes(),
             "preselect": request.GET.get("household", ""),
         },
     )
@@ -58,19 +55,13 @@ def hotline(request):
 @require("dispatch.view_workorder")
 def field(request):
     """The phone view: my open work orders, nearest step first."""
-    orders = service.visible_work_orders(request.user).filter(assignee=request.user)
-    mine = (
-        orders.filter(status__in=["assigned", "arrived"])
-        .prefetch_related("household__care_recipients")
-        .order_by("created_at")
-    )
-    done_today = orders.filter(status="done", done_at__date=timezone.localdate())
+    mine, done_today = service.field_orders(request.user)
     service.audit(request, AuditEntry.Action.VIEW, "field view: my work orders")
     return render(
         request,
         "dispatch/field.html",
         {
-            "orders": [(o, o.household.care_recipients.all()) for o in mine],
+            "orders": mine,
             "done_today": done_today,
         },
     )
@@ -150,9 +141,7 @@ def cancel(request, pk):
 
 @require("dispatch.view_auditentry")
 def audit_log(request):
-    page = Paginator(AuditEntry.objects.select_related("user", "household"), 100).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(service.audit_entries(), 100).get_page(request.GET.get("page"))
     return render(request, "dispatch/audit.html", {"page": page})
 
 
@@ -177,9 +166,7 @@ def export_residents(request):
             _("risk notes"),
         ]
     )
-    people = CareRecipient.objects.select_related("household", "team").prefetch_related(
-        "contacts", "consents"
-    )
+    people = service.residents_for_export()
     n = 0
     for p in people:
         contacts = "; ".join(f"{c.name} ({c.relation}) {c.phone}" for c in p.contacts.all())

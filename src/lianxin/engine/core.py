@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -313,10 +314,12 @@ class Engine:
         *,
         events: pl.DataFrame | None = None,
         payments: pl.DataFrame | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[Finding]:
         """Feed a block of new readings (household_id, ts as UTC-aware or epoch s, kwh, optional
         meter_kind) and advance the clock to `now` (default: the end of the latest reading).
-        Readings are processed interval by interval in time order, exactly as replay does."""
+        Readings are processed interval by interval in time order, exactly as replay does.
+        `progress(ticks done, ticks)` is called as it goes (a long block: a warm-up)."""
         rows, ends, kw = self._rows_of(readings)
         if now is None:
             now_s = int(ends.max()) if len(ends) else self.now
@@ -337,7 +340,9 @@ class Engine:
             rows, ends, kw = rows[order], ends[order], kw[order]
         out: list[Finding] = []
         prev = None  # events and payments that arrive late still count, at the first tick
-        for t in ticks:
+        for i, t in enumerate(ticks):
+            if progress is not None and i % 96 == 0:
+                progress(i, len(ticks))
             lo, hi = np.searchsorted(ends, t, "left"), np.searchsorted(ends, t, "right")
             has = np.zeros(self.n, bool)
             has[rows[lo:hi]] = True
@@ -345,6 +350,8 @@ class Engine:
             kwv[rows[lo:hi]] = kw[lo:hi]
             out += self.tick(int(t), has, kwv, _slice_t(ev, prev, t), _slice_t(pay, prev, t))
             prev = int(t)
+        if progress is not None:
+            progress(len(ticks), len(ticks))
         return out
 
     def learn(self, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> None:

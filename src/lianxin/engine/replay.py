@@ -9,6 +9,7 @@ and nothing after that tick was used.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import reduce
 
 import numpy as np
@@ -38,12 +39,14 @@ def replay(
     tz: str = "Asia/Shanghai",
     config: EngineConfig | None = None,
     engine: Engine | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Finding]:
     """Findings (raised and resolved, in detection order) of a causal replay of `readings`.
 
     readings: household_id (str), ts (start of the interval; naive = local time in `tz`, or
     timezone-aware), kwh (energy in the interval); optional meter_kind (electricity/water/gas).
     A missing row is no data. Pass `engine` to continue from a restored state (its config wins).
+    `progress(ticks done, ticks)` is called after each chunk (the engine knows no terminal).
     """
     eng = engine or Engine(config or EngineConfig(tz=tz))
     tz = eng.cfg.tz
@@ -117,6 +120,8 @@ def replay(
                 now, present[i], dense[i], _window(ev, prev, now), _window(pay, prev, now)
             )
             prev = now
+        if progress is not None:
+            progress((c1 - first) // tick_s, (last + tick_s - first) // tick_s)
     return out
 
 

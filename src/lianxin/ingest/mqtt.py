@@ -51,6 +51,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from lianxin.ingest.api.rows import BodyError, RowError, decode_json, parse_rows, rejected_rows
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+BEAT_EVERY = 10.0  # seconds between heartbeats
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Subscriber:
         log=print,
     ):
         self.host, self.port, self.topics = host, port, topics
+        self.client_id = client_id
         self.intake = intake
         self.batch_messages = batch_messages
         self.flush_seconds = flush_seconds
@@ -166,11 +168,15 @@ class Subscriber:
         )
         self.client.loop_start()
         next_stats = time.monotonic() + stats_every
+        next_beat = 0.0
         try:
             while not stop.is_set():
                 batch = self._next_batch(stop)
                 if batch:
                     self._write(batch, stop)
+                if time.monotonic() >= next_beat:
+                    self._beat()
+                    next_beat = time.monotonic() + BEAT_EVERY
                 if time.monotonic() >= next_stats:
                     self._print_stats()
                     next_stats = time.monotonic() + stats_every
@@ -182,7 +188,27 @@ class Subscriber:
             self.client.disconnect()
             self.client.loop_stop()
             self._print_stats()
+            self._beat(stopped=True)
         return self.stats
+
+    def _beat(self, stopped: bool = False):
+        """The heartbeat lianxin.health watches: messages waiting to be written as backlog."""
+        from lianxin import health
+
+        try:
+            if stopped:
+                health.stopped(f"mqtt {self.client_id}")
+                return
+            with self._cond:
+                backlog = len(self._pending)
+            health.beat(
+                f"mqtt {self.client_id}",
+                every=BEAT_EVERY,
+                backlog=backlog,
+                detail={"messages": self.stats.messages, "readings": self.stats.readings},
+            )
+        except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the subscriber
+            self.log(f"could not write the heartbeat: {type(exc).__name__}: {exc}")
 
     def _next_batch(self, stop: threading.Event) -> list[_Message]:
         with self._cond:
@@ -312,12 +338,20 @@ class Subscriber:
                 source=f"mqtt {batch[index].topic}",
                 description=f"MQTT message received {received}; line = row in the message",
             )
+        from lianxin import health
+
+        # Each subscription is a source whose silence is watched (not each meter's topic).
+        for sub in {self._subscription(m.topic) for m in batch}:
+            health.seen("mqtt", sub)
         s = self.stats
         s.messages += len(batch)
         s.readings += outcome.readings.accepted + outcome.readings.replaced
         s.events += outcome.events.accepted + outcome.events.replaced
         s.duplicate += outcome.readings.duplicate + outcome.events.duplicate
         s.rejected += rejected
+
+    def _subscription(self, topic: str) -> str:
+        return next((t for t in self.topics if mqtt.topic_matches_sub(t, topic)), topic)
 
     def _print_stats(self):
         s = self.stats

@@ -337,8 +337,10 @@ def import_file(
     options: Options | None = None,
     register_unknown: bool = False,
     home: Path | None = None,
+    progress=None,
 ) -> Summary:
-    """Import one file; never raises for bad data (the summary says what went wrong)."""
+    """Import one file; never raises for bad data (the summary says what went wrong).
+    `progress(rows)` is called after each batch with the rows it read."""
     path = Path(path)
     options = options or Options(time_zone=settings.TIME_ZONE)
     home = Path(home or settings.LIANXIN_HOME)
@@ -352,6 +354,8 @@ def import_file(
         summary.description = source.describe()
         for batch in source.batches():
             summary.rows += batch.rows
+            if progress is not None:
+                progress(batch.rows)
             rejections = [batch.rejections]
             rejections.append(_resolve(batch, directory, source._columns))
             if batch.held is not None:

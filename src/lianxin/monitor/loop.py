@@ -125,9 +125,11 @@ class Monitor:
 
     # ---- one step --------------------------------------------------------------------------
 
-    def step(self, now: datetime | None = None, *, raise_alerts: bool = True) -> StepReport:
+    def step(
+        self, now: datetime | None = None, *, raise_alerts: bool = True, progress=None
+    ) -> StepReport:
         """Feed the engine everything that arrived for (its clock, now - lateness] and apply
-        the findings."""
+        the findings. `progress(done, total)`: see Engine.step."""
         now = (now or datetime.now(UTC)).astimezone(UTC)
         report = StepReport(now=now)
         now = now - self.lateness
@@ -148,7 +150,9 @@ class Monitor:
         readings = self._readings(clock - longest, now, clock, report)
         events = self._events(clock, now, report)
         payments = self._payments(clock, now)
-        findings = self.engine.step(readings, now, events=events, payments=payments)
+        findings = self.engine.step(
+            readings, now, events=events, payments=payments, progress=progress
+        )
         report.findings = findings
         if raise_alerts and findings:
             from lianxin.alerts.service import apply_findings

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "lianxin.dispatch",
     "lianxin.ingest",
     "lianxin.ingest.api",
+    "lianxin.health",
+    "lianxin.notify",
     "lianxin.datahealth",
     "axes",
 ]
@@ -83,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lianxin.health.context.system_alerts",
             ],
         },
     },

@@ -5,11 +5,13 @@ from django.urls import include, path
 from lianxin.alerts import urls as alerts_urls
 from lianxin.care import views as care_views
 from lianxin.dispatch import urls as dispatch_urls
+from lianxin.health import views as health_views
 from lianxin.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health_views.healthz, name="healthz"),
+    path("health/", include("lianxin.health.urls")),
     # The queue and alert steps, plus the case page that dispatch composes on top of them.
     path(
         "alerts/",
@@ -18,6 +20,7 @@ urlpatterns = [
     path("dispatch/", include("lianxin.dispatch.urls")),
     path("api/", include("lianxin.ingest.api.urls")),
     path("data-health/", include("lianxin.datahealth.urls")),
+    path("", include("lianxin.notify.urls")),
     path("households/<str:code>/", care_views.household, name="household"),
     path("households/<str:code>/load.json", views.household_load, name="household_load"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -47,12 +46,6 @@ def household_load(request, code):
     alert_id = query.cleaned_data["alert"]
     alert = home.alerts.filter(pk=alert_id).first() if alert_id else None
     return JsonResponse(load_chart(home, range_key, alert))
-
-
-def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
 
 
 def forbidden(request, exception=None):

@@ -50,6 +50,7 @@ def evaluate(
     rule_hours: float = 12,
     detector: Detector | None = None,
     log: Callable[[str], None] = lambda _msg: None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run the whole evaluation on real readings (household_id, ts naive UTC, kwh).
 
@@ -58,7 +59,11 @@ def evaluate(
     The result holds no timings, so one seed gives one result.
     """
     if detector is None:
-        from lianxin.engine.replay import replay as detector
+        from functools import partial
+
+        from lianxin.engine.replay import replay
+
+        detector = partial(replay, progress=progress)
     clock = time.perf_counter()
     original = clip_weeks(choose_homes(readings, homes, seed), weeks)
     if original.is_empty():

@@ -19,6 +19,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from lianxin import health
 from lianxin.ingest.api.intake import Intake, PartlyStored
 from lianxin.ingest.api.models import ApiToken, PushedBatch, hash_token
 from lianxin.ingest.api.rows import MAX_ROWS, UNITS, BodyError, TooManyRows, parse_csv, parse_json
@@ -80,6 +81,7 @@ def authenticate(request) -> ApiToken | JsonResponse:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    health.seen("token", token.name, now)  # its usual gap is learned; silence is an alert
     return token
 
 

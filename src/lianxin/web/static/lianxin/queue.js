@@ -5,6 +5,7 @@
   var cfg = window.LIANXIN_QUEUE;
   var rows = document.getElementById("queue-rows");
   var count = document.getElementById("queue-count");
+  var footer = document.getElementById("queue-footer");
   var at = document.getElementById("live-at");
   var dot = document.getElementById("live-dot");
   var toggle = document.getElementById("sound-toggle");
@@ -70,6 +71,7 @@
       .then(function (data) {
         rows.innerHTML = data.html;
         count.textContent = data.count;
+        if (footer && data.footer) footer.textContent = data.footer;
         at.textContent = data.at;
         dot.classList.remove("down");
         var fresh = [];

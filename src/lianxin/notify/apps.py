@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate, post_save
+from django.utils.translation import gettext_lazy as _
+
+
+class NotifyConfig(AppConfig):
+    name = "lianxin.notify"
+    label = "notify"
+    verbose_name = _("Notifications")
+
+    def ready(self):
+        from lianxin.alerts.models import AlertEvent
+        from lianxin.care.roles import ensure_role_groups
+        from lianxin.notify import service
+
+        post_migrate.connect(ensure_role_groups, sender=self)
+        # Every alert change writes an AlertEvent inside the change's own transaction; reacting
+        # to that row writes the outbox in the same transaction, and catches every path that
+        # opens, releases, acknowledges or closes an alert without touching each of them.
+        post_save.connect(service.on_alert_event, sender=AlertEvent, dispatch_uid="notify-alerts")

@@ -1,0 +1,126 @@
+"""Escalation with a clock the test moves: duty first, then the lead, then the family where
+consent allows; acknowledging stops the chain; quiet hours hold all but critical."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from lianxin.alerts.models import Action
+from lianxin.alerts.service import acknowledge, apply_findings
+from lianxin.care.models import CareRecipient, Household
+from lianxin.notify.models import EscalationPolicy, EscalationStep, Notification
+from tests.alerts.helpers import NOW, enroll, finding, town
+from tests.notify.helpers import at, family, people_channel, staff_channels, work
+
+pytestmark = pytest.mark.django_db
+
+
+def paths(receiver):
+    return [g.path for g in receiver.delivered()]
+
+
+@pytest.fixture
+def home(receiver):
+    town()
+    staff_channels(receiver.url)
+    people_channel(receiver.url, "sms")
+    home = enroll(Household.objects.first())
+    family(CareRecipient.objects.get(household=home, name="王秀英"))
+    return home
+
+
+def test_unacknowledged_critical_goes_duty_lead_family_then_reminds(receiver, home):
+    (alert,) = apply_findings([finding(home)], now=NOW)
+    work(at(seconds=5))
+    assert paths(receiver) == ["/duty"]
+    work(at(minutes=4))
+    assert paths(receiver) == ["/duty"]
+    work(at(minutes=5), at(minutes=5, seconds=5))
+    assert paths(receiver) == ["/duty", "/lead"]
+    work(at(minutes=15))
+    assert paths(receiver)[2:] == ["/sms"]
+    sms = receiver.delivered()[2].json
+    assert sms["to"] == "13900000002"
+    assert home.code not in sms["text"] and "王" not in sms["text"]  # no personal data
+    # Reminders go to the staff reached so far, not to the family again.
+    work(at(minutes=25))
+    assert sorted(paths(receiver)[3:]) == ["/duty", "/lead"]
+    steps = alert.events.filter(action=Action.ESCALATION, data__target__isnull=False)
+    assert [(e.data["target"], e.data["repeat"]) for e in steps] == [
+        ("duty", 0),
+        ("lead", 0),
+        ("contacts", 0),
+        ("duty", 1),
+        ("lead", 1),
+    ]
+
+
+def test_acknowledging_at_step_two_stops_step_three(receiver, home):
+    (alert,) = apply_findings([finding(home)], now=NOW)
+    work(at(seconds=5), at(minutes=5))
+    assert paths(receiver) == ["/duty", "/lead"]
+    operator = get_user_model().objects.get(username="operator")
+    acknowledge(alert, operator)
+    work(at(minutes=15), at(minutes=40), at(minutes=90))
+    assert paths(receiver) == ["/duty", "/lead"]
+    stopped = alert.events.filter(action=Action.ESCALATION, data__stopped="acknowledged")
+    assert stopped.exists()
+
+
+def test_no_family_notification_without_family_consent(receiver):
+    town()
+    staff_channels(receiver.url)
+    people_channel(receiver.url, "sms")
+    home = enroll(Household.objects.first())
+    person = CareRecipient.objects.get(household=home, name="王秀英")
+    contact = family(person)
+    person.consents.get(scope="family").withdraw(by="本人", at=NOW - timedelta(days=1))
+    assert contact.pk
+    apply_findings([finding(home)], now=NOW)
+    work(at(seconds=5), at(minutes=5), at(minutes=15), at(minutes=16))
+    assert "/sms" not in paths(receiver)
+
+
+def test_a_team_policy_from_the_admin_wins_and_a_running_chain_keeps_its_copy(receiver, home):
+    policy = EscalationPolicy.objects.create(name="high load: lead at once", kind="high_load")
+    EscalationStep.objects.create(policy=policy, order=1, wait_minutes=0, target="lead")
+    EscalationStep.objects.create(policy=policy, order=2, wait_minutes=3, target="duty")
+    (alert,) = apply_findings([finding(home, kind="high_load", severity="warning")], now=NOW)
+    work(at(seconds=5))
+    assert paths(receiver) == ["/lead"]
+    policy.steps.update(wait_minutes=60)  # editing the policy does not change this alert
+    work(at(minutes=3))
+    assert paths(receiver) == ["/lead", "/duty"]
+    assert alert.escalation.policy_name == "high load: lead at once"
+
+
+def test_quiet_hours_hold_a_warning_but_not_a_critical(receiver):
+    town()
+    staff_channels(receiver.url)
+    people_channel(receiver.url, "sms", quiet_start=time(22, 0), quiet_end=time(7, 0))
+    homes = [enroll(h) for h in Household.objects.all()[:2]]
+    for h in homes:
+        family(
+            CareRecipient.objects.get(household=h, name="王秀英"), phone=f"1390000000{h.pk % 10}"
+        )
+    night = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # 02:00 in Asia/Shanghai
+    policy = EscalationPolicy.objects.create(name="family first")
+    EscalationStep.objects.create(policy=policy, order=1, wait_minutes=0, target="contacts")
+    warn, crit = apply_findings(
+        [
+            finding(homes[0], kind="high_load", severity="warning", detected=night),
+            finding(homes[1], kind="no_power", severity="critical", detected=night),
+        ],
+        now=night,
+    )
+    work(night + timedelta(seconds=5), night + timedelta(hours=2))
+    sent = {g.json["to"] for g in receiver.delivered()}
+    crit_to = Notification.objects.get(alert=crit).address
+    warn_to = Notification.objects.get(alert=warn).address
+    assert sent == {crit_to}
+    held = warn.events.filter(action=Action.ESCALATION, data__held_until__isnull=False)
+    assert held.exists()
+    # 07:00 local: the warning goes out, if still nobody has taken it.
+    work(datetime(2026, 11, 27, 23, 0, tzinfo=UTC))
+    assert {g.json["to"] for g in receiver.delivered()} == {crit_to, warn_to}
