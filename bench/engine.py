@@ -26,6 +26,7 @@ import polars as pl
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.replay import prepare_readings, replay
+from lianxin.meterdata import DEFAULT_TIME_ZONE
 
 LCL = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcl_london" / "data.parquet"
 
@@ -63,7 +64,7 @@ def replay_bench(homes: int) -> None:
 
 
 def step_bench(homes: int) -> None:
-    eng = Engine(EngineConfig(tz="Asia/Shanghai"))
+    eng = Engine(EngineConfig(tz=DEFAULT_TIME_ZONE))
     ids = pl.DataFrame({"household_id": [f"h{i:07d}" for i in range(homes)]})
     eng.register(ids)
     rng = np.random.default_rng(1)
@@ -119,7 +120,7 @@ def learn_data(homes: int, weeks: int) -> tuple[int, np.ndarray]:
     and standby; readings are noisy, a few are missing, and some homes are away for whole days
     (standby only)."""
     rng = np.random.default_rng(2)
-    start = 1_767_225_600 - 8 * 3600  # local midnight, 2026-01-01 (Asia/Shanghai)
+    start = 1_767_225_600 - 8 * 3600  # local midnight, 2026-01-01 (UTC+8, the default zone)
     shape = np.array([0.1] * 14 + [0.6] * 4 + [0.25] * 16 + [0.9] * 10 + [0.2] * 4, np.float32)
     scale = rng.lognormal(0.0, 0.4, homes).astype(np.float32)
     standby = rng.uniform(0.03, 0.2, homes).astype(np.float32)
@@ -151,7 +152,7 @@ def learn_bench(homes: int, weeks: int, tick: bool) -> None:
     gen = time.perf_counter() - g0
     ids = pl.DataFrame({"household_id": [f"h{i:07d}" for i in range(homes)]})
     n = kw.size
-    eng = Engine(EngineConfig(tz="Asia/Shanghai"))
+    eng = Engine(EngineConfig(tz=DEFAULT_TIME_ZONE))
     eng.register(ids)
     rss0 = peak_rss_gib()
     t0 = time.perf_counter()
@@ -165,7 +166,7 @@ def learn_bench(homes: int, weeks: int, tick: bool) -> None:
     )
     if not tick:
         return
-    eng = Engine(EngineConfig(tz="Asia/Shanghai"))
+    eng = Engine(EngineConfig(tz=DEFAULT_TIME_ZONE))
     eng.register(ids)
     t0 = time.perf_counter()
     for i in range(kw.shape[1]):

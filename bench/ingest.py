@@ -164,6 +164,7 @@ def run_case(case: str):
     setup()
     from lianxin.ingest.pipeline import import_file
     from lianxin.ingest.readers import Options
+    from lianxin.meterdata import DEFAULT_TIME_ZONE
 
     path = {
         "csv-gbk": "curve_gbk.csv",
@@ -185,7 +186,7 @@ def run_case(case: str):
     shutil.rmtree(home / "readings", ignore_errors=True)
     t0 = time.perf_counter()
     summary = import_file(
-        WORK / path, Options(time_zone="Asia/Shanghai"), register_unknown=register, home=home
+        WORK / path, Options(time_zone=DEFAULT_TIME_ZONE), register_unknown=register, home=home
     )
     dt = time.perf_counter() - t0
     total = summary.total()

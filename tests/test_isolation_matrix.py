@@ -9,15 +9,19 @@ Answers: "ok" (2xx, or a redirect that is not to the sign-in page: a POST action
 not), "login" (sent to sign in), 403, 404 (another team's object is as good as absent).
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from lianxin.alerts import service as alerts
 from lianxin.alerts.models import Alert
+from lianxin.care.models import Team
 from lianxin.dispatch import service as dispatch
+from lianxin.ledgers.attachments import attach
+from lianxin.ledgers.models import Campaign
 from tests.alerts.helpers import cared_home, finding, town
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +57,11 @@ def own_order_as_assignee(user, owner):
     return "ok" if user in ("field1", "field3") else 403
 
 
+def leads_only(user, owner):
+    # The ledgers are the team lead's and the admin's; everyone else is refused.
+    return "ok" if user in ("admin", "lead") else 403
+
+
 MATRIX = {
     "household": ("GET", "code", own_team),
     "household_load": ("GET", "code", own_team),
@@ -71,7 +80,20 @@ MATRIX = {
     "dispatch:cancel": ("POST", "order", duty_room_only),
     # Takes the household code in its body: field members cannot open work orders at all.
     "dispatch:hotline": ("POST", "body:code", duty_room_only),
+    # The shift board: a case's live timeline, ending a maintenance silence of a home.
+    "notify:case_live": ("GET", "alert", duty_room_only),
+    "notify:end_silence": ("POST", "silence", duty_room_only),
+    # The ledgers: a URL part that names a ledger, or a campaign and its attachment. A POST
+    # without a file is refused with a message (a redirect): "ok" for who may attach.
+    "ledgers:ledger": ("GET", lambda o: {"slug": "demand"}, leads_only),
+    "ledgers:export": ("GET", lambda o: {"slug": "records", "fmt": "csv"}, leads_only),
+    "ledgers:campaign": ("GET", "campaign", leads_only),
+    "ledgers:attach": ("POST", lambda o: {"owner": "campaign", "pk": o["campaign"]}, leads_only),
+    "ledgers:attachment": ("GET", "attachment", leads_only),
 }
+# Links sent by text message to a resident or their family: the signed token in the URL is the
+# credential (no sign-in, no role); lianxin.notify's own tests cover forged and expired tokens.
+TOKEN_LINKS = {"notify:fine", "notify:away"}
 # POST views that name an object in their body rather than their URL (the URL conf cannot tell).
 BODY_TAKERS = {"dispatch:hotline"}
 # Django's own admin checks is_staff and model permissions itself; not the teams' views.
@@ -98,7 +120,7 @@ def object_urls() -> dict[str, str]:
 
 def test_every_object_url_has_a_row():
     urls = object_urls()
-    missing = sorted(set(urls) - set(MATRIX))
+    missing = sorted(set(urls) - set(MATRIX) - TOKEN_LINKS)
     assert not missing, f"views taking an object with no row in MATRIX: {missing}"
     stale = sorted(set(MATRIX) - set(urls) - BODY_TAKERS)
     assert not stale, f"rows for views that are gone: {stale}"
@@ -113,8 +135,9 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture
-def objects():
-    """One home, alert, work order and away period per team."""
+def objects(settings, tmp_path):
+    """One home, alert, work order, away period, campaign and attachment per team."""
+    settings.LIANXIN_HOME = tmp_path  # the attachments are written there
     town()
     user = get_user_model().objects.get
     started = datetime.now(UTC) - timedelta(hours=1)
@@ -132,7 +155,31 @@ def objects():
             datetime.now(UTC) + timedelta(days=3),
             "with family",
         )
-        out[owner] = {"code": home.code, "alert": alert.pk, "order": order.pk, "away": away.pk}
+        from lianxin.notify.models import Silence
+
+        silence = Silence.objects.create(
+            household=home,
+            ends_at=datetime.now(UTC) + timedelta(days=1),
+            reason="meter swap",
+            author=user(username="operator"),
+        )
+        campaign = Campaign.objects.create(
+            name=f"campaign {owner}",
+            team=Team.objects.get(name=team),
+            starts_on=date(2026, 7, 20),
+            ends_on=date(2026, 7, 27),
+        )
+        photo = SimpleUploadedFile("p.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+        att = attach(user(username="lead"), photo, campaign=campaign)
+        out[owner] = {
+            "code": home.code,
+            "alert": alert.pk,
+            "order": order.pk,
+            "away": away.pk,
+            "silence": silence.pk,
+            "campaign": campaign.pk,
+            "attachment": att.pk,
+        }
     assert out["A"]["code"] != out["B"]["code"]
     return out
 
@@ -156,7 +203,9 @@ def test_isolation(client, objects, name):
         for owner in ("A", "B"):
             obj = objects[owner]
             body = {"note": "matrix", "household": obj["code"], "request": "matrix"}
-            if fills.startswith("body:"):
+            if callable(fills):
+                url = reverse(name, kwargs=fills(obj))
+            elif fills.startswith("body:"):
                 url = reverse(name)
             else:
                 kwarg = "code" if fills == "code" else "pk"

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from lianxin.engine.config import EngineConfig
-from lianxin.engine.replay import replay
+from lianxin.engine.replay import InputError, replay
 from tests.engine.curves import STANDBY, START, at, drop, edit, home, local, raised
 
 DAYS = 28
@@ -185,7 +185,8 @@ def test_water_flowing_for_hours_is_high_load_and_water_use_counts_as_activity(t
     water = h.with_columns(meter_kind=pl.lit("water"), kwh=pl.lit(0.0))
     water = edit(water, "h2", at(22, 13), at(22, 19), pl.lit(0.01))  # 20 l/h without a break
     elec = h.with_columns(meter_kind=pl.lit("electricity"))
-    findings = replay(pl.concat([elec, water]))
+    # One column for both kinds is `quantity` (kWh; m³ for water): a `kwh` column holds kWh only.
+    findings = replay(pl.concat([elec, water]).rename({"kwh": "quantity"}))
     (f,) = raised(findings, "high_load", "h2")
     assert f.evidence["meter_kind"] == "water"
     assert at(22, 16) <= local(f.detected_at) <= at(22, 17)
@@ -196,10 +197,18 @@ def test_water_use_alone_keeps_a_home_from_inactivity(town):
     elec = edit(h, "h2", at(23, 23), at(24, 20), pl.lit(STANDBY))
     water = h.with_columns(meter_kind=pl.lit("water"), kwh=pl.lit(0.0))
     water = edit(water, "h2", at(24, 7), at(24, 8), pl.lit(0.02))  # a morning shower
-    findings = replay(pl.concat([elec.with_columns(meter_kind=pl.lit("electricity")), water]))
+    both = pl.concat([elec.with_columns(meter_kind=pl.lit("electricity")), water])
+    findings = replay(both.rename({"kwh": "quantity"}))
     assert [f for f in raised(findings, "inactivity") if local(f.detected_at) < at(24, 8)] == []
     late = [f for f in raised(findings, "inactivity") if local(f.detected_at) >= at(24, 8)]
     assert all(local(f.started_at) >= at(24, 8) for f in late)
+
+
+def test_a_kwh_column_with_water_rows_is_refused_by_name(town):
+    h = town.filter(pl.col("household_id") == "h2").head(4)
+    water = h.with_columns(meter_kind=pl.lit("water"))
+    with pytest.raises(InputError, match="column 'kwh' holds kWh, but there are water rows"):
+        replay(pl.concat([h.with_columns(meter_kind=pl.lit("electricity")), water]))
 
 
 def test_prepaid_cutoff_is_its_own_finding_not_no_power(town):
@@ -294,3 +303,19 @@ def test_a_home_with_one_day_of_history_uses_population_priors():
     assert "new" in f.reason_en and f.evidence["history_days"] <= 2
     hist = eng.history().filter(pl.col("household_id") == "new")
     assert hist["personal_share"][0] < 0.3
+
+
+def test_safety_floor_never_later_than_the_fixed_rule_unless_the_home_shows_such_spells(town):
+    """With a routine so loose it would wait 20 h, a home whose history shows no quiet spell of
+    12 h is still raised at 12 h; one that was once quiet for 15 h, only past that."""
+    df = edit(town, "h2", at(24, 9, 30), at(25, 12), pl.lit(STANDBY))
+    df = edit(df, "h3", at(10, 16), at(11, 0), pl.lit(STANDBY))  # 16:00 -> 07:00: 15 h
+    df = edit(df, "h3", at(24, 9, 30), at(25, 12), pl.lit(STANDBY))
+    findings = raised(replay(df, config=EngineConfig(inactivity_slack_h=30)), "inactivity")
+    (f,) = [f for f in findings if f.household_id == "h2"]
+    assert f.detected_at - f.started_at == timedelta(hours=12)
+    assert "never quiet for longer than 8 h" in f.reason_en and "从未超过8小时" in f.reason_zh
+    late = [f for f in findings if f.household_id == "h3" and local(f.started_at) >= at(24, 0)]
+    (g,) = late
+    assert timedelta(hours=15) < g.detected_at - g.started_at <= timedelta(hours=16)
+    assert g.evidence["longest_quiet_hours"] == 15

@@ -82,3 +82,41 @@ def test_eval_rejects_an_unknown_time_zone():
     result = lianxin("eval", "--data", SAMPLE, "--tz", "Mars/Base")
     assert result.returncode == 1
     assert "--tz 'Mars/Base' is not a known time zone" in result.stderr
+
+
+def test_eval_without_a_seed_judges_the_held_out_half_over_seeds_and_seasons(tmp_path):
+    out = tmp_path / "suite.json"
+    args = ["eval", "--data", SAMPLE, "--weeks-warmup", "3", "--seasons", "winter"]
+    result = lianxin(*args, "--seeds", "1,2", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "heldout half:" in result.stdout and "tuning half:" in result.stdout
+    assert "inactivity p90 latency <= the fixed rule's" in result.stdout
+    suite = json.loads(out.read_text())
+    tuning, heldout = set(suite["homes"]["tuning"]), set(suite["homes"]["heldout"])
+    # two disjoint halves of all the homes, fixed by the split seed
+    assert not tuning & heldout
+    assert tuning | heldout == set(load_readings(SAMPLE).get_column("household_id").unique())
+    assert abs(len(tuning) - len(heldout)) <= 1
+    assert [(r["half"], r["seed"]) for r in suite["runs"]] == [
+        ("heldout", 1), ("heldout", 2), ("tuning", 1), ("tuning", 2)
+    ]  # fmt: skip
+    # every run is scored on its half's homes only
+    assert all(r["homes"] == len(heldout) for r in suite["runs"] if r["half"] == "heldout")
+    # the mean and worst are those of the runs
+    held = [r["inact_recall"] for r in suite["runs"] if r["half"] == "heldout"]
+    assert suite["summary"]["heldout"]["inact_recall"]["worst"] == min(held)
+    assert abs(suite["summary"]["heldout"]["inact_recall"]["mean"] - sum(held) / 2) < 1e-3
+    # another split seed gives another split; a single run keeps to the half asked for
+    other = lianxin(*args, "--seeds", "1", "--split-seed", "7", "--half", "heldout",
+                    "--out", str(tmp_path / "other.json"))  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert set(json.loads((tmp_path / "other.json").read_text())["homes"]["heldout"]) != heldout
+    one = lianxin(*args[:-2], "--seed", "1", "--half", "tuning", "--out", str(tmp_path / "1.json"))
+    assert one.returncode == 0, one.stderr
+    assert json.loads((tmp_path / "1.json").read_text())["data"]["homes"] == len(tuning)
+
+
+def test_eval_names_an_unknown_season():
+    result = lianxin("eval", "--data", SAMPLE, "--seasons", "winter,monsoon")
+    assert result.returncode == 1
+    assert "--seasons: unknown season 'monsoon'" in result.stderr

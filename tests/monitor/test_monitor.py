@@ -187,3 +187,21 @@ def test_the_outcome_of_a_worked_alarm_reaches_the_engine_once(town, tmp_path):
     again = Monitor(tmp_path, "Asia/Shanghai")
     assert again.engine.a["in_recent"][again.engine.index[HOMES[0]]] == 1
     again.close()
+
+
+def test_a_saved_state_follows_the_deployments_zone(town, tmp_path, caplog):
+    stores, monitor = with_history(tmp_path, 2)
+    monitor.step(LIVE, raise_alerts=False)
+    judged = monitor.engine.now
+    monitor.close()
+    # The deployment's zone changed (LIANXIN_TIME_ZONE): the restored engine judges local
+    # time in the new zone, and says so, instead of keeping the one it was saved with.
+    again = Monitor(tmp_path, "Europe/London", history_days=2)
+    assert again.engine.cfg.tz == "Europe/London"
+    assert again.engine.now == judged
+    assert "following LIANXIN_TIME_ZONE=Europe/London" in caplog.text
+    again.step(LIVE + timedelta(hours=1), raise_alerts=False)
+    again.close()
+    last = Monitor(tmp_path, "Europe/London")
+    assert last.engine.cfg.tz == "Europe/London"
+    last.close()

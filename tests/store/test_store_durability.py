@@ -119,7 +119,7 @@ CRASHER = textwrap.dedent(
     from datetime import UTC, datetime, timedelta
     import polars as pl
     from lianxin.store import ReadingsStore
-    import lianxin.store.dataset as dataset
+    import lianxin.atomic as atomic
 
     root, step = sys.argv[1], sys.argv[2]
     t0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -186,7 +186,7 @@ CRASHER = textwrap.dedent(
         if step == "after-rename":
             die()
 
-    dataset.open = open_
+    atomic.open = open_  # the store writes its files through lianxin.atomic
     os.fsync, os.rename, os.replace = fsync, rename, replace
     store.write(batch("inflight", 2.0))
     print("second write returned", flush=True)

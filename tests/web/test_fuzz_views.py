@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 # API (fuzzed from its OpenAPI document).
 NOT_DUTY_ROOM = ("admin/", "api/", "i18n/", "accounts/")
 SRC = Path(lianxin.__file__).parent
-APPS = ("care", "alerts", "dispatch", "web")
+APPS = ("care", "alerts", "dispatch", "web", "notify")
 READ_BY_HAND = re.compile(r"""request\.(?:GET|POST)(?:\.get\(|\[)["'](\w+)["']""")
 INPUT_NAME = re.compile(r"""\bname=["'](\w+)["']""")
 ROLES = [None, "operator", "field1", "lead", "admin"]

@@ -42,6 +42,16 @@ def _view(app: str, models: list[str]) -> list[str]:
 
 _ALERT_MODELS = ["alert", "alertevent", "awayperiod"]
 _DISPATCH_MODELS = ["call", "workorder"]
+_LEDGER_MODELS = [
+    "orderdetail",
+    "inspectionplan",
+    "inspection",
+    "defect",
+    "campaign",
+    "campaignday",
+    "activity",
+    "attachment",
+]
 _NOTIFY_MODELS = ["channel", "escalationpolicy", "escalationstep", "personpreference", "silence"]
 
 # "app_label.codename" for each role. Admins also get every permission there is (the audit log
@@ -52,6 +62,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _all("alerts", _ALERT_MODELS)
     + _all("dispatch", _DISPATCH_MODELS)
     + ["dispatch.export_personal_data"]
+    + _all("ledgers", _LEDGER_MODELS)
+    + ["ledgers.view_ledgers"]
     + _all("notify", _NOTIFY_MODELS)
     + ["notify.view_notification", "notify.add_handovernote"],
     Role.DUTY_OPERATOR: _view("care", _CARE_MODELS)

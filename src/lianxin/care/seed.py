@@ -28,9 +28,10 @@ from lianxin.care.models import (
 )
 from lianxin.care.roles import Role, ensure_role_groups
 from lianxin.errors import LianxinError
+from lianxin.meterdata import deployment_zone
 
 DEMO_PASSWORD = "lianxin-demo"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+LOCAL = ZoneInfo(deployment_zone())  # the demo town keeps the deployment's local time
 
 # (characters, pinyin) pairs, so English names are the real romanisation of the Chinese ones.
 SURNAMES = [
@@ -337,7 +338,7 @@ def _create_care_recipients(rng, homes, teams, users) -> int:
             quiet_hours_end=time(14, 30) if nap else None,
             enrolled_on=date(2021, 3, 1) + timedelta(days=rng.randint(0, 1500)),
         )
-        given = datetime.combine(recipient.enrolled_on, time(10, 0), tzinfo=SHANGHAI)
+        given = datetime.combine(recipient.enrolled_on, time(10, 0), tzinfo=LOCAL)
         Consent.objects.create(
             care_recipient=recipient,
             scope=Consent.Scope.MONITORING,

@@ -82,6 +82,14 @@ def run(args) -> int:
             f"{s.transformer_areas} transformer areas, {s.meters} meters, "
             f"{s.care_recipients} care recipients"
         )
+        from lianxin.ledgers.demo import seed_history
+
+        h = seed_history(seed=args.seed)
+        print(
+            f"a year of history for the ledgers: {h.alerts} alerts, {h.work_orders} work orders, "
+            f"{h.calls} calls, {h.inspections} inspections, {h.activities} activities, "
+            f"{h.campaigns} campaign"
+        )
     if args.seed_only:
         _print_logins(DEMO_USERS, DEMO_PASSWORD)
         return 0

@@ -59,13 +59,13 @@ def _parse_time(text, tz, flag):
 
 def export(out, meters, start, end, unit, tz, quiet: bool = True) -> int:
     """Write the export; returns the number of readings written."""
-    import os
     from datetime import timedelta
 
     import polars as pl
     import pyarrow.parquet as pq
     from django.conf import settings
 
+    from lianxin.atomic import atomic_write
     from lianxin.care.models import Meter
     from lianxin.csvcells import safe_text_columns
     from lianxin.store import ReadingsStore
@@ -82,7 +82,6 @@ def export(out, meters, start, end, unit, tz, quiet: bool = True) -> int:
         },
         orient="row",
     )
-    tmp = f"{out}.tmp"
     written = 0
     writer = None
     first_csv = True
@@ -91,7 +90,7 @@ def export(out, meters, start, end, unit, tz, quiet: bool = True) -> int:
         days = [d for d in days if d >= start.astimezone(UTC).date()]
     if end is not None:
         days = [d for d in days if d <= (end - timedelta(microseconds=1)).astimezone(UTC).date()]
-    with open(tmp, "wb") as fh, bar(total=len(days), unit=" days", quiet=quiet) as b:
+    with atomic_write(out) as fh, bar(total=len(days), unit=" days", quiet=quiet) as b:
         for day in days:
             b.set_postfix_str(f"{written:,} readings", refresh=False)
             b.update()
@@ -133,9 +132,6 @@ def export(out, meters, start, end, unit, tz, quiet: bool = True) -> int:
             _empty(tz).write_parquet(fh)
         elif first_csv:
             _empty(tz).write_csv(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
     return written
 
 

@@ -12,7 +12,8 @@ def add_arguments(parser):
         "--readings",
         required=True,
         help="Parquet or CSV, long format: household_id, ts (interval start; naive = local "
-        "time), kwh; optional meter_kind (electricity/water/gas)",
+        "time), quantity (kWh; m³ for water and gas) or kwh (electricity only); optional "
+        "meter_kind (electricity/water/gas)",
     )
     parser.add_argument("--topology", help="CSV or Parquet: household_id, transformer_area")
     parser.add_argument(
@@ -27,7 +28,8 @@ def add_arguments(parser):
         "quiet_end (HH:MM), away_from, away_to",
     )
     parser.add_argument(
-        "--tz", default="Asia/Shanghai", help="time zone of naive timestamps (default %(default)s)"
+        "--tz",
+        help="time zone of naive timestamps (default: LIANXIN_TIME_ZONE, else Asia/Shanghai)",
     )
     parser.add_argument("--out", required=True, help="findings, one JSON object per line")
     add_quiet(parser)
@@ -39,7 +41,9 @@ def run(args) -> int:
     from collections import Counter
     from pathlib import Path
 
+    from lianxin.atomic import atomic_write
     from lianxin.engine.replay import replay
+    from lianxin.meterdata import deployment_zone
 
     frames = {
         name: _read(getattr(args, name), name)
@@ -48,14 +52,14 @@ def run(args) -> int:
     }
     t0 = time.perf_counter()
     with bar(unit=" ticks", desc="replay", quiet=args.quiet) as b:
-        findings = replay(frames.pop("readings"), tz=args.tz, progress=ticks(b), **frames)
+        findings = replay(
+            frames.pop("readings"), tz=args.tz or deployment_zone(), progress=ticks(b), **frames
+        )
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_write(out, "w", encoding="utf-8") as f:
         for finding in findings:
             f.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
-    tmp.replace(out)
     raised = Counter(str(x.kind) for x in findings if x.event == "raised")
     summary = ", ".join(f"{k} {v}" for k, v in sorted(raised.items())) or "none"
     print(f"replayed in {elapsed:.1f} s; findings raised: {summary}; wrote {out}")

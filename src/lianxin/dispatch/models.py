@@ -57,6 +57,10 @@ class WorkOrder(models.Model):
     class Source(models.TextChoices):
         ALERT = "alert", _("alert")
         HOTLINE = "hotline", _("hotline request")
+        # A defect found on a safety inspection, or work done as part of a campaign
+        # (lianxin.ledgers keeps the inspection or campaign the order belongs to).
+        INSPECTION = "inspection", _("safety inspection")
+        CAMPAIGN = "campaign", _("campaign")
 
     class Status(models.TextChoices):
         ASSIGNED = "assigned", _("assigned")
@@ -71,7 +75,7 @@ class WorkOrder(models.Model):
         Status.CANCELLED: set(),
     }
 
-    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
     alert = models.ForeignKey(
         "alerts.Alert",
         verbose_name=_("alert"),

@@ -6,7 +6,7 @@ Pure: no Django, no file or network I/O. Runs in-process, in the monitor, or as 
     findings = replay(readings, topology=..., events=..., payments=..., settings=..., tz=...)
 
     from lianxin.engine.core import Engine, EngineConfig
-    engine = Engine(EngineConfig(tz="Asia/Shanghai"))   # the live monitor
+    engine = Engine(EngineConfig())   # the live monitor (tz: LIANXIN_TIME_ZONE)
     findings = engine.step(new_readings, now=..., events=..., payments=...)
     blob = engine.snapshot(); engine = Engine.restore(blob)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import polars as pl
 
-from lianxin.engine.replay import InputError, epoch_seconds
+from lianxin.engine.inputs import InputError, epoch_seconds
 
 HISTORY_DAYS = 28
 MIN_DAYS = 3  # fewer days than this at a slot and the population prior is used
@@ -21,9 +21,7 @@ PRIOR_HIGH_KW = [0.4, 0.3, 0.3, 0.3, 0.3, 0.4, 0.8, 1.2, 1.2, 1.0, 1.0, 1.0,
                  1.2, 1.0, 1.0, 1.0, 1.2, 1.6, 2.0, 2.0, 1.6, 1.2, 0.8, 0.5]  # fmt: skip
 
 
-def usual_band(
-    history: pl.DataFrame, start: datetime, end: datetime, tz: str = "Asia/Shanghai"
-) -> pl.DataFrame:
+def usual_band(history: pl.DataFrame, start: datetime, end: datetime, tz: str) -> pl.DataFrame:
     """Columns ts (UTC-aware, interval start), low, high (kWh per interval) for each interval
     from `start` to `end`, using only the home's readings before `start` (the last 28 days).
 

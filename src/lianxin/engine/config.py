@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from lianxin.meterdata import deployment_zone
 
 # Sensitivity scales the slack a detector allows before it speaks: high = speak sooner.
 SENSITIVITY = {"low": 1.5, "normal": 1.0, "high": 0.7}
@@ -10,7 +12,7 @@ SENSITIVITY = {"low": 1.5, "normal": 1.0, "high": 0.7}
 
 @dataclass(frozen=True)
 class EngineConfig:
-    tz: str = "Asia/Shanghai"
+    tz: str = field(default_factory=deployment_zone)  # local time of routines and naive ts
     # The routine is learned from the last `history_days` local days, one ring slot per day.
     history_days: int = 28
     # Below this many days of a slot's history the population prior weighs as much as the home.
@@ -23,7 +25,10 @@ class EngineConfig:
     inactivity_quantile: float = 0.75
     inactivity_slack_h: float = 1.5
     inactivity_floor_h: float = 4.0
-    inactivity_cap_h: float = 24.0
+    # The safety floor: a quiet spell longer than the fixed rule's (scaled by sensitivity) and
+    # longer than any in the home's history, or longer than the cap, is always raised.
+    inactivity_rule_h: float = 12.0
+    inactivity_cap_h: float = 20.0
     # ... and only if on at most `inactivity_quiet_days` of the past days (with data) this home
     # was also not busy through the same clock window (one more at high sensitivity): busy =
     # active in at least `inactivity_busy_slots` half hours of it (one kettle is no routine).
@@ -35,6 +40,8 @@ class EngineConfig:
     # its routine is looser than learned. A long silence (a real incident) asks nothing more.
     inactivity_self_clear_h: float = 4.0
     inactivity_busy_slots_per_alarm: float = 1.0
+    # ... and moves the home's threshold this many hours later (its alarm budget).
+    inactivity_h_per_alarm: float = 1.5
     # ... and only if quiet that long is this unlikely for the home, slot by slot (log10 of the
     # product over the spell's half hours of 1 - the share of days it was active then).
     inactivity_log10_p: float = 3.0

@@ -1,6 +1,6 @@
 """The incremental engine: per-home state in dense numpy arrays, one interval at a time.
 
-    engine = Engine(EngineConfig(tz="Asia/Shanghai"))
+    engine = Engine(EngineConfig())           # tz: the deployment's zone (lianxin.meterdata)
     engine.register(homes)                    # household_id, interval_s, meter_kind, area
     engine.apply_settings(settings)           # optional: sensitivity, quiet hours, away periods
     engine.learn(kw, start)                   # optional warm-up: weeks of history at once
@@ -23,13 +23,14 @@ import io
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 
+from lianxin import meterdata
 from lianxin.engine import learn as bulk
 from lianxin.engine import routine
 from lianxin.engine.config import SENSITIVITY, EngineConfig
@@ -37,18 +38,10 @@ from lianxin.engine.detectors import DETECTORS
 from lianxin.engine.findings import Finding
 from lianxin.engine.text import next_local_hour, utc
 
-METER_KINDS = ("electricity", "water", "gas")
-EVENTS = (
-    "power_off",
-    "power_on",
-    "voltage_high",
-    "voltage_low",
-    "relay_open",
-    "relay_close",
-    "tamper",  # accepted and kept in the input, but DESIGN §5 has no finding for it yet
-    "comm_loss",
-)
-EV = {name: code for code, name in enumerate(EVENTS)}
+# The contract's vocabularies (lianxin.meterdata), under the names the engine has used.
+METER_KINDS = meterdata.METER_KINDS
+EVENTS = meterdata.ENGINE_EVENTS
+EV = meterdata.ENGINE_EVENT_CODE
 
 BASE_FIELDS = {
     "interval_s": (np.int32, (), 1800),
@@ -233,7 +226,12 @@ class Engine:
 
     def apply_settings(self, settings: pl.DataFrame) -> None:
         """Per-home settings: sensitivity (low/normal/high), quiet_start/quiet_end ("HH:MM",
-        local), away_from/away_to (local datetimes). Unknown homes are an error."""
+        local), away_from/away_to (local datetimes). Unknown homes are an error.
+
+        Away periods here are for an offline replay (`lianxin replay --settings`), which has no
+        duty room. The live monitor does not pass them: there the alerts layer owns away periods
+        (alerts.AwayPeriod: many per home, ended early, audited), and an inactivity finding
+        inside one is kept as a silenced alert that comes back if the silence outlasts it."""
         self.settings_version += 1
         for row in settings.iter_rows(named=True):
             h = str(row["household_id"])
@@ -253,6 +251,12 @@ class Engine:
                 self.a["away_from"][rows] = self._local_instant(af)
                 self.a["away_to"][rows] = self._local_instant(at)
 
+    def set_time_zone(self, tz: str) -> None:
+        """Judge local time in `tz` from now on (the deployment's zone changed): the learned
+        hour slots stay where they are and relearn within history_days."""
+        self.cfg = replace(self.cfg, tz=tz)
+        self.tz = ZoneInfo(tz)
+
     def feedback(self, outcomes: pl.DataFrame) -> None:
         """What the duty room found for findings it worked: household_id, kind, started_at
         (the finding's, UTC-aware or epoch s), outcome (an alert outcome such as false_alarm,
@@ -267,7 +271,7 @@ class Engine:
             mine = known.filter(pl.col("kind") == det.KIND)
             if mine.height:
                 rows = np.array([self.index[h] for h in mine["household_id"].cast(pl.Utf8)])
-                det.feedback(self, rows, _epoch_s(mine["started_at"]), mine["outcome"].to_list())
+                det.feedback(self, rows, self._epoch(mine["started_at"]), mine["outcome"].to_list())
 
     def memo(self, name: str, key: tuple, compute):
         """compute() kept under `name` until `key` changes: for figures the intervals need that
@@ -316,8 +320,11 @@ class Engine:
         payments: pl.DataFrame | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> list[Finding]:
-        """Feed a block of new readings (household_id, ts as UTC-aware or epoch s, kwh, optional
+        """Feed a block of new readings (household_id, ts, the interval's quantity, optional
         meter_kind) and advance the clock to `now` (default: the end of the latest reading).
+        ts: UTC-aware, epoch seconds, or naive = local time in the engine's zone (as in replay).
+        The quantity column is `quantity` (kWh; m³ for water and gas) or `kwh` for electricity
+        alone (lianxin.meterdata); each must be a finite number >= 0 (ValueError naming the row).
         Readings are processed interval by interval in time order, exactly as replay does.
         `progress(ticks done, ticks)` is called as it goes (a long block: a warm-up)."""
         rows, ends, kw = self._rows_of(readings)
@@ -419,9 +426,11 @@ class Engine:
                 )
             )
             rows = self._rows_of_keys(keys)
-        start = _epoch_s(readings["ts"])
+        quantity = readings[meterdata.quantity_column(readings)].cast(pl.Float64).to_numpy()
+        meterdata.check_engine_quantities(quantity)
+        start = self._epoch(readings["ts"])
         ends = start + self.a["interval_s"][rows]
-        kw = (readings["kwh"].to_numpy() / self.a["ih"][rows]).astype(np.float32)
+        kw = (quantity / self.a["ih"][rows]).astype(np.float32)
         return rows.astype(np.intp), ends, kw
 
     def _events_of(self, events):
@@ -433,7 +442,7 @@ class Engine:
         if bad:
             raise ValueError(f"unknown meter event {bad[0]!r} (known: {', '.join(EVENTS)})")
         codes = np.array([EV[e] for e in names], np.int8)
-        return rows, codes, _epoch_s(events["ts"])
+        return rows, codes, self._epoch(events["ts"])
 
     def _payments_of(self, payments):
         if payments is None or payments.height == 0:
@@ -450,7 +459,11 @@ class Engine:
             if "balance" in payments.columns
             else np.full(len(rows), np.nan)
         )
-        return rows, amount, balance, _epoch_s(payments["ts"])
+        return rows, amount, balance, self._epoch(payments["ts"])
+
+    def _epoch(self, ts: pl.Series) -> np.ndarray:
+        """Epoch seconds; naive times are local in the engine's zone (lianxin.meterdata)."""
+        return meterdata.epoch_seconds(ts, self.cfg.tz).to_numpy().astype(np.int64)
 
     def _primary(self, household_id: str) -> int:
         if household_id not in self.index:
@@ -749,14 +762,6 @@ def _slice_t(arrs, prev, t):
         return arrs
     m = (ts > (prev if prev is not None else -(2**62))) & (ts <= t)
     return tuple(x[m] for x in arrs)
-
-
-def _epoch_s(ts: pl.Series) -> np.ndarray:
-    if ts.dtype == pl.Datetime and ts.dtype.time_zone is not None:
-        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    if ts.dtype == pl.Datetime:
-        return ts.dt.epoch("s").to_numpy().astype(np.int64)
-    return ts.cast(pl.Int64).to_numpy()
 
 
 def _plain(v):

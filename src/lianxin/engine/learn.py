@@ -46,6 +46,7 @@ import polars as pl
 
 from lianxin.engine import routine
 from lianxin.engine.detectors import DETECTORS
+from lianxin.engine.inputs import prepare_readings
 from lianxin.engine.text import next_local_hour
 
 ROW_CHUNK = 512  # rows transposed at a time: a chunk of (intervals x rows) stays in cache
@@ -695,8 +696,6 @@ def learn_readings(eng, readings: pl.DataFrame, end: int | None = None) -> int:
 
     Validated and converted as replay() does, so learning a file and replaying it see the same
     numbers."""
-    from lianxin.engine.replay import prepare_readings
-
     if readings.height == 0:
         return 0
     r, homes = prepare_readings(readings, eng.cfg.tz)

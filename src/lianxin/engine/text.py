@@ -14,7 +14,7 @@ def when(ts_s: int, now_s: int, tz: ZoneInfo) -> tuple[str, str]:
     """'21:40 yesterday' / '昨天21:40', relative to the engine's clock in local time."""
     t = datetime.fromtimestamp(int(ts_s), tz)
     today = datetime.fromtimestamp(int(now_s), tz).date()
-    hm = f"{t.hour:02d}:{t.minute:02d}"  # (strftime costs 5x more; replay formats many)
+    hm = f"{t.hour:02d}:{t.minute:02d}"  # by hand, not strftime: replay formats many
     days = (today - t.date()).days
     if days == 0:
         return f"{hm} today", f"今天{hm}"

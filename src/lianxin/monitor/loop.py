@@ -1,21 +1,22 @@
 from __future__ import annotations
 
 import fcntl
-import os
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from lianxin import meterdata
+from lianxin.atomic import atomic_write
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.findings import Finding
 from lianxin.errors import LianxinError
 from lianxin.store import open_stores
 
-# Units whose value is a quantity used in the reading's interval (what the engine learns from).
-INTERVAL_UNITS = {"kWh": 1.0, "Wh": 0.001, "m3": 1.0, "L": 0.001}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +60,15 @@ class Monitor:
             raise LianxinError(f"another monitor is already running on {self.home}") from exc
         if self.state_path.exists():
             self.engine = Engine.restore(self.state_path.read_bytes())
+            if self.engine.cfg.tz != tz:
+                # The deployment's zone wins over the one the state was saved with: routines
+                # learned in the old local hours are relearned within history_days.
+                log.warning(
+                    "engine state was saved with time zone %s; following LIANXIN_TIME_ZONE=%s",
+                    self.engine.cfg.tz,
+                    tz,
+                )
+                self.engine.set_time_zone(tz)
         else:
             self.engine = Engine(EngineConfig(tz=tz))
         self.meters = pl.DataFrame()
@@ -70,7 +80,9 @@ class Monitor:
     # ---- the care database -> the engine's registry ----------------------------------------
 
     def sync_registry(self) -> None:
-        """Register every active meter's home with the engine and apply per-person settings."""
+        """Register every active meter's home with the engine and apply per-person settings.
+        Away periods are not handed to the engine: the alerts layer silences and releases
+        alerts by them (see Engine.apply_settings)."""
         from lianxin.care.models import CareRecipient, Meter
 
         rows = list(
@@ -201,16 +213,14 @@ class Monitor:
                 schema={
                     "household_id": pl.String,
                     "ts": pl.Datetime("us", "UTC"),
-                    "kwh": pl.Float64,
+                    meterdata.QUANTITY: pl.Float64,
                     "meter_kind": pl.String,
                 }
             )
-        factor = pl.col("unit").replace_strict(
-            INTERVAL_UNITS, default=None, return_dtype=pl.Float64
-        )
-        raw = raw.with_columns(factor=factor)
-        report.skipped_units = raw["factor"].null_count()
-        joined = raw.drop_nulls("factor").join(self.meters, on="meter", how="left")
+        # Interval quantities in the kind's base unit (kWh, m³), by the contract's unit table.
+        quantities = meterdata.interval_quantities(raw)
+        report.skipped_units = raw.height - quantities.height
+        joined = quantities.join(self.meters, on="meter", how="left")
         report.unknown_meters = joined["household_id"].null_count()
         joined = joined.drop_nulls("household_id")
         # Only intervals that end after the engine's clock are new to it.
@@ -218,7 +228,7 @@ class Monitor:
             pl.col("ts") + pl.duration(seconds=pl.col("interval_s")) > pl.lit(clock)
         )
         out = joined.group_by("household_id", "meter_kind", "ts").agg(
-            kwh=(pl.col("value") * pl.col("factor")).sum()
+            pl.col(meterdata.QUANTITY).sum()
         )
         report.readings = out.height
         return out
@@ -228,7 +238,7 @@ class Monitor:
         if raw.is_empty():
             return None
         ev = raw.join(self.meters.select("meter", "household_id"), on="meter", how="inner")
-        names = ev.with_columns(event=_engine_event_name(pl.col("event"), pl.col("detail")))
+        names = ev.with_columns(event=meterdata.engine_event(pl.col("event"), pl.col("detail")))
         names = names.drop_nulls("event").filter(pl.col("ts") > start)
         report.events = names.height
         return names.select("household_id", "ts", "event") if names.height else None
@@ -255,27 +265,9 @@ class Monitor:
     def _save(self) -> None:
         # Write-then-rename: a crash leaves the previous state, and findings already applied
         # are skipped on the next run because apply_findings is idempotent on finding_id.
-        tmp = self.state_path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_write(self.state_path) as f:
             f.write(self.engine.snapshot())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
 
 
 def _hhmm(value) -> str | None:
     return value.strftime("%H:%M") if value else None
-
-
-def _engine_event_name(event: pl.Expr, detail: pl.Expr) -> pl.Expr:
-    """Meter event names of the store -> the engine's. A voltage event says which way in its
-    detail (e.g. "258V" or "high"); comm_restored carries no finding and is dropped."""
-    volts = detail.str.extract(r"(\d+(?:\.\d+)?)", 1).cast(pl.Float64, strict=False)
-    high = detail.str.to_lowercase().str.contains("high|过高|高") | (volts > 220)
-    return (
-        pl.when(event == "voltage_out_of_range")
-        .then(pl.when(high).then(pl.lit("voltage_high")).otherwise(pl.lit("voltage_low")))
-        .when(event == "comm_restored")
-        .then(pl.lit(None, pl.String))
-        .otherwise(event)
-    )

@@ -6,7 +6,7 @@ Layout (one folder per dataset, one sub-folder per UTC day of `ts`):
     readings/day=2024-03-01/part-...-c.parquet      (a compacted file)
 
 Partitions are by the *UTC* date of `ts` (the start of the interval): unambiguous, DST-free and the
-same on every machine. A local calendar day (Asia/Shanghai) therefore spans two partitions.
+same on every machine. A local calendar day (in LIANXIN_TIME_ZONE) therefore spans two partitions.
 
 Each write appends one new file per day it touches, sorted by the entity column (meter) then ts;
 it never rewrites a day. Files are written to a temporary name, fsynced and renamed, so a reader

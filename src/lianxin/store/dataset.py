@@ -22,7 +22,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-UTC_US = pl.Datetime("us", "UTC")
+from lianxin.atomic import fsync_dir, staged_write
+from lianxin.meterdata import STORED_EVENTS, UTC_US
+
 _counter = itertools.count()
 log = logging.getLogger("lianxin.store")
 # What a damaged Parquet file makes the readers raise: errors, and polars' Rust panics (which are
@@ -120,7 +122,7 @@ class Dataset:
             for tmp, final in staged:
                 os.rename(tmp, final)
             for folder in {final.parent for _tmp, final in staged}:
-                _fsync_dir(folder)
+                fsync_dir(folder)
             for day, _part in parts:
                 if len(self._small_files(day)) >= self.auto_compact_files:
                     self._compact_day(day, full=False)
@@ -258,7 +260,7 @@ class Dataset:
     def _write_file(self, day: date, df: pl.DataFrame, prefix: str, is_sorted=False) -> Path:
         tmp, final = self._stage_file(day, df, prefix, is_sorted)
         os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return final
 
     def _stage_file(
@@ -275,22 +277,16 @@ class Dataset:
         name = f"{prefix}-{time.time_ns():019d}-{os.getpid()}-{next(_counter)}"
         tmp = folder / f".{name}.tmp"
         final = folder / f"{name}.parquet"
-        try:
-            with open(tmp, "wb") as fh:
-                # Page checksums (CRC32) let `lianxin store check` tell a flipped bit from data.
-                pq.write_table(
-                    df.to_arrow(),
-                    fh,
-                    compression=codec,
-                    compression_level=level,
-                    row_group_size=self.row_group_rows,
-                    write_page_checksum=True,
-                )
-                fh.flush()
-                os.fsync(fh.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a half-written file (disk full) is not left behind
-            raise
+        with staged_write(tmp) as fh:
+            # Page checksums (CRC32) let `lianxin store check` tell a flipped bit from data.
+            pq.write_table(
+                df.to_arrow(),
+                fh,
+                compression=codec,
+                compression_level=level,
+                row_group_size=self.row_group_rows,
+                write_page_checksum=True,
+            )
         return tmp, final
 
     @contextmanager
@@ -332,7 +328,7 @@ class Dataset:
             f.unlink(missing_ok=True)
             self._range_cache.pop(f, None)
             self._row_cache.pop(f, None)
-        _fsync_dir(self._day_dir(day))
+        fsync_dir(self._day_dir(day))
         return len(files)
 
     def _remove_stale_temporaries(self, day: date):
@@ -531,18 +527,12 @@ def _is_missing_file(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
 
 
-def _fsync_dir(path: Path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class ReadingsStore(Dataset):
-    """Interval readings. ts is the START of the interval (UTC). unit: "kWh" is the energy used in
-    the interval; "kWh/d" the energy of the local day starting at ts (from daily frozen registers);
-    "kWh reg" a frozen register (cumulative) value at ts; "kW", "V", "m3" as named."""
+    """Interval readings. ts is the START of the interval (UTC). unit: one of lianxin.meterdata's
+    UNITS, which says what each measures: "kWh" is the energy used in the interval; "kWh/d" the
+    energy of the local day starting at ts (from daily frozen registers); "kWh reg" a frozen
+    register (cumulative) value at ts; "m3" water or gas used in the interval; "kW", "V" as
+    named."""
 
     entity = "meter"
     key = ("meter", "ts", "unit")
@@ -554,16 +544,7 @@ class ReadingsStore(Dataset):
 class EventsStore(Dataset):
     """Meter events. event is one of EVENT_KINDS; detail is free text (e.g. the voltage)."""
 
-    EVENT_KINDS = (
-        "power_off",
-        "power_on",
-        "voltage_out_of_range",
-        "relay_open",
-        "relay_close",
-        "tamper",
-        "comm_loss",
-        "comm_restored",
-    )
+    EVENT_KINDS = STORED_EVENTS
     entity = "meter"
     key = ("meter", "ts", "event")
     values = ("detail",)

@@ -12,6 +12,7 @@ import polars as pl
 from django.conf import settings
 from django.utils import timezone
 
+from lianxin import meterdata
 from lianxin.store import ReadingsStore
 
 log = logging.getLogger(__name__)
@@ -32,15 +33,15 @@ def _wall_ms(col: str, tz: str) -> pl.Expr:
 
 
 def _to_kw(df: pl.DataFrame, interval_minutes: dict[str, int]) -> pl.DataFrame:
-    """Average load in kW per interval: kW readings as they are, interval kWh / hours."""
+    """Average load in kW per interval: the interval energy the engine judges (kWh, Wh: the
+    contract's interval units, lianxin.meterdata) over the meter's interval."""
+    df = meterdata.interval_quantities(df)
     if df.height == 0:
         return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "kw": pl.Float64})
     hours = pl.col("meter").replace_strict(
         {m: v / 60 for m, v in interval_minutes.items()}, default=0.25, return_dtype=pl.Float64
     )
-    kw = df.filter(pl.col("unit") == "kW").select("meter", "ts", kw=pl.col("value"))
-    if kw.height == 0:
-        kw = df.filter(pl.col("unit") == "kWh").select("meter", "ts", kw=pl.col("value") / hours)
+    kw = df.select("meter", "ts", kw=pl.col(meterdata.QUANTITY) / hours)
     return kw.group_by("ts").agg(pl.col("kw").sum()).sort("ts")
 
 
@@ -102,10 +103,13 @@ def load_chart(household, range_key: str, alert=None, now: datetime | None = Non
 def _band(raw: pl.DataFrame, meters: dict[str, int], start, end, tz) -> list | None:
     """The home's usual band in kW, from its own interval kWh before `start`."""
     from lianxin.engine.baseline import usual_band
-    from lianxin.engine.replay import InputError
+    from lianxin.engine.inputs import InputError
 
     history = (
-        raw.filter(pl.col("unit") == "kWh").group_by("ts").agg(kwh=pl.col("value").sum()).sort("ts")
+        meterdata.interval_quantities(raw)
+        .group_by("ts")
+        .agg(kwh=pl.col(meterdata.QUANTITY).sum())
+        .sort("ts")
     )
     if history.height == 0:
         return None

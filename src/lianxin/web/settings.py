@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONCE
 
+from lianxin.meterdata import deployment_zone
 from lianxin.web.config import (
     env_bool,
     env_int,
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "lianxin.dispatch",
     "lianxin.ingest",
     "lianxin.ingest.api",
+    "lianxin.ledgers",
     "lianxin.health",
     "lianxin.notify",
     "lianxin.datahealth",
@@ -125,7 +127,7 @@ LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 USE_I18N = True
-TIME_ZONE = env_str("LIANXIN_TIME_ZONE", "Asia/Shanghai")
+TIME_ZONE = deployment_zone()  # LIANXIN_TIME_ZONE, read in lianxin.meterdata
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -18,6 +18,7 @@ urlpatterns = [
         include((alerts_urls.urlpatterns + dispatch_urls.case_urlpatterns, alerts_urls.app_name)),
     ),
     path("dispatch/", include("lianxin.dispatch.urls")),
+    path("ledgers/", include("lianxin.ledgers.urls")),
     path("api/", include("lianxin.ingest.api.urls")),
     path("data-health/", include("lianxin.datahealth.urls")),
     path("", include("lianxin.notify.urls")),

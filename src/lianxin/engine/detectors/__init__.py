@@ -6,7 +6,8 @@ then — and optionally `day(engine, end, d)`, called when a local day ends, `pr
 d)` ahead of it and `feedback(engine, rows, started, outcomes)` with the duty room's outcomes.
 tick and day return findings. They read the shared signals the engine computed for the interval
 (`t.has`, `t.kw`, `t.zero`, `t.resumed`, ...) and flag the homes they explain
-(`engine.a["explained"]`) so later detectors stay quiet about them.
+(`engine.a["explained"]`) so later detectors stay quiet about them. A detector that reads what
+another writes in the same interval names it in `AFTER`.
 """
 
 from lianxin.engine.detectors import (
@@ -19,5 +20,19 @@ from lianxin.engine.detectors import (
     voltage,
 )
 
-# Order matters: a detector may rely on the flags set by those before it.
+# The order they run in each interval. A detector that reads fields another one writes in the
+# same interval names it in its AFTER; the check below keeps this list true to those names.
 DETECTORS = [data_gap, payment, power, inactivity, high_load, consumption_shift, voltage]
+
+
+def _check_order(detectors) -> None:
+    seen: set[str] = set()
+    for det in detectors:
+        name = det.__name__.rsplit(".", 1)[-1]
+        missing = [d for d in det.AFTER if d not in seen]
+        if missing:
+            raise RuntimeError(f"detector {name} must run after {', '.join(missing)}")
+        seen.add(name)
+
+
+_check_order(DETECTORS)

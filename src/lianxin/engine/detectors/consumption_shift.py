@@ -13,6 +13,8 @@ from lianxin.engine import routine
 from lianxin.engine.text import utc
 
 KIND = "consumption_shift"
+AFTER: tuple[str, ...] = ()  # detectors whose this-interval writes it reads
+
 FIELDS = {
     "cs_open": (np.int64, (), 0),
     "cs_dir": (np.int8, (), 0),

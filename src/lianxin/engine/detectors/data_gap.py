@@ -11,8 +11,13 @@ import numpy as np
 
 from lianxin.engine import routine
 from lianxin.engine.text import hours, utc, when
+from lianxin.meterdata import EngineEvent
 
 KIND = "data_gap"
+# Reads power's off_event/off_ts as the previous interval left them (it runs first), and
+# writes the shared `explained` flag that inactivity reads.
+AFTER: tuple[str, ...] = ()  # detectors whose this-interval writes it reads
+
 FIELDS = {
     "gap_open": (np.int64, (), 0),  # start of the open gap (end of the last reading), 0 = none
     "comm_lost": (np.bool_, (), False),
@@ -23,7 +28,7 @@ def tick(eng, t) -> list:
     a, now = eng.a, t.now
     out = []
     if len(t.ev_rows):
-        loss = t.ev_rows[t.ev_codes == 7]
+        loss = t.ev_rows[t.ev_codes == EngineEvent.COMM_LOSS]
         a["comm_lost"][loss] = True
     if np.count_nonzero(a["comm_lost"]):
         a["comm_lost"] &= ~t.has

@@ -15,6 +15,8 @@ from lianxin.engine import routine
 from lianxin.engine.text import hours, utc, when
 
 KIND = "high_load"
+AFTER: tuple[str, ...] = ()  # detectors whose this-interval writes it reads
+
 FIELDS = {
     "hl_run_h": (np.float32, (), 0.0),  # hours above the line in the current run
     "hl_excess": (np.float32, (), 0.0),  # kWh above the usual high in the current run

@@ -22,6 +22,13 @@ from lianxin.engine import routine
 from lianxin.engine.text import clock, hours, utc, when
 
 KIND = "inactivity"
+# Reads the shared `explained` flag, which data_gap, payment and power set this interval.
+AFTER: tuple[str, ...] = (
+    "data_gap",
+    "payment",
+    "power",
+)  # detectors whose this-interval writes it reads
+
 FIELDS = {
     "in_open": (np.int64, (), 0),  # open inactivity: its started_at (last activity)
     "in_raised": (np.int64, (), 0),  # when the open inactivity was raised
@@ -75,8 +82,11 @@ def tick(eng, t) -> list:
     # Compare with the spells this home showed at the last hour boundary (the start of this
     # hour): the end-of-hour figure would already include the activity that usually follows.
     thr = threshold_h(eng, (t.hour - 1) % 24)
-    # Only fresh data speaks: silence from a meter that is not reporting is no evidence.
-    cand = eng.primary & t.has & (qs > 0) & (elapsed > thr) & (a["in_open"] == 0) & ~a["explained"]
+    # Only fresh data speaks: silence from a meter that is not reporting is no evidence. The
+    # safety floor looks at every spell past the fixed rule's length, whatever the routine says.
+    rule = _rule_h(eng)
+    cand = (elapsed >= np.minimum(thr, rule)) & eng.primary & t.has & (qs > 0)
+    cand &= (a["in_open"] == 0) & ~a["explained"]
     rows = cand.nonzero()[0]
     if len(rows):
         quiet_hours, away = _settings_in_use(eng)
@@ -85,20 +95,83 @@ def tick(eng, t) -> list:
         if away:
             rows = rows[~((a["away_from"][rows] <= now) & (now < a["away_to"][rows]))]
     if len(rows):
-        n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, rows)
         allowed, cap_h, log10_limit = _limits(eng)
-        unlikely = log10_p < log10_limit[rows]
-        keep = (n_valid < cfg.inactivity_min_days) | ((n_quiet <= allowed[rows]) & unlikely)
-        keep |= elapsed[rows] > cap_h[rows]
-        for r, nv, nq, lp, b in zip(
-            rows[keep], n_valid[keep], n_quiet[keep], log10_p[keep], busy[keep], strict=True
-        ):
-            out.append(_raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b))
-            a["in_open"][r] = qs[r]
-            a["in_raised"][r] = now
+        # The home's alarm budget: each alarm of about the last month that cleared by itself
+        # moves its threshold later, so a home over budget stops crying wolf (a real incident
+        # does not clear by itself and moves nothing).
+        late = elapsed[rows] > thr[rows] + cfg.inactivity_h_per_alarm * a["in_recent"][rows]
+        keep = np.zeros(len(rows), bool)
+        if np.count_nonzero(late):
+            n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
+            unlikely = log10_p < log10_limit[rows[late]]
+            keep[late] = (n_valid < cfg.inactivity_min_days) | (
+                (n_quiet <= allowed[rows[late]]) & unlikely
+            )
+        # The safety floor: past the fixed rule's length and longer than any quiet spell the
+        # home had in its history, or past the hard cap, it is raised however loose the routine.
+        longest = np.full(len(rows), np.nan, np.float32)
+        past = ~keep & (elapsed[rows] >= rule[rows])  # the rule fires at 12 h sharp
+        if np.count_nonzero(past):
+            longest[past] = _longest(eng, t, rows[past])
+        # (half an hour past the longest, so a home's usual long night is not the trigger; a
+        # home with less than inactivity_min_days of history has only the cap)
+        known = a["days_seen"][rows] >= cfg.inactivity_min_days
+        floor = past & ((known & (elapsed[rows] > longest + 0.5)) | (elapsed[rows] > cap_h[rows]))
+        keep |= floor
+        if np.count_nonzero(keep):
+            fire = rows[keep]
+            n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, fire)
+            for r, nv, nq, lp, b, lg in zip(
+                fire, n_valid, n_quiet, log10_p, busy, np.where(floor, longest, np.nan)[keep],
+                strict=True,
+            ):  # fmt: skip
+                out.append(
+                    _raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg))
+                )
+                a["in_open"][r] = qs[r]
+                a["in_raised"][r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
+
+
+def _rule_h(eng) -> np.ndarray:
+    """Per row, the fixed rule's quiet spell (h), later at low sensitivity: the safety floor's
+    first bar (it changes only with settings)."""
+    return eng.memo(
+        "inactivity_rule",
+        (eng.settings_version, eng.n),
+        # high sensitivity speaks sooner through the routine; it does not lower this bar
+        lambda: (eng.cfg.inactivity_rule_h * np.maximum(eng.a["sens"], 1)).astype(np.float32),
+    )
+
+
+def _longest(eng, t, rows: np.ndarray) -> np.ndarray:
+    """longest_spell_h, kept per row until the next hour end: the ring changes only then, and
+    a spell past the rule's length began hours ago, so its quiet_since stays put meanwhile
+    (a home away for days is looked at once an hour, not at every interval)."""
+    held = eng.memo(
+        "inactivity_longest", (eng.hour_end, eng.n), lambda: np.full(eng.n, np.nan, np.float32)
+    )
+    need = rows[np.isnan(held[rows])]
+    if len(need):
+        held[need] = longest_spell_h(eng, t, need)
+    return held[rows]
+
+
+def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
+    """For each row, the longest quiet spell (h) its learned history shows before the current
+    one began: the most of its quiet-spell ring, leaving out the hour ends since quiet_since
+    (they measure the current spell itself) and today's slots not yet written (D days old)."""
+    off = t.utc_offset
+    today = (t.now + off - 1) // 86400
+    slot = np.arange(eng.D)
+    day = today - (today - slot) % eng.D  # the local day each ring slot holds
+    ends = (day[None, :] * 24 + np.arange(24)[:, None] + 1) * 3600  # its hour ends, local s
+    q = eng.a["q_ring"][rows]  # (rows, 24, D)
+    before = ends[None] <= (eng.a["quiet_since"][rows] + off)[:, None, None]
+    q = np.where(before & (q != routine.Q_UNKNOWN), q, 0)
+    return (q.max(axis=(1, 2)) / 4.0).astype(np.float32)
 
 
 def _limits(eng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,7 +309,7 @@ def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndar
     return counts[0, :, :48], counts[1, :, :48]
 
 
-def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy):
+def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
     a = eng.a
     start = int(a["quiet_since"][r])
     w_en, w_zh = when(start, t.now, eng.tz)
@@ -245,7 +318,20 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy):
     at = clock(t.now, eng.tz)
     en = f"No activity since {w_en} ({e_en})."
     zh = f"自{w_zh}起无用电活动（{e_zh}）。"
-    if n_valid >= eng.cfg.inactivity_min_days:
+    if (
+        not np.isnan(longest)
+        and elapsed > longest + 0.5
+        and a["days_seen"][r] >= eng.cfg.inactivity_min_days
+    ):
+        l_en, l_zh = hours(longest)
+        d = int(min(a["days_seen"][r], eng.D))
+        en += f" In the last {d} days this home was never quiet for longer than {l_en}."
+        zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
+    elif not np.isnan(longest):
+        c_en, c_zh = hours(eng.cfg.inactivity_cap_h * float(a["sens"][r]))
+        en += f" A quiet spell over {c_en} is always reported."
+        zh += f"超过{c_zh}无活动一律上报。"
+    elif n_valid >= eng.cfg.inactivity_min_days:
         active = n_valid - n_quiet
         b_en, b_zh = hours(busy / 2)
         en += (
@@ -267,5 +353,6 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy):
         {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
          "threshold_hours": thr, "days_compared": n_valid,
          "days_active_in_window": n_valid - n_quiet, "busy_hours": busy / 2,
-         "window": f"{win_from}-{at}", "log10_chance": log10_p},
+         "window": f"{win_from}-{at}", "log10_chance": log10_p,
+         "longest_quiet_hours": None if np.isnan(longest) else longest},
     )  # fmt: skip

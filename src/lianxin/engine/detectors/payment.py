@@ -12,8 +12,12 @@ import numpy as np
 
 from lianxin.engine import routine
 from lianxin.engine.text import hours, utc, when
+from lianxin.meterdata import EngineEvent
 
 NPAY = 6  # payment times kept per home, for its usual gap between payments
+# Writes cut_open/cut_until, which power reads, and the shared `explained` flag.
+AFTER: tuple[str, ...] = ()  # detectors whose this-interval writes it reads
+
 FIELDS = {
     "bal": (np.float32, (), np.nan),  # latest reported balance
     "bal_kwh": (np.float32, (), 0.0),  # kWh used since that report
@@ -33,9 +37,9 @@ def tick(eng, t) -> list:
     if eng.tracks_balance:
         a["bal_kwh"] += np.where(t.has & eng.elec, t.kw * a["ih"], 0).astype(np.float32)
     if len(t.ev_rows):
-        for r in t.ev_rows[t.ev_codes == 4]:
+        for r in t.ev_rows[t.ev_codes == EngineEvent.RELAY_OPEN]:
             a["relay_open"][r] = True
-        for r in t.ev_rows[t.ev_codes == 5]:
+        for r in t.ev_rows[t.ev_codes == EngineEvent.RELAY_CLOSE]:
             a["relay_open"][r] = False
     for r, amount, bal, ts in zip(t.pay_rows, t.pay_amount, t.pay_balance, t.pay_ts, strict=True):
         if not np.isnan(bal):

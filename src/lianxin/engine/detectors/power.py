@@ -15,6 +15,10 @@ import numpy as np
 from lianxin.engine import routine
 from lianxin.engine.findings import Finding
 from lianxin.engine.text import hours, utc, when
+from lianxin.meterdata import EngineEvent
+
+# Same-interval fields of other detectors read here: payment's cut_open and cut_until.
+AFTER: tuple[str, ...] = ("payment",)  # detectors whose this-interval writes it reads
 
 FIELDS = {
     "lost_since": (np.int64, (), 0),  # supply lost since (first zero interval start / event)
@@ -29,13 +33,13 @@ def tick(eng, t) -> list:
     a, now = eng.a, t.now
     out: list = []
     if len(t.ev_rows):
-        off = t.ev_codes == 0
+        off = t.ev_codes == EngineEvent.POWER_OFF
         for r, ts in zip(t.ev_rows[off], t.ev_ts[off], strict=True):
             a["off_event"][r] = True
             a["off_ts"][r] = ts
             if a["lost_since"][r] == 0:
                 a["lost_since"][r] = ts
-        on = t.ev_rows[t.ev_codes == 1]
+        on = t.ev_rows[t.ev_codes == EngineEvent.POWER_ON]
         a["off_event"][on] = False
     # The usual interval has no power_off event open, no prepaid cut-off and no grid outage:
     # the terms for those are left out then (they would all be False).

@@ -10,8 +10,11 @@ import numpy as np
 
 from lianxin.engine import routine
 from lianxin.engine.text import utc, when
+from lianxin.meterdata import EngineEvent
 
 KIND = "voltage"
+AFTER: tuple[str, ...] = ()  # detectors whose this-interval writes it reads
+
 FIELDS = {
     "v_open": (np.int64, (), 0),
     "v_last": (np.int64, (), 0),
@@ -23,7 +26,7 @@ def tick(eng, t) -> list:
     a, cfg, now = eng.a, eng.cfg, t.now
     out = []
     if len(t.ev_rows):
-        m = (t.ev_codes == 2) | (t.ev_codes == 3)
+        m = (t.ev_codes == EngineEvent.VOLTAGE_HIGH) | (t.ev_codes == EngineEvent.VOLTAGE_LOW)
         for r, code, ts in zip(t.ev_rows[m], t.ev_codes[m], t.ev_ts[m], strict=True):
             a["v_count"][r] += 1
             a["v_last"][r] = ts
@@ -35,7 +38,7 @@ def tick(eng, t) -> list:
             if not (first or count == cfg.voltage_warning_count):
                 continue
             # The info at the first event, and one warning when they keep coming.
-            high = code == 2
+            high = code == EngineEvent.VOLTAGE_HIGH
             w_en, w_zh = when(int(a["v_open"][r]), now, eng.tz)
             sev = "warning" if count >= cfg.voltage_warning_count else "info"
             if not first:

@@ -6,7 +6,6 @@ caller may acknowledge as soon as `take()` returns.
 """
 
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from lianxin.atomic import atomic_write
 from lianxin.care.models import Meter
 from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json, rejected_rows
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection, db_text
@@ -202,10 +202,6 @@ class Intake:
                 "reason": [e.reason for e in errors],
             }
         )
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             frame.write_parquet(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
         return path

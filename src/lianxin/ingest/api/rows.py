@@ -19,18 +19,21 @@ from datetime import UTC, datetime
 import polars as pl
 
 from lianxin.errors import LianxinError
-from lianxin.ingest.readers import ALIASES, EARLIEST, FUTURE_TOLERANCE, LIMITS
-from lianxin.store import EventsStore
+from lianxin.ingest.readers import ALIASES
+from lianxin.meterdata import (
+    EARLIEST,
+    FUTURE_TOLERANCE,
+    METER_MAX_LEN,
+    STORED_EVENTS,
+    UNITS,
+    limit,
+    to_utc,
+)
 
-# The units the readings store knows and the meter kinds they belong to; the largest plausible
-# value per unit is the file importers' (LIMITS), so a reading is judged the same way however it
-# arrives.
-UNITS: dict[str, tuple[frozenset[str], float]] = {
-    unit: (frozenset({"water", "gas"}) if unit == "m3" else frozenset({"electricity"}), top)
-    for unit, top in LIMITS.items()
-}
-EVENT_KINDS = EventsStore.EVENT_KINDS
-METER_MAX_LEN = 32
+# Units, their meter kinds and plausibility limits are the contract's (lianxin.meterdata), as for
+# the file importers. A pushed reading does not say the interval it covers: it is judged as one
+# of the longest interval (an hour), as a long-format file's is.
+EVENT_KINDS = STORED_EVENTS
 KEEP_ERRORS = 1000
 
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
@@ -355,7 +358,8 @@ def _readings_frame(cols, errors, prefix, meter_kinds, time_zone, now, typed=Fal
         ),
         (pl.col("value") < 0, "value", "value", "negative", "negative"),
     ]
-    for unit_name, (_kinds, top) in UNITS.items():
+    for unit_name in UNITS:
+        top = limit(unit_name)
         checks.append(
             (
                 (pl.col("unit") == unit_name) & (pl.col("value") > top),
@@ -481,13 +485,13 @@ def _check_meters(df, prefix, errors, meter_kinds, unit_column) -> None:
             )
     units_sent = set(df["unit"].drop_nulls().unique().to_list()) if unit_column else set()
     kinds_seen = set(kinds.values())
-    if any(not kinds_seen <= UNITS[u][0] for u in units_sent if u in UNITS):
+    if any(not kinds_seen <= UNITS[u].kinds for u in units_sent if u in UNITS):
         kind_of = pl.col("meter").replace_strict(kinds, default=None, return_dtype=pl.String)
         mismatch = df.filter(pl.col("meter").is_in(list(kinds)) & pl.col("unit").is_in(list(UNITS)))
         mismatch = mismatch.with_columns(kind=kind_of)
-        for unit_name, (allowed, _top) in UNITS.items():
+        for unit_name, unit in UNITS.items():
             hits = mismatch.filter(
-                (pl.col("unit") == unit_name) & ~pl.col("kind").is_in(list(allowed))
+                (pl.col("unit") == unit_name) & ~pl.col("kind").is_in(list(unit.kinds))
             )
             for i, u, k in hits.select("row", "unit", "kind").iter_rows():
                 errors.append(
@@ -587,12 +591,10 @@ def parse_times(raw: pl.Series, time_zone: str) -> pl.Series:
         s.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False)
         for f in _AWARE_FORMATS[1:]
     ]
-    naive = pl.coalesce(
-        [s.str.to_datetime(f, time_unit="us", strict=False) for f in _NAIVE_FORMATS]
-    )
-    local = naive.dt.replace_time_zone(
-        time_zone, ambiguous="earliest", non_existent="null"
-    ).dt.convert_time_zone("UTC")
+    naive = pl.select(
+        pl.coalesce([s.str.to_datetime(f, time_unit="us", strict=False) for f in _NAIVE_FORMATS])
+    ).to_series()
+    local = to_utc(naive, time_zone)
     return pl.select(pl.coalesce(*tries, local)).to_series().alias("ts")
 
 

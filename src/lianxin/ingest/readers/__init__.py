@@ -23,9 +23,6 @@ balances), `topology`; `common` holds the options, the batch and the row checks 
 """
 
 from lianxin.ingest.readers.common import (
-    EARLIEST,
-    FUTURE_TOLERANCE,
-    LIMITS,
     REJECTION_SCHEMA,
     Batch,
     FileError,
@@ -37,9 +34,6 @@ from lianxin.ingest.readers.source import Source
 
 __all__ = [
     "ALIASES",
-    "EARLIEST",
-    "FUTURE_TOLERANCE",
-    "LIMITS",
     "REJECTION_SCHEMA",
     "Batch",
     "FileError",

@@ -3,16 +3,23 @@ value, date and timestamp checks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import polars as pl
 
 from lianxin.errors import LianxinError
+from lianxin.meterdata import (
+    LONGEST_INTERVAL,
+    METER_MAX_LEN,
+    UNITS,
+    UTC_US,
+    deployment_zone,
+    limit,
+    to_utc,
+    value_checks,
+)
 
-UTC_US = pl.Datetime("us", "UTC")
 REJECTION_SCHEMA = {
     "line": pl.Int64,
     "field": pl.String,
@@ -20,20 +27,7 @@ REJECTION_SCHEMA = {
     "reason": pl.String,
     "code": pl.String,
 }
-# Largest plausible value of one reading, per unit. A household supply is at most a few tens of
-# kW; 100 kW sustained for an hour is a unit mix-up (Wh as kWh) or a meter fault, not a home.
-LIMITS = {
-    "kWh": 100.0,
-    "kW": 100.0,
-    "kWh/d": 2_400.0,
-    "kWh reg": 1e9,
-    "m3": 10.0,
-    "V": 1_000.0,
-}
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 BAD_TS = "not a timestamp like 2024-03-01 08:15:00 (or a local time skipped by a DST change)"
-# A meter clock a few minutes ahead is skew; beyond that the date is wrong.
-FUTURE_TOLERANCE = timedelta(minutes=15)
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日")
 _DATETIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -62,7 +56,7 @@ class FileError(LianxinError):
 
 @dataclass
 class Options:
-    time_zone: str = "Asia/Shanghai"
+    time_zone: str = field(default_factory=deployment_zone)
     unit: str | None = None  # "kWh" or "kW" for load curves when the file does not say
     ts_marks: str = "start"  # long format: timestamps mark the interval "start" or "end"
     interval_minutes: int = 15  # long format with ts_marks="end"
@@ -103,12 +97,6 @@ def _needs_strip(s: pl.Series) -> bool:
     if s.dtype != pl.String:
         return True
     return bool(s.unique().str.contains(r"^\s|\s$").any())
-
-
-def _unit_name(raw: str, default: str) -> str:
-    text = raw.strip()
-    known = {"kwh": "kWh", "kw": "kW", "m3": "m3", "m³": "m3", "v": "V", "a": "A"}
-    return known.get(text.lower(), text) if text else default
 
 
 def _rejection_frame(rows: list[tuple]) -> pl.DataFrame:
@@ -152,7 +140,22 @@ def _required(
             "a required value is empty",
         )
     )
-    return ~missing
+    if column not in ("meter", "account"):
+        return ~missing
+    # Meter and account numbers have the care records' width: a longer one is a wrong column
+    # or a damaged cell, which no registration can take in.
+    long = (values.str.len_chars() > METER_MAX_LEN).fill_null(False) & ~missing
+    rej.append(
+        _reject(
+            chunk,
+            long if ok is None else long & ok,
+            column,
+            column,
+            "bad_meter",
+            f"longer than {METER_MAX_LEN} characters: not a {column} number",
+        )
+    )
+    return ~missing & ~long
 
 
 def _to_float(s: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -207,62 +210,39 @@ def _parse_ts(s: pl.Series, tz: str) -> tuple[pl.Series, pl.Series]:
 
 
 def _local_to_utc(s: pl.Series, tz: str) -> pl.Series:
-    """Naive local times -> UTC. In a zone with DST a local time can be missing (spring) or
-    doubled (autumn): missing ones become null (rejected as bad timestamps), doubled ones take
-    the earlier instant."""
-    offset = _fixed_offset(s, tz)
-    if offset is not None:  # the usual case (Asia/Shanghai has no DST): plain arithmetic
-        return (s.cast(pl.Datetime("us")) - offset).dt.replace_time_zone("UTC")
-    return (
-        s.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-        .cast(UTC_US)
-    )
-
-
-def _fixed_offset(s: pl.Series, tz: str) -> timedelta | None:
-    """The zone's UTC offset if it is the same at the start and end of every local day in `s`
-    (so no DST change falls inside the data), else None."""
-    zone = ZoneInfo(tz)
-    days = s.dt.date().drop_nulls().unique()
-    if days.len() == 0 or days.len() > 5000:
-        return None
-    offsets = set()
-    for d in days.to_list():
-        offsets.add(datetime.combine(d, dtime.min, zone).utcoffset())
-        offsets.add(datetime.combine(d, dtime.max, zone).utcoffset())
-        if len(offsets) > 1:
-            return None
-    return offsets.pop()
+    """Naive local times -> UTC by the contract's one DST policy (a skipped local time becomes
+    null: rejected as a bad timestamp)."""
+    return to_utc(s, tz)
 
 
 def _check_values(
-    frame: pl.DataFrame, now: datetime, interval: timedelta, hours: float = 1.0, field: str = ""
+    frame: pl.DataFrame,
+    now: datetime,
+    interval: timedelta,
+    covers: timedelta = LONGEST_INTERVAL,
+    field: str = "",
 ):
-    """Reject non-numbers, negatives, absurd values, and readings from the future.
-    frame has: _line, _raw, _field, value, ts, unit. `hours`: the longest interval one reading
-    may cover (energy limits scale with it). Returns (good records, rejections)."""
+    """Reject non-numbers, negatives, absurd values, units the contract does not know, and
+    readings from the future (lianxin.meterdata's checks).
+    frame has: _line, _raw, _field, value, ts, unit. `covers`: the interval one reading covers
+    (the plausibility limit of an interval quantity scales with it); `interval`: how far after
+    ts the reading ends. Returns (good records, rejections)."""
     units = frame["unit"].unique().to_list()
-    limits = {u: LIMITS.get(u, float("inf")) * (hours if u == "kWh" else 1.0) for u in units}
+    limits = {u: limit(u, covers) for u in units}
     if len(units) <= 1:  # the usual case: a scalar limit, no per-row look-up
-        limit = pl.lit(limits[units[0]] if units else float("inf"), dtype=pl.Float64)
+        limit_expr = pl.lit(limits[units[0]] if units else float("inf"), dtype=pl.Float64)
     else:
-        limit = pl.col("unit").replace_strict(limits, return_dtype=pl.Float64)
-    frame = frame.with_columns(_limit=limit, _end=pl.col("ts") + interval)
-    v = pl.col("value")
-    bad_num = v.is_null() | v.is_nan() | v.is_infinite()
-    neg = (v < 0) & ~bad_num
-    absurd = (v > pl.col("_limit")) & ~bad_num & ~neg
-    future = (pl.col("_end") > (now + FUTURE_TOLERANCE)) & ~bad_num & ~neg & ~absurd
-    early = (pl.col("ts") < EARLIEST) & ~bad_num & ~neg & ~absurd & ~future
-    masks = frame.select(
-        bad_num=bad_num.fill_null(True),
-        neg=neg.fill_null(False),
-        absurd=absurd.fill_null(False),
-        future=future.fill_null(False),
-        early=early.fill_null(False),
-    )
-    bad_num, neg, absurd, future, early = masks.get_columns()
+        limit_expr = pl.col("unit").replace_strict(limits, return_dtype=pl.Float64)
+    frame = frame.with_columns(_limit=limit_expr, _end=pl.col("ts") + interval)
+    checks = value_checks(pl.col("value"), pl.col("ts"), pl.col("_limit"), now, pl.col("_end"))
+    unknown = [u for u in units if u not in UNITS]
+    if unknown:
+        refused = pl.col("unit").is_in(unknown)
+        checks = {code: mask & ~refused for code, mask in checks.items()}
+        checks["unknown_unit"] = refused.fill_null(False)
+    masks = frame.select(**checks)
+    bad_num, neg, absurd, future, early = (masks[c] for c in list(checks)[:5])
+    unknown_unit = masks["unknown_unit"] if unknown else None
     rejections = pl.concat(
         how="diagonal_relaxed",
         items=[
@@ -292,9 +272,11 @@ def _check_values(
                 field,
             ),
             _value_rej(frame, early, "absurd_date", pl.lit("timestamp before 2000"), field),
+            _unit_rej(frame, unknown_unit) if unknown else _rejection_frame([]),
         ],
     )
-    good = frame.filter(~(bad_num | neg | absurd | future | early))
+    refused = bad_num | neg | absurd | future | early
+    good = frame.filter(~refused if unknown_unit is None else ~(refused | unknown_unit))
     drop = ["_raw", "_field", "_day", "_unit", "_k", "_limit", "_end", "_orig", "_present"]
     return good.drop(drop, strict=False), rejections
 
@@ -331,3 +313,13 @@ def _dated(src, chunk: pl.DataFrame, ok: pl.Series, rej: list):
     ts, bad_ts = _parse_ts(chunk[ts_field], src.options.time_zone)
     rej.append(_reject(chunk, bad_ts & ok, ts_field, ts_field, "bad_timestamp", BAD_TS))
     return ts, ts_field, ok & ~bad_ts
+
+
+def _unit_rej(frame: pl.DataFrame, mask: pl.Series) -> pl.DataFrame:
+    return frame.filter(mask).select(
+        line=pl.col("_line"),
+        field=pl.lit("unit"),
+        value=pl.col("unit"),
+        reason=pl.lit(f"not a known unit (known: {', '.join(UNITS)})"),
+        code=pl.lit("unknown_unit"),
+    )

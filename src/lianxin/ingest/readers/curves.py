@@ -12,7 +12,6 @@ import polars as pl
 
 from lianxin.ingest.readers.common import (
     _REGISTRATION,
-    EARLIEST,
     REJECTION_SCHEMA,
     Batch,
     _check_values,
@@ -22,6 +21,7 @@ from lianxin.ingest.readers.common import (
     _reject,
     _required,
 )
+from lianxin.meterdata import EARLIEST
 
 if TYPE_CHECKING:
     from lianxin.ingest.readers.source import Source
@@ -71,8 +71,8 @@ def read(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
             present.append(col.is_not_null().to_numpy())
         values.append(v.to_numpy())  # nulls become NaN: rejected as not a number below
     # Wide -> long: one reading per (row, point), row-major. Empty cells are missing readings
-    # (a gap the engine reports), not errors. numpy does the reshaping: polars' concat_list
-    # over 96 columns costs ten times as much.
+    # (a gap the engine reports), not errors. numpy does the reshaping on the 96 float
+    # columns at once, rather than polars building a list per row.
     n, m = good.height, len(src._points)
     keep = np.column_stack(present).ravel() if n else np.zeros(0, dtype=bool)
     rows = np.repeat(np.arange(n, dtype=np.int64), m)[keep]
@@ -93,7 +93,9 @@ def read(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
         value=pl.when(pl.col("_unit") == "kW").then(pl.col("_orig") / 4).otherwise(pl.col("_orig")),
         unit=pl.lit("kWh"),
     )
-    records, rej2 = _check_values(long, now, interval=timedelta(minutes=15), hours=0.25)
+    records, rej2 = _check_values(
+        long, now, interval=timedelta(minutes=15), covers=timedelta(minutes=15)
+    )
     if rej2.height:
         rej2 = _point_rejections(src, good, rej2)
     rej.append(rej2)

@@ -9,48 +9,13 @@ import polars as pl
 
 from lianxin.ingest.readers.common import (
     _REGISTRATION,
-    FUTURE_TOLERANCE,
     Batch,
     _concat,
     _dated,
     _reject,
     _required,
 )
-
-# Meter events as exports spell them -> the store's event kinds.
-EVENT_NAMES = {
-    "停电": "power_off",
-    "掉电": "power_off",
-    "失电": "power_off",
-    "power_off": "power_off",
-    "last_gasp": "power_off",
-    "上电": "power_on",
-    "复电": "power_on",
-    "来电": "power_on",
-    "power_on": "power_on",
-    "电压越限": "voltage_out_of_range",
-    "过压": "voltage_out_of_range",
-    "欠压": "voltage_out_of_range",
-    "电压越上限": "voltage_out_of_range",
-    "电压越下限": "voltage_out_of_range",
-    "voltage_out_of_range": "voltage_out_of_range",
-    "跳闸": "relay_open",
-    "拉闸": "relay_open",
-    "费控跳闸": "relay_open",
-    "relay_open": "relay_open",
-    "合闸": "relay_close",
-    "relay_close": "relay_close",
-    "开盖": "tamper",
-    "开表盖": "tamper",
-    "窃电": "tamper",
-    "tamper": "tamper",
-    "通信中断": "comm_loss",
-    "失联": "comm_loss",
-    "通讯中断": "comm_loss",
-    "comm_loss": "comm_loss",
-    "通信恢复": "comm_restored",
-    "comm_restored": "comm_restored",
-}
+from lianxin.meterdata import EVENT_SPELLINGS, FUTURE_TOLERANCE
 
 if TYPE_CHECKING:
     from lianxin.ingest.readers.source import Source
@@ -61,7 +26,7 @@ def read(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
     ok = _required(chunk, "meter", rej)
     ts, _, ok = _dated(src, chunk, ok, rej)
     raw = chunk["event"].cast(pl.String).fill_null("").str.strip_chars()
-    event = raw.str.to_lowercase().replace_strict(EVENT_NAMES, default=None)
+    event = raw.str.to_lowercase().replace_strict(EVENT_SPELLINGS, default=None)
     rej.append(
         _reject(
             chunk,
@@ -85,7 +50,11 @@ def read(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
         )
     )
     ok &= ~future.fill_null(False)
-    detail = chunk["detail"].cast(pl.String).fill_null("") if "detail" in chunk.columns else ""
+    detail = (
+        chunk["detail"].cast(pl.String).fill_null("")
+        if "detail" in chunk.columns
+        else pl.lit("", pl.String)  # a bare "" would name a column
+    )
     records = chunk.with_columns(ts=ts, event=event, detail=detail).filter(ok)
     records = records.select(
         "meter",

@@ -13,8 +13,8 @@ from lianxin.ingest.readers.common import (
     _concat,
     _dated,
     _required,
-    _unit_name,
 )
+from lianxin.meterdata import unit_name
 
 if TYPE_CHECKING:
     from lianxin.ingest.readers.source import Source
@@ -31,7 +31,7 @@ def read(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
     if "unit" in chunk.columns:
         unit = chunk["unit"].cast(pl.String)
         # Normalise spellings on the distinct values only (a column has a handful).
-        changes = {u: _unit_name(u, default) for u in unit.unique().to_list() if u is not None}
+        changes = {u: unit_name(u, default) for u in unit.unique().to_list() if u is not None}
         changes = {u: c for u, c in changes.items() if u != c}
         unit = unit.fill_null(default)
         if changes:

@@ -9,7 +9,6 @@ import polars as pl
 
 from lianxin.ingest.readers.common import (
     _REGISTRATION,
-    FUTURE_TOLERANCE,
     Batch,
     _concat,
     _dated,
@@ -17,6 +16,7 @@ from lianxin.ingest.readers.common import (
     _required,
     _to_float,
 )
+from lianxin.meterdata import FUTURE_TOLERANCE
 
 if TYPE_CHECKING:
     from lianxin.ingest.readers.source import Source
@@ -52,7 +52,13 @@ def read_payments(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
         _reject(chunk, future & ok, ts_field, ts_field, "future", "timestamp is in the future")
     )
     ok &= ~future
-    channel = chunk["channel"].cast(pl.String).fill_null("") if "channel" in chunk.columns else ""
+    # A file without a channel column (the documented minimal shape 户号, 缴费时间, 缴费金额):
+    # an empty channel, as a literal (a bare "" would name a column).
+    channel = (
+        chunk["channel"].cast(pl.String).fill_null("")
+        if "channel" in chunk.columns
+        else pl.lit("", pl.String)
+    )
     records = chunk.with_columns(ts=ts, amount=amount, channel=channel).filter(ok)
     if entity == "meter":
         records = records.with_columns(_by_meter=pl.lit(True))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from lianxin.ingest.readers.common import FileError, Options
 from lianxin.ingest.readers.parquet import _open_parquet
 from lianxin.ingest.readers.source import Source
 from lianxin.ingest.readers.spreadsheet import _open_xlsx
-from lianxin.ingest.readers.text import _open_text
+from lianxin.ingest.readers.text import _open_text, _open_utf16
 
 
 def open_source(path: Path | str, options: Options | None = None) -> Source:
@@ -26,6 +27,8 @@ def open_source(path: Path | str, options: Options | None = None) -> Source:
         return _open_parquet(path, options)
     if head.startswith(b"PK\x03\x04"):
         return _open_xlsx(path, options)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _open_utf16(path, options)  # its NUL bytes are text, declared by the BOM
     if b"\x00" in head[:8192]:
         raise FileError(
             f"{path}: binary data, not a CSV, XLSX or Parquet file "

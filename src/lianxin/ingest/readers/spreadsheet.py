@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -16,10 +18,59 @@ from lianxin.ingest.readers.header import (
 )
 from lianxin.ingest.readers.source import Source
 
+# Limits checked on the zip's directory, before anything is expanded: a small file may declare
+# parts that inflate a thousandfold (openpyxl holds every shared string in memory). A meter
+# export has few distinct strings; a sheet of 256 MiB is some 70,000 rows of 96-point curves.
+MAX_SHARED_STRINGS = 64 << 20
+MAX_SHEET = 256 << 20
+MAX_ROWS = 1_048_576  # Excel's own limit: a sheet that declares more is not from Excel
+
+
+def _check_expansion(path: Path) -> None:
+    """Refuse a workbook whose parts would expand beyond the limits (the zip's declared sizes,
+    which zipfile also holds the expansion to)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            parts = zf.infolist()
+            for info in parts:
+                name = info.filename
+                limit = (
+                    MAX_SHARED_STRINGS
+                    if name.endswith("sharedStrings.xml")
+                    else MAX_SHEET
+                    if name.startswith("xl/worksheets/")
+                    else None
+                )
+                if limit is not None and info.file_size > limit:
+                    raise FileError(
+                        f"{path}: XLSX part {name} expands to {info.file_size:,} bytes "
+                        f"({info.compress_size:,} compressed), above the limit of {limit:,}; "
+                        "export the data as CSV instead"
+                    )
+            for info in parts:
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    rows = _declared_rows(zf, info)
+                    if rows is not None and rows > MAX_ROWS:
+                        raise FileError(
+                            f"{path}: sheet {info.filename} declares {rows:,} rows, "
+                            f"more than an XLSX sheet holds ({MAX_ROWS:,})"
+                        )
+    except zipfile.BadZipFile as exc:
+        raise FileError(f"{path}: not a readable XLSX workbook (damaged zip): {exc}") from exc
+
+
+def _declared_rows(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> int | None:
+    """The last row of the sheet's <dimension ref="A1:CV25001">, from its first 4 KiB."""
+    with zf.open(info) as fh:
+        head = fh.read(4096).decode("utf-8", "replace")
+    m = re.search(r'<dimension ref="[A-Z]+\d+:[A-Z]+(\d+)"', head)
+    return int(m.group(1)) if m else None
+
 
 def _open_xlsx(path: Path, options: Options) -> Source:
     import openpyxl
 
+    _check_expansion(path)
     try:
         # A file object, so that openpyxl does not judge the file by its name.
         wb = openpyxl.load_workbook(open(path, "rb"), read_only=True, data_only=True)  # noqa: SIM115

@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -42,7 +44,38 @@ def _first_error(data: bytes, encoding: str) -> int | None:
         return exc.start
 
 
-def _open_text(path: Path, head: bytes, options: Options) -> Source:
+def _open_utf16(path: Path, options: Options) -> Source:
+    """A UTF-16 file with its byte-order mark (a declared charset, as Excel's "Unicode text"
+    writes): transcoded to a temporary UTF-8 copy, streamed, then read as any UTF-8 text. Line
+    numbers and messages are the original file's."""
+    tmp = tempfile.NamedTemporaryFile(prefix="lianxin-utf16-", suffix=".csv", delete=False)  # noqa: SIM115
+    done = 0
+    try:
+        with tmp, open(path, "rb") as fh:
+            reader = codecs.getreader("utf-16")(fh)  # the BOM says which byte order
+            while True:
+                text = reader.read(1 << 20)
+                if not text:
+                    break
+                done += len(text)
+                tmp.write(text.encode("utf-8", "surrogatepass"))
+        with open(tmp.name, "rb") as fh:
+            head = fh.read(1 << 20)
+        src = _open_text(path, head, options, data_path=Path(tmp.name))
+    except UnicodeDecodeError as exc:
+        os.unlink(tmp.name)
+        raise FileError(
+            f"{path}: declares UTF-16 (byte-order mark) but is not valid UTF-16 after "
+            f"character {done:,}: {exc.reason}"
+        ) from None
+    except BaseException:
+        os.unlink(tmp.name)
+        raise
+    src.encoding = "UTF-16"
+    return src
+
+
+def _open_text(path: Path, head: bytes, options: Options, data_path: Path | None = None) -> Source:
     encoding = _detect_encoding(path, head)
     text = head.decode(encoding, errors="replace")
     lines = text.splitlines()
@@ -68,7 +101,7 @@ def _open_text(path: Path, head: bytes, options: Options) -> Source:
     src = _classify_header(path, cells, title, options)
     src.container = "csv"
     src.encoding = "UTF-8" if encoding == "utf-8-sig" else "GB18030"
-    src._chunks = _csv_chunks(src, encoding, sep, cells, header_index + 1)
+    src._chunks = _csv_chunks(src, encoding, sep, cells, header_index + 1, data_path)
     return src
 
 
@@ -77,8 +110,18 @@ def _separator(line: str) -> str:
     return max(counts, key=counts.get) if max(counts.values()) else ","
 
 
-def _csv_chunks(src: Source, encoding: str, sep: str, cells: list, header_lines: int):
+def _csv_chunks(
+    src: Source, encoding: str, sep: str, cells: list, header_lines: int, data_path=None
+):
     """Yield (canonical frame, rejections, rows) per chunk of about options.chunk_bytes."""
+    try:
+        yield from _csv_lines(src, encoding, sep, cells, header_lines, data_path or src.path)
+    finally:
+        if data_path is not None:  # a transcoded copy (UTF-16)
+            data_path.unlink(missing_ok=True)
+
+
+def _csv_lines(src: Source, encoding: str, sep: str, cells: list, header_lines: int, data_path):
     n_fields = len(cells)
     sepb = sep.encode()
     names = [f"c{i}" for i in range(n_fields)]
@@ -91,7 +134,7 @@ def _csv_chunks(src: Source, encoding: str, sep: str, cells: list, header_lines:
     lineno = 0
     carry = b""
     utf8 = encoding == "utf-8-sig"
-    with open(src.path, "rb") as fh:
+    with open(data_path, "rb") as fh:
         while True:
             block = fh.read(src.options.chunk_bytes)
             data = carry + block
