@@ -32,14 +32,25 @@ def test_a_household_code_with_a_nul_is_absent_not_an_error(client, case):
     assert client.get("/households/%00/load.json").status_code == 404
 
 
-def test_looking_at_care_recipients_in_the_admin_is_audited(client, case):
-    person = case["home"].care_recipients.first()
+def test_looking_at_care_recipients_homes_and_consents_in_the_admin_is_audited(client, case):
+    home = case["home"]
+    person = home.care_recipients.first()
+    consent = person.consents.first()
     as_user(client, "admin")
-    assert client.get("/admin/care/carerecipient/").status_code == 200
-    assert client.get(f"/admin/care/carerecipient/{person.pk}/change/").status_code == 200
+    for url in (
+        "/admin/care/carerecipient/",
+        f"/admin/care/carerecipient/{person.pk}/change/",
+        "/admin/care/household/",
+        f"/admin/care/household/{home.pk}/change/",
+        f"/admin/care/consent/{consent.pk}/change/",
+    ):
+        assert client.get(url).status_code == 200
     seen = set(AuditEntry.objects.values_list("user__username", "what", "household"))
-    assert ("admin", "care recipients list (admin)", None) in seen
-    assert ("admin", f"care recipient {person.pk} (admin)", case["home"].pk) in seen
+    assert ("admin", "carerecipient list (admin)", None) in seen
+    assert ("admin", f"carerecipient {person.pk} (admin)", home.pk) in seen
+    assert ("admin", "household list (admin)", None) in seen
+    assert ("admin", f"household {home.pk} (admin)", home.pk) in seen
+    assert ("admin", f"consent {consent.pk} (admin)", home.pk) in seen
 
 
 def test_the_same_person_reopening_a_page_soon_is_one_audit_entry(client, case):

@@ -172,7 +172,9 @@ def _town_readings(settings, silent_areas: int) -> tuple[datetime, str, set]:
     )
     areas = sorted({a for _, a in meters})[:silent_areas]
     down = {m for m, a in meters if a in areas}
-    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    # On the quarter-hour grid, and close to real time: /healthz judges at real time.
+    now = timezone.now()
+    now = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
     rows = []
     t = now - timedelta(hours=12)
     while t < now:
@@ -218,3 +220,13 @@ def test_the_banner_is_on_every_duty_room_page_in_the_reader_s_language(client, 
         assert 'class="system-alerts"' in page and text in page, url
     fragment = client.get("/health/banner.json").json()
     assert fragment["count"] == 1 and text in fragment["html"]
+
+
+def test_a_revoked_token_s_silence_is_not_an_alert():
+    from lianxin.ingest.api.models import ApiToken
+
+    token, _ = ApiToken.issue("old-feed")
+    for hour in range(5):
+        health.seen("token", "old-feed", T0 + timedelta(hours=hour))
+    token.revoke()
+    assert reconcile(T0 + timedelta(days=3)).opened == []

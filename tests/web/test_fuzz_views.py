@@ -32,7 +32,8 @@ pytestmark = pytest.mark.django_db
 # API (fuzzed from its OpenAPI document).
 NOT_DUTY_ROOM = ("admin/", "api/", "i18n/", "accounts/")
 SRC = Path(lianxin.__file__).parent
-APPS = ("care", "alerts", "dispatch", "web", "notify")
+# Every Django app of the project (a package with apps.py) and the web layer.
+APPS = sorted(p.parent.name for p in SRC.glob("*/apps.py")) + ["web"]
 READ_BY_HAND = re.compile(r"""request\.(?:GET|POST)(?:\.get\(|\[)["'](\w+)["']""")
 INPUT_NAME = re.compile(r"""\bname=["'](\w+)["']""")
 ROLES = [None, "operator", "field1", "lead", "admin"]
@@ -78,12 +79,12 @@ def parameter_names() -> list[str]:
     read by hand (request.GET.get("x")), and the input names their templates offer."""
     names = set()
     for app in APPS:
-        for module in ("forms", "views", "case_views"):
-            path = SRC / app / f"{module}.py"
-            if path.exists():
-                importlib.import_module(f"lianxin.{app}.{module}")
+        for path in sorted((SRC / app).rglob("*.py")):
+            if path.name == "forms.py" or "views" in path.name:
+                module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+                importlib.import_module(module)
                 names |= set(READ_BY_HAND.findall(path.read_text(encoding="utf-8")))
-    for template in (SRC / "web" / "templates").rglob("*.html"):
+    for template in SRC.rglob("templates/**/*.html"):
         names |= set(INPUT_NAME.findall(template.read_text(encoding="utf-8")))
     todo = [forms.Form]
     while todo:

@@ -14,6 +14,29 @@ from lianxin.care.models import (
     TransformerArea,
 )
 
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Names, phones, addresses and risk notes: every look at the list or at one record is
+    written to the audit log (a save redirects to the list: that is the same look again and,
+    within a few minutes, not a new entry)."""
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            viewed(request, f"{self.model._meta.model_name} list (admin)")
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and obj is not None:
+            name = self.model._meta.model_name
+            viewed(request, f"{name} {obj.pk} (admin)", self.household_of(obj))
+        return response
+
+    def household_of(self, obj):
+        return getattr(obj, "household", None)
+
+
 admin.site.site_header = _("Lianxin administration")
 admin.site.site_title = _("Lianxin")
 
@@ -37,7 +60,10 @@ class MeterInline(admin.TabularInline):
 
 
 @admin.register(Household)
-class HouseholdAdmin(admin.ModelAdmin):
+class HouseholdAdmin(AuditedAdmin):
+    def household_of(self, obj):
+        return obj
+
     list_display = ["code", "address", "community", "transformer_area"]
     list_filter = ["transformer_area"]
     search_fields = ["code", "address", "address_en", "meters__number", "meters__account_number"]
@@ -69,29 +95,19 @@ class EmergencyContactInline(admin.TabularInline):
 
 
 @admin.register(CareRecipient)
-class CareRecipientAdmin(admin.ModelAdmin):
+class CareRecipientAdmin(AuditedAdmin):
     list_display = ["name", "name_en", "birth_year", "household", "team", "sensitivity"]
     list_filter = ["team", "sensitivity"]
     search_fields = ["name", "name_en", "phone", "household__address"]
     raw_id_fields = ["household"]
     inlines = [ConsentInline, EmergencyContactInline]
 
-    # Names, phones, addresses and risk notes: every look is written to the audit log.
-    def changelist_view(self, request, extra_context=None):
-        if request.method == "GET":
-            viewed(request, "care recipients list (admin)")
-        return super().changelist_view(request, extra_context)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        obj = getattr(response, "context_data", {}).get("original")
-        if request.method == "GET" and obj is not None:
-            viewed(request, f"care recipient {obj.pk} (admin)", obj.household)
-        return response
-
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(AuditedAdmin):
+    def household_of(self, obj):
+        return obj.care_recipient.household
+
     list_display = ["care_recipient", "scope", "given_at", "given_by", "withdrawn_at"]
     list_filter = ["scope"]
     search_fields = ["care_recipient__name", "given_by"]

@@ -21,9 +21,12 @@ def run(args) -> int:
 
     setup_django()
     require_migrated()
+    from django.utils import translation
+
     from lianxin.health.checks import reconcile
     from lianxin.health.templatetags.health import span, system_alert_text
 
+    translation.activate("en")  # the command line speaks English, as every other command
     while True:
         result = reconcile()
         for a in result.opened:

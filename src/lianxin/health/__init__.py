@@ -7,6 +7,7 @@ The API any process calls (Django must be set up; each call is one small databas
     health.beat("notify", every=10, backlog=pending)   # once per loop of a worker
     health.seen("mqtt", "meters/#")                    # data arrived from a source
     health.stopped("notify")                           # a clean stop: no process_down alert
+    health.forget("token", "utility-a")                # a source retired on purpose
 
 `beat` takes what the process knows: duration (s) of its last step, the engine clock it reached
 (clock) and the time it should have reached (reference, default now), its lateness, readings
@@ -28,6 +29,12 @@ def seen(kind: str, name: str, at=None) -> None:
     from lianxin.health.beats import seen as _seen
 
     _seen(kind, name, at)
+
+
+def forget(kind: str, name: str) -> None:
+    from lianxin.health.beats import forget as _forget
+
+    _forget(kind, name)
 
 
 def stopped(process: str) -> None:

@@ -89,6 +89,13 @@ def seen(kind: str, name: str, at: datetime | None = None) -> None:
     source.save(update_fields=["gaps", "last_seen_at", "arrivals"])
 
 
+def forget(kind: str, name: str) -> None:
+    """A source retired on purpose (a revoked token): its silence is no longer watched."""
+    Source.objects.filter(kind=kind, name=name[:300]).delete()
+    with _lock:
+        _last_written.pop((kind, name[:300]), None)
+
+
 def forget_written() -> None:
     """Forget this process's arrival cache (tests that move the clock)."""
     with _lock:

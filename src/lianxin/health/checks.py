@@ -156,18 +156,7 @@ def allowed_silence(gaps: list[float]) -> float | None:
 def check_sources(now: datetime) -> list[Condition]:
     """A source silent for longer than its own usual gap: a daily file is not late at night."""
     out = []
-    revoked = set()
-    try:
-        from lianxin.ingest.api.models import ApiToken
-
-        revoked = set(
-            ApiToken.objects.filter(revoked_at__isnull=False).values_list("name", flat=True)
-        )
-    except LookupError:  # pragma: no cover - the push API app not installed
-        pass
     for s in Source.objects.all():
-        if s.kind == Source.Kind.TOKEN and s.name in revoked:
-            continue
         allowed = allowed_silence(s.gaps)
         silent = _age(now, s.last_seen_at)
         if allowed is not None and silent > allowed:

@@ -16,9 +16,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lianxin.alerts.models import ACTIVE, Alert, Status, TransitionError
+from lianxin.care.forms import errors_text
 from lianxin.care.models import Household, TransformerArea
 from lianxin.care.roles import require
 from lianxin.notify import service
+from lianxin.notify.forms import FamilyNoteForm, HandoverForm, SilenceForm
 from lianxin.notify.models import HandoverNote, Notification, OneTimeLink, PersonPreference, Silence
 
 AWAY_MAX_DAYS = 60
@@ -82,7 +84,11 @@ def family_away(request, token: str):
                     ctx["until"] = raw
                     return render(request, "notify/away.html", ctx, status=400)
                 until = timezone.make_aware(datetime.combine(day, time(23, 59)))
-                away = service.set_away_by_family(token, until, request.POST.get("note", "")[:120])
+                note = FamilyNoteForm(request.POST)
+                if not note.is_valid():
+                    ctx["error"] = errors_text(note)
+                    return render(request, "notify/away.html", ctx, status=400)
+                away = service.set_away_by_family(token, until, note.cleaned_data["note"])
                 return render(request, "notify/away_done.html", {"away": away})
         except service.LinkRefused as refused:
             return _refused(request, refused.why)
@@ -136,11 +142,11 @@ def shift(request):
 @require_POST
 @require("alerts.view_alert")
 def handover(request):
-    text = request.POST.get("text", "").strip()
-    if not text:
-        flash.error(request, _("Write a handover note."))
+    form = HandoverForm(request.POST)
+    if not form.is_valid():
+        flash.error(request, errors_text(form))
     else:
-        HandoverNote.objects.create(author=request.user, text=text[:4000])
+        HandoverNote.objects.create(author=request.user, text=form.cleaned_data["text"])
         flash.success(request, _("Handover note saved."))
     return redirect("notify:shift")
 
@@ -148,16 +154,18 @@ def handover(request):
 @require_POST
 @require("notify.add_silence")
 def add_silence(request):
-    area = TransformerArea.objects.filter(code=request.POST.get("area", "")).first()
-    home = Household.objects.filter(code=request.POST.get("household", "").strip()).first()
-    kind = request.POST.get("kind", "")
-    try:
-        hours = float(request.POST.get("hours", ""))
-    except ValueError:
-        hours = 0
-    reason = request.POST.get("reason", "").strip()
-    if request.POST.get("household", "").strip() and home is None:
-        flash.error(request, _("No household %(code)s.") % {"code": request.POST["household"]})
+    form = SilenceForm(request.POST)
+    if not form.is_valid():
+        flash.error(request, errors_text(form))
+        return redirect("notify:shift")
+    data = form.cleaned_data
+    area = TransformerArea.objects.filter(code=data["area"]).first() if data["area"] else None
+    home = Household.objects.filter(code=data["household"]).first() if data["household"] else None
+    kind = data["kind"]
+    hours = data["hours"] or 0
+    reason = data["reason"]
+    if data["household"] and home is None:
+        flash.error(request, _("No household %(code)s.") % {"code": data["household"]})
     elif not (area or home or kind):
         flash.error(request, _("Choose a transformer area, a household or a kind."))
     elif not 0 < hours <= 24 * 14:
@@ -172,7 +180,7 @@ def add_silence(request):
             kind=kind,
             starts_at=now,
             ends_at=now + timedelta(hours=hours),
-            reason=reason[:200],
+            reason=reason,
             author=request.user,
         )
         flash.success(request, _("Silence saved."))

@@ -64,6 +64,9 @@ class ApiToken(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+            from lianxin import health
+
+            health.forget("token", self.name)  # a revoked token's silence is not an alert
 
 
 class PushedBatch(models.Model):
