@@ -1,6 +1,5 @@
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import RequestFactory
 
 from lianxin.care.models import (
     CareRecipient,
@@ -93,9 +92,7 @@ def test_demo_users_can_sign_in_with_their_roles(client):
     ]:
         user = User.objects.get(username=username)
         assert user.groups.filter(name=role).exists()
-        assert client.login(
-            request=RequestFactory().get("/"), username=username, password=DEMO_PASSWORD
-        )
+        assert client.login(username=username, password=DEMO_PASSWORD)
     assert User.objects.get(username="field1").teams.exists()
 
 

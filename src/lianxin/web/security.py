@@ -1,5 +1,6 @@
-"""Response headers for pages that show personal data."""
+"""Response headers for pages that show personal data; the login throttle's backend."""
 
+from axes.backends import AxesStandaloneBackend
 from django.utils.cache import add_never_cache_headers
 
 
@@ -16,3 +17,14 @@ class NoStoreMiddleware:
         if not response.has_header("Cache-Control"):
             add_never_cache_headers(response)
         return response
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' check, for sign-ins that come with a request (the web form, the admin). An
+    authenticate() call without one (a script, a management command, the test client's login)
+    has no address to throttle and goes straight to the password check."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

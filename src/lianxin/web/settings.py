@@ -117,7 +117,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     # First, so a locked-out address and user is refused before the password is checked.
-    "axes.backends.AxesStandaloneBackend",
+    "lianxin.web.security.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
