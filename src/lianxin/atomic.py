@@ -43,3 +43,19 @@ def fsync_dir(path: Path | str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def staged_write(tmp: Path | str, mode: str = "wb") -> Iterator[IO]:
+    """The first half of atomic_write: the data written to `tmp`, flushed and fsynced, and left
+    there for the caller to rename, so that several files (one per day of a batch) become
+    visible only once all of them are written. On an error the temporary is removed."""
+    tmp = Path(tmp)
+    try:
+        with open(tmp, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("import", "lianxin.commands.import_", "import meter data files (CSV, XLSX, Parquet)"),
     ("watch", "lianxin.commands.watch", "import files dropped into a folder, as they arrive"),
     ("export-readings", "lianxin.commands.export_readings", "write stored readings to CSV/Parquet"),
+    ("store", "lianxin.commands.store", "check the readings store for damaged files; repair"),
     ("ingest", "lianxin.commands.ingest", "take streamed meter data (MQTT); API tokens"),
     ("replay", "lianxin.commands.replay", "run recorded meter data through the engine, causally"),
     ("eval", "lianxin.commands.eval", "score the engine on real data with injected incidents"),

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from lianxin.alerts import service
 from lianxin.alerts.models import (
@@ -16,7 +17,6 @@ from lianxin.alerts.models import (
 )
 from lianxin.care.models import CareRecipient, Household
 from lianxin.dispatch.service import welfare_list
-from lianxin.errors import LianxinError
 from tests.alerts.helpers import NOW, cared_home, enroll, finding, outage, town
 
 pytestmark = pytest.mark.django_db
@@ -100,12 +100,27 @@ def test_a_resolved_finding_clears_the_condition_but_a_person_closes_the_case(ho
     assert new.pk != alert.pk and new.status == Status.OPEN
 
 
-def test_a_finding_about_an_unknown_home_is_an_error_naming_it(home):
+def test_a_finding_about_an_unknown_home_is_skipped_naming_it_and_the_others_go_on(home, caplog):
     bad = finding(home)
-    bad = type(bad)(**{**bad.__dict__, "household_id": "H99999", "finding_id": ""})
-    with pytest.raises(LianxinError, match="H99999"):
-        service.apply_findings([bad])
-    assert Alert.objects.count() == 0
+    bad = type(bad)(**{**bad.__dict__, "household_id": "H99999", "finding_id": "gone"})
+    skipped = []
+    touched = service.apply_findings([bad, finding(home)], skipped=skipped)
+    assert [a.household for a in touched] == [home]
+    assert [(f.finding_id, "H99999" in why) for f, why in skipped] == [("gone", True)]
+    assert "H99999" in caplog.text and "skipped" in caplog.text
+    assert Alert.objects.count() == 1
+
+
+def test_a_household_code_is_fixed_once_saved_and_keeps_the_rule(home):
+    home.address = "东坡区新地址8号"
+    home.save()  # the address may change
+    home.code = "H-RENAMED"
+    with translation.override("en"), pytest.raises(ValidationError, match="cannot change"):
+        home.save()
+    for bad in ("A/B", "../../etc", "ACC10?x=1#f", "H\x00", "H 1", "a..b", ".h", ""):
+        with pytest.raises(ValidationError):
+            Household(code=bad, address="x").save()
+    Household(code="张家-01.b_2", address="x").save()
 
 
 def test_no_alert_for_a_home_without_consent_to_monitoring(home):

@@ -347,8 +347,10 @@ def test_a_busy_queue_and_a_grid_outage_welfare_list(chromium, live_server, town
     from lianxin.alerts.service import add_away_period
 
     add_away_period(outside[0], users["operator"], now, now + timedelta(days=2), "trip")
+    # A function, not a bare expression: the page's CSP forbids eval, which Playwright needs
+    # for an expression string.
     page.wait_for_function(
-        "document.getElementById('queue-footer').textContent.includes('1 silenced')",
+        "() => document.getElementById('queue-footer').textContent.includes('1 silenced')",
         timeout=15000,
     )
     ctx.close()

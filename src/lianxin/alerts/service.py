@@ -6,10 +6,11 @@ The monitor calls apply_findings(findings) and nothing else. It is idempotent on
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,6 +30,8 @@ from lianxin.care.models import CareRecipient, Consent, Household, TransformerAr
 from lianxin.engine.findings import SEVERITY_RANK, Finding, Kind, Severity
 from lianxin.errors import LianxinError
 
+log = logging.getLogger(__name__)
+
 # A grid outage inhibits these per-home alarms of the homes inside it.
 INHIBITED_BY_OUTAGE = {Kind.NO_POWER.value, Kind.INACTIVITY.value}
 
@@ -37,11 +40,20 @@ def alert_key(finding: Finding) -> str:
     return f"{finding.kind}|{finding.subject}"
 
 
-def apply_findings(findings: Iterable[Finding], now: datetime | None = None) -> list[Alert]:
+class UnknownSubject(LianxinError):
+    """A finding names a household or transformer area this database does not know (deleted)."""
+
+
+def apply_findings(
+    findings: Iterable[Finding], now: datetime | None = None, skipped: list | None = None
+) -> list[Alert]:
     """Open, update or clear alerts from findings; returns the alerts touched, in order.
 
-    A finding names a household or transformer area this database does not know: that is an
-    error naming the finding, raised before anything is written for it. A finding about a home
+    One bad finding never stops the others: a finding that names a household or transformer
+    area this database does not know (deleted since the engine learned it), or that fails for
+    any reason of its own, is logged naming it and skipped, and appended to `skipped` (when
+    given) as (finding, reason). Only a database failure (locked, down) propagates, so the
+    caller retries the whole step and nothing is lost. A finding about a home
     where nobody is enrolled with consent to monitoring opens no alert (the engine watches every
     home of a transformer area to tell a grid outage from a fault at home; the duty room acts
     only for people who agreed): it is recorded as applied, with no alert.
@@ -51,11 +63,28 @@ def apply_findings(findings: Iterable[Finding], now: datetime | None = None) -> 
     release_expired_silences(now)
     for finding in findings:
         try:
-            applied, alert = _apply_one(finding, now)
-        except IntegrityError:
-            # Another writer (a second monitor) applied this finding, or opened the alert of its
-            # key, at the same instant: its transaction has committed; apply again on top of it.
-            applied, alert = _apply_one(finding, now)
+            try:
+                applied, alert = _apply_one(finding, now)
+            except IntegrityError:
+                # Another writer (a second monitor) applied this finding, or opened the alert of
+                # its key, at the same instant: its transaction has committed; apply again on top.
+                applied, alert = _apply_one(finding, now)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one finding must not stop the others
+            reason = str(exc) if isinstance(exc, UnknownSubject) else f"{type(exc).__name__}: {exc}"
+            log.log(
+                logging.WARNING if isinstance(exc, UnknownSubject) else logging.ERROR,
+                "finding %s (%s %s) skipped: %s",
+                finding.finding_id,
+                finding.kind,
+                finding.subject,
+                reason,
+                exc_info=not isinstance(exc, UnknownSubject),
+            )
+            if skipped is not None:
+                skipped.append((finding, reason))
+            continue
         if applied and alert is not None and alert not in touched:
             touched.append(alert)
     return touched
@@ -85,14 +114,14 @@ def _subject(finding: Finding):
     if finding.kind == Kind.GRID_OUTAGE:
         ta = TransformerArea.objects.filter(code=finding.transformer_area).first()
         if ta is None:
-            raise LianxinError(
+            raise UnknownSubject(
                 f"finding {finding.finding_id}: unknown transformer_area "
                 f"{finding.transformer_area!r}"
             )
         return None, ta
     home = Household.objects.filter(code=finding.household_id).first()
     if home is None:
-        raise LianxinError(
+        raise UnknownSubject(
             f"finding {finding.finding_id}: unknown household_id {finding.household_id!r}"
         )
     return home, home.transformer_area

@@ -69,6 +69,11 @@ class HouseholdAdmin(AuditedAdmin):
     search_fields = ["code", "address", "address_en", "meters__number", "meters__account_number"]
     inlines = [MeterInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A code is fixed once saved (see Household.code): the address is what may change.
+        fixed = ["code"] if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
 
 @admin.register(Meter)
 class MeterAdmin(admin.ModelAdmin):

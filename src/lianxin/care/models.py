@@ -18,6 +18,29 @@ phone_validator = RegexValidator(
 )
 
 
+# The household code rule (every entry point: admin, forms, `import --register-unknown`, seed).
+# A code appears in URLs (/households/<code>/), alert keys, exports and the engine's state, so:
+# letters of any script, digits, "_" and "-", with single "." only between them; 1-64 characters.
+# No "/", "..", "?", "#", spaces or control characters.
+HOUSEHOLD_CODE_RE = r"^\w[\w-]*(?:\.[\w-]+)*\Z"
+household_code_validator = RegexValidator(
+    HOUSEHOLD_CODE_RE,
+    _(
+        "A household code is letters, digits, '_' and '-', with single '.' between them "
+        "(no '/', '..', '?', '#', spaces or control characters)."
+    ),
+    code="bad_household_code",
+)
+
+
+def valid_household_code(code: str) -> bool:
+    try:
+        household_code_validator(code)
+    except ValidationError:
+        return False
+    return 0 < len(code) <= 64
+
+
 class Feeder(models.Model):
     code = models.CharField(_("feeder code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -55,8 +78,17 @@ class TransformerArea(models.Model):
 
 
 class Household(models.Model):
-    # The stable id the engine and the readings store use for this home (household_id).
-    code = models.CharField(_("household code"), max_length=64, unique=True)
+    # The stable id the engine and the readings store use for this home (household_id). It never
+    # changes once saved: the engine's learned routine, the alerts' keys and the findings history
+    # are all filed under it, and a rename would orphan them (and once stopped all alerting).
+    # What people read and may change is the address (and community).
+    code = models.CharField(
+        _("household code"),
+        max_length=64,
+        unique=True,
+        validators=[household_code_validator],
+        help_text=_("Fixed once saved: the address is what may change."),
+    )
     address = models.CharField(_("address"), max_length=200)
     address_en = models.CharField(_("address (English)"), max_length=200, blank=True)
     community = models.CharField(_("community"), max_length=100, blank=True)
@@ -101,6 +133,17 @@ class Household(models.Model):
 
     def __str__(self):
         return self.address
+
+    def save(self, *args, **kwargs):
+        if not valid_household_code(self.code):
+            raise ValidationError({"code": household_code_validator.message})
+        if self.pk is not None:
+            old = Household.objects.filter(pk=self.pk).values_list("code", flat=True).first()
+            if old is not None and old != self.code:
+                raise ValidationError(
+                    {"code": _("A household code cannot change: edit the address instead.")}
+                )
+        super().save(*args, **kwargs)
 
 
 class Meter(models.Model):

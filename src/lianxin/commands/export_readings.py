@@ -67,6 +67,7 @@ def export(out, meters, start, end, unit, tz, quiet: bool = True) -> int:
 
     from lianxin.atomic import atomic_write
     from lianxin.care.models import Meter
+    from lianxin.csvcells import safe_text_columns
     from lianxin.store import ReadingsStore
 
     store = ReadingsStore(settings.LIANXIN_HOME / "readings")
@@ -117,6 +118,7 @@ def export(out, meters, start, end, unit, tz, quiet: bool = True) -> int:
                 df = df.with_columns(
                     pl.col("ts", "received_at").dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
                 )
+                df = safe_text_columns(df)  # no formulas for the spreadsheet (OWASP)
                 df.write_csv(fh, include_header=first_csv)
                 first_csv = False
             else:

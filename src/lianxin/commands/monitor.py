@@ -64,21 +64,41 @@ def run(args) -> int:
     _worker, stop_worker = start_thread(out=sys.stdout)
     while True:
         began = time.perf_counter()
-        monitor.sync_registry()
-        report = monitor.step()
-        # The heartbeat others watch for; then this process checks the rest of Lianxin too.
         try:
-            monitor_beat(monitor, report, time.perf_counter() - began, every=args.every)
-            reconcile()
-        except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the monitor
-            print(f"could not write the heartbeat: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print(
-            f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
-            f"readings {report.readings} events {report.events} "
-            f"findings {len(report.findings)} alerts {report.alerts}"
-            + (f" unknown meters {report.unknown_meters}" if report.unknown_meters else ""),
-            flush=True,
-        )
+            monitor.sync_registry()
+            report = monitor.step()
+        except Exception as exc:  # noqa: BLE001 - a failed step is retried; the watch goes on
+            # Nothing of the step was saved, so the next step judges the same data again; no
+            # heartbeat is written, so a step failing for good shows as a stalled monitor.
+            print(
+                f"lianxin monitor: step failed, retried next step: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if args.once:
+                stop_worker.set()
+                monitor.close()
+                return 1
+        else:
+            # The heartbeat others watch for; then this process checks the rest of Lianxin too.
+            try:
+                monitor_beat(monitor, report, time.perf_counter() - began, every=args.every)
+                reconcile()
+            except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the monitor
+                print(
+                    f"could not write the heartbeat: {type(exc).__name__}: {exc}", file=sys.stderr
+                )
+            print(
+                f"{report.now:%Y-%m-%d %H:%M:%S}Z judged to {report.judged_to:%H:%M:%S}Z "
+                f"readings {report.readings} events {report.events} "
+                f"findings {len(report.findings)} alerts {report.alerts}"
+                + (f" unknown meters {report.unknown_meters}" if report.unknown_meters else "")
+                + (f" skipped findings {len(report.skipped)}" if report.skipped else ""),
+                flush=True,
+            )
+            for finding, reason in report.skipped:
+                print(f"  skipped {finding.kind} {finding.subject}: {reason}", flush=True)
         if args.once or stopping:
             break
         deadline = time.monotonic() + args.every

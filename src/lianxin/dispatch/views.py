@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from lianxin.alerts.models import Outcome, TransitionError
 from lianxin.care.forms import errors_text
 from lianxin.care.roles import require
+from lianxin.csvcells import safe_cell
 from lianxin.dispatch import service
 from lianxin.dispatch.forms import DoneForm, HotlineForm, StepNoteForm
 from lianxin.dispatch.models import AuditEntry
@@ -169,18 +170,22 @@ def export_residents(request):
     n = 0
     for p in people:
         contacts = "; ".join(f"{c.name} ({c.relation}) {c.phone}" for c in p.contacts.all())
+        # Cells a spreadsheet could run as formulas are escaped (OWASP CSV injection).
         writer.writerow(
-            [
-                p.name,
-                p.birth_year,
-                p.phone,
-                p.household.code,
-                p.household.address,
-                p.team.name if p.team else "",
-                _("yes") if p.has_consent else _("no"),
-                contacts,
-                p.risk_notes,
-            ]
+            map(
+                safe_cell,
+                [
+                    p.name,
+                    p.birth_year,
+                    p.phone,
+                    p.household.code,
+                    p.household.address,
+                    p.team.name if p.team else "",
+                    _("yes") if p.has_consent else _("no"),
+                    contacts,
+                    p.risk_notes,
+                ],
+            )
         )
         n += 1
     service.audit(request, AuditEntry.Action.EXPORT, f"care recipients CSV ({n} rows)")

@@ -83,4 +83,7 @@ class Rejection(models.Model):
 
 
 def db_text(value, size: int) -> str:
-    return ("" if value is None else str(value)).replace("\x00", "\\x00")[:size]
+    text = "" if value is None else str(value)
+    # Lone surrogates (from JSON "\ud800") cannot be encoded for any database: written out too.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")[:size]

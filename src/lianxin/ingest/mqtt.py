@@ -25,7 +25,10 @@ How nothing is lost:
   been reused): the broker sends it again on reconnect and the store drops the duplicate.
 - A message that cannot be read is kept in the quarantine with the reason and acked, so it is not
   sent again forever; the subscriber never stops on bad input.
-- A failing write (disk full, database down) is retried with backoff; nothing is acked meanwhile.
+- So is a message that makes anything else fail (a reader bug, text no database can keep): the
+  batch is retried message by message and the culprit alone is quarantined and acked.
+- A failing write (disk full, read-only, database down or locked) is retried with backoff;
+  nothing is acked meanwhile. Only such store failures are retried.
 - Broker restarts: paho reconnects with backoff (1 s doubling to 30 s) and the session resumes.
 
 Broker side (mosquitto.conf): `persistence true` so queued messages survive a broker restart, and
@@ -233,7 +236,7 @@ class Subscriber:
         delay = 1.0
         while True:
             try:
-                self._store(batch)
+                self._store_contained(batch)
                 break
             except Exception as exc:  # noqa: BLE001 - keep the messages unacked and retry
                 self.log(
@@ -249,6 +252,39 @@ class Subscriber:
         for m in batch:
             if m.generation == generation:
                 self.client.ack(m.mid, 1)
+
+    def _store_contained(self, batch: list[_Message]):
+        """Store a batch; a failure that is not the store's (a message no code path expected) is
+        narrowed down to the message(s) causing it, which go to the quarantine and are acked, so
+        one poison message never blocks the stream. Only store failures propagate (retried)."""
+        try:
+            self._store(batch)
+            return
+        except Exception as exc:  # noqa: BLE001 - sorted into retryable or the batch's fault
+            if _retryable(exc):
+                raise
+            self.log(
+                f"a batch of {len(batch)} message(s) failed ({type(exc).__name__}); "
+                "storing its messages one by one to find the culprit"
+            )
+        for m in batch:
+            try:
+                self._store([m])
+            except Exception as exc:  # noqa: BLE001 - as above, for one message
+                if _retryable(exc):
+                    raise
+                self.log(
+                    f"message on {m.topic} could not be stored ({type(exc).__name__}); "
+                    "kept in the quarantine and acknowledged"
+                )
+                reason = f"could not be stored: {type(exc).__name__}: {' '.join(str(exc).split())}"
+                self.intake.quarantine(
+                    [RowError(0, "payload", _preview(m.payload), reason[:300], "unstorable")],
+                    source=f"mqtt {m.topic}",
+                    description="MQTT message that could not be stored; line = row in the message",
+                )
+                self.stats.messages += 1
+                self.stats.bad_messages += 1
 
     def _store(self, batch: list[_Message]):
         from django.db import close_old_connections
@@ -266,6 +302,18 @@ class Subscriber:
             except BodyError as exc:
                 errors[index] = [
                     RowError(0, "payload", _preview(message.payload), str(exc), "unreadable")
+                ]
+                self.stats.bad_messages += 1
+                continue
+            except Exception as exc:  # noqa: BLE001 - a reader failure is the message's own
+                errors[index] = [
+                    RowError(
+                        0,
+                        "payload",
+                        _preview(message.payload),
+                        f"not readable ({type(exc).__name__})",
+                        "unreadable",
+                    )
                 ]
                 self.stats.bad_messages += 1
                 continue
@@ -312,6 +360,14 @@ class Subscriber:
             f"{s.duplicate} duplicate, {s.rejected} row(s) rejected, "
             f"{s.bad_messages} unreadable message(s)"
         )
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A failure of the store or the database (disk full, read-only, database down or locked):
+    worth retrying, the message is not at fault. Anything else is the message's own."""
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, OSError | OperationalError | InterfaceError)
 
 
 def _preview(payload: bytes) -> str:

@@ -4,6 +4,7 @@ summary a data engineer can act on. Needs Django set up; the readers and the sto
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from lianxin.care.models import Feeder, Household, Meter, TransformerArea
+from lianxin.care.models import Feeder, Household, Meter, TransformerArea, valid_household_code
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection
 from lianxin.ingest.readers import REJECTION_SCHEMA, Batch, FileError, Options, open_source
 from lianxin.store import WriteResult, open_stores
@@ -131,6 +132,7 @@ class Directory:
         one row per meter with the export's account, name, address, area columns. In bulk: an
         export may bring a hundred thousand new meters."""
         rows = [r for r in info.iter_rows(named=True) if len(r["meter"]) <= 32]
+        rows = self._valid_codes(rows, by_household)
         areas = self._areas(rows)
         households: dict[str, Household] = {}
         for row in rows:
@@ -164,6 +166,22 @@ class Directory:
             self.by_household[(code, kind)] = row["meter"]
         Meter.objects.bulk_create(meters, batch_size=1000)
         self.summary.registered["meters"] += len(meters)
+
+    def _valid_codes(self, rows: list[dict], by_household: bool) -> list[dict]:
+        """Rows whose household code keeps the code rule (care.models.HOUSEHOLD_CODE_RE); the
+        others are not registered (their records stay in the quarantine as unknown meters) and
+        the summary says why."""
+        keep = []
+        for row in rows:
+            code = row["meter"] if by_household else (_text(row.get("account")) or row["meter"])
+            if valid_household_code(code[:32] if not by_household else code):
+                keep.append(row)
+            elif len(self.summary.examples) < EXAMPLES:
+                self.summary.examples.append(
+                    f"meter {row['meter']!r} not registered: household code {code[:40]!r} breaks "
+                    "the code rule (letters, digits, '_', '-', single '.' between them)"
+                )
+        return keep
 
     def _areas(self, rows: list[dict]) -> dict[str, TransformerArea]:
         """Transformer areas (and feeders) named by the rows, created where missing."""
@@ -546,7 +564,8 @@ def _finish(run: ImportRun, summary: Summary) -> None:
     run.accepted, run.replaced, run.duplicate = t.accepted, t.replaced, t.duplicate
     run.rejected = sum(summary.rejected.values())
     run.rejected_by_reason = dict(summary.rejected)
-    run.message = summary.error
+    # The admin shows this to others: the error without the file's own text (see redact).
+    run.message = redact(summary.error)
     run.quarantine_file = summary.quarantine_file
     run.finished_at = timezone.now()
     if summary.error and not summary.good:
@@ -556,3 +575,11 @@ def _finish(run: ImportRun, summary: Summary) -> None:
     else:
         run.status = ImportRun.Status.OK
     run.save()
+
+
+def redact(message: str) -> str:
+    """An error about a file without the file's own text: quoted fragments (a first line, a
+    header) become '…', so ImportRun.message and watch summaries never carry what a file held
+    (a link to a secret once put its first line there)."""
+    message = re.sub(r"'[^'\n]*'", "'…'", message)
+    return re.sub(r'"[^"\n]*"', '"…"', " ".join(message.split()))[:2000]

@@ -30,6 +30,7 @@ class StepReport:
     findings: list[Finding] = field(default_factory=list)
     alerts: int = 0
     outcomes: int = 0  # alert outcomes handed to the engine to learn from
+    skipped: list = field(default_factory=list)  # (finding, reason) not applied: unknown home…
 
 
 class Monitor:
@@ -168,7 +169,7 @@ class Monitor:
         if raise_alerts and findings:
             from lianxin.alerts.service import apply_findings
 
-            report.alerts = len(apply_findings(findings))
+            report.alerts = len(apply_findings(findings, skipped=report.skipped))
         self._save()
         if fed_back:
             # Marked only once the state that learned from them is on disk; a crash in

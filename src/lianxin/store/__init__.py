@@ -19,6 +19,11 @@ written; a different value is a correction and is written with its `received_at`
 per key, the value with the latest `received_at`. Compaction merges the small files of a day into
 one sorted file and keeps every distinct (value, received_at) so the history of corrections stays.
 
+Damaged files: a file that cannot be read (truncated, no footer, a page failing its CRC32
+checksum) is moved to <dataset>/damaged/day=…/ with a log line naming it and a record in
+<dataset>/damaged/log.jsonl (damaged_files() counts them for the data-health page); reads and
+writes go on with the other files. `lianxin store check [--repair]` verifies every file.
+
 No Django here: the engine and Spark tasks read these datasets directly.
 """
 
@@ -29,6 +34,7 @@ from lianxin.store.dataset import (
     PaymentsStore,
     ReadingsStore,
     WriteResult,
+    damaged_files,
     open_stores,
 )
 
@@ -39,5 +45,6 @@ __all__ = [
     "PaymentsStore",
     "ReadingsStore",
     "WriteResult",
+    "damaged_files",
     "open_stores",
 ]

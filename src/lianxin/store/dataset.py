@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import json
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -20,10 +22,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lianxin.atomic import atomic_write, fsync_dir
+from lianxin.atomic import fsync_dir, staged_write
 from lianxin.meterdata import STORED_EVENTS, UTC_US
 
 _counter = itertools.count()
+log = logging.getLogger("lianxin.store")
+# What a damaged Parquet file makes the readers raise: errors, and polars' Rust panics (which are
+# BaseExceptions, not Exceptions).
+READ_FAILURES = (Exception, pl.exceptions.PanicException)
+# The folder (under each dataset) damaged files are moved to, with a log of why.
+DAMAGED = "damaged"
 
 
 @dataclass
@@ -97,13 +105,27 @@ class Dataset:
             parts.append((day, df.slice(offset, length).drop("_day")))
             offset += length
         with self._locked():
-            for day, part in parts:
-                fresh, counts = self._classify(day, part)
-                result = result + counts
-                if fresh.height:
-                    self._write_file(day, fresh, prefix="part", is_sorted=True)
-                    if len(self._small_files(day)) >= self.auto_compact_files:
-                        self._compact_day(day, full=False)
+            # All or nothing across days: every day's file is written and fsynced under a
+            # temporary name first, and only then are they all renamed into place. A day that
+            # cannot be written (read-only, disk full) fails the write before any day is stored.
+            staged: list[tuple[Path, Path]] = []
+            try:
+                for day, part in parts:
+                    fresh, counts = self._classify(day, part)
+                    result = result + counts
+                    if fresh.height:
+                        staged.append(self._stage_file(day, fresh, prefix="part", is_sorted=True))
+            except BaseException:
+                for tmp, _final in staged:
+                    tmp.unlink(missing_ok=True)
+                raise
+            for tmp, final in staged:
+                os.rename(tmp, final)
+            for folder in {final.parent for _tmp, final in staged}:
+                fsync_dir(folder)
+            for day, _part in parts:
+                if len(self._small_files(day)) >= self.auto_compact_files:
+                    self._compact_day(day, full=False)
         return result
 
     def _normalise(self, frame: pl.DataFrame | pa.Table) -> pl.DataFrame:
@@ -153,24 +175,27 @@ class Dataset:
         lo, hi = ids.min(), ids.max()
         # Only files whose entity and time ranges overlap the batch can hold its keys: a bulk
         # import of new meters then reads nothing back.
-        files = [
-            f
-            for f in self._files(day)
-            if (r := self._ranges(f)) is None
-            or (r[0] <= hi and lo <= r[1] and r[2] <= ts_max and ts_min <= r[3])
-        ]
+        files = []
+        for f in self._files(day):
+            r = self._ranges(f)
+            if r is _SET_ASIDE:
+                continue
+            if r is None or (r[0] <= hi and lo <= r[1] and r[2] <= ts_max and ts_min <= r[3]):
+                files.append(f)
         if not files:
             return part, WriteResult(accepted=part.height)
-        stored = (
-            self._scan(files)
-            # The ranges let Parquet row-group statistics skip most of a sorted file.
-            .filter(
-                pl.col(self.entity).is_between(pl.lit(lo), pl.lit(hi))
-                & pl.col("ts").is_between(ts_min, ts_max)
-            )
-            .filter(pl.col(self.entity).is_in(ids.implode()))
-            .select(*self.key, *self.values, "received_at")
-            .collect()
+        stored = self._collect(
+            files,
+            lambda lf: (
+                lf
+                # The ranges let Parquet row-group statistics skip most of a sorted file.
+                .filter(
+                    pl.col(self.entity).is_between(pl.lit(lo), pl.lit(hi))
+                    & pl.col("ts").is_between(ts_min, ts_max)
+                )
+                .filter(pl.col(self.entity).is_in(ids.implode()))
+                .select(*self.key, *self.values, "received_at")
+            ),
         )
         if stored.height == 0:
             return part, WriteResult(accepted=part.height)
@@ -208,6 +233,9 @@ class Dataset:
             meta = pq.read_metadata(path)
         except FileNotFoundError:
             return None
+        except READ_FAILURES as exc:  # a truncated file has no footer
+            self.set_aside(path, _why(exc))
+            return _SET_ASIDE
         names = meta.schema.to_arrow_schema().names
         ranges = None
         try:
@@ -230,6 +258,15 @@ class Dataset:
         return ranges
 
     def _write_file(self, day: date, df: pl.DataFrame, prefix: str, is_sorted=False) -> Path:
+        tmp, final = self._stage_file(day, df, prefix, is_sorted)
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+        return final
+
+    def _stage_file(
+        self, day: date, df: pl.DataFrame, prefix: str, is_sorted=False
+    ) -> tuple[Path, Path]:
+        """Write a day's file under a temporary name, fsynced: (temporary, final) names."""
         folder = self._day_dir(day)
         folder.mkdir(parents=True, exist_ok=True)
         if not is_sorted:
@@ -238,12 +275,19 @@ class Dataset:
         # with zstd, about half the size.
         codec, level = ("lz4", None) if prefix == "part" else ("zstd", 3)
         name = f"{prefix}-{time.time_ns():019d}-{os.getpid()}-{next(_counter)}"
+        tmp = folder / f".{name}.tmp"
         final = folder / f"{name}.parquet"
-        with atomic_write(final, tmp=folder / f".{name}.tmp") as fh:
-            df.write_parquet(
-                fh, compression=codec, compression_level=level, row_group_size=self.row_group_rows
+        with staged_write(tmp) as fh:
+            # Page checksums (CRC32) let `lianxin store check` tell a flipped bit from data.
+            pq.write_table(
+                df.to_arrow(),
+                fh,
+                compression=codec,
+                compression_level=level,
+                row_group_size=self.row_group_rows,
+                write_page_checksum=True,
             )
-        return final
+        return tmp, final
 
     @contextmanager
     def _locked(self):
@@ -272,11 +316,11 @@ class Dataset:
         self._remove_stale_temporaries(day)
         if len(files) < 2:
             return 0
-        merged = (
-            self._scan(files)
-            .unique(subset=[*self.key, *self.values, "received_at"], keep="first")
-            .collect()
+        merged = self._collect(
+            files,
+            lambda lf: lf.unique(subset=[*self.key, *self.values, "received_at"], keep="first"),
         )
+        files = [f for f in files if f.exists()]  # without the ones set aside as damaged
         self._write_file(day, merged, prefix="compact")
         # A reader that listed the old files may briefly see both old and new: identical rows,
         # resolved at read. A crash here leaves the same harmless overlap for the next compaction.
@@ -327,10 +371,13 @@ class Dataset:
             try:
                 df = lf.collect()
                 break
-            except (FileNotFoundError, OSError) as exc:
-                # A compaction removed a file between listing and reading: list again.
-                if attempt == 4 or not _is_missing_file(exc):
-                    raise
+            except READ_FAILURES as exc:
+                if _is_missing_file(exc):
+                    # A compaction removed a file between listing and reading: list again.
+                    if attempt == 4:
+                        raise
+                elif not self.sweep(files) or attempt == 4:
+                    raise  # no damaged file explains it
         if not all_versions:
             df = _latest(df, self.key)
         return df.sort(self.entity, "ts")
@@ -364,12 +411,101 @@ class Dataset:
                 rows = self._row_cache[path] = pq.read_metadata(path).num_rows
             except FileNotFoundError:
                 return self.small_file_rows  # being compacted away: neither small nor counted
+            except READ_FAILURES as exc:
+                self.set_aside(path, _why(exc))
+                return self.small_file_rows
         return rows
+
+    # ---- damaged files ----------------------------------------------------------------------
+
+    def _collect(self, files: list[Path], build) -> pl.DataFrame:
+        """build(scan of files).collect(); a file that makes it fail is checked and, if damaged,
+        set aside, and the rest is read again: one bad file never takes the others down."""
+        while True:
+            lf = self._scan(files) if files else self.empty().lazy()
+            try:
+                return build(lf).collect()
+            except READ_FAILURES as exc:
+                if _is_missing_file(exc) or not files or not self.sweep(files):
+                    raise
+                files = [f for f in files if f.exists()]
+
+    def verify(self, path: Path) -> str | None:
+        """Why a file is damaged (footer, page checksums, decoding, schema), or None if sound."""
+        try:
+            pf = pq.ParquetFile(path, page_checksum_verification=True)
+            table = pf.read()
+            pl.from_arrow(table)
+            missing = [c for c in (*self.schema, "received_at") if c not in table.column_names]
+            if missing:
+                return f"missing column(s) {', '.join(missing)}"
+        except FileNotFoundError:
+            return None
+        except READ_FAILURES as exc:
+            return _why(exc)
+        return None
+
+    def sweep(self, files: list[Path]) -> list[Path]:
+        """Check files; set the damaged ones aside. Returns those set aside."""
+        bad = []
+        for f in files:
+            why = self.verify(f)
+            if why is not None and self.set_aside(f, why):
+                bad.append(f)
+        return bad
+
+    def set_aside(self, path: Path, why: str) -> Path | None:
+        """Move a damaged file to <dataset>/damaged/<day>/ and say so, naming it (a log line and
+        a record in damaged/log.jsonl, which damaged_files() and the data-health page read)."""
+        dest_dir = self.root / DAMAGED / path.parent.name
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / path.name
+        try:
+            os.replace(path, dest)
+        except FileNotFoundError:
+            return None  # another process set it aside first
+        self._range_cache.pop(path, None)
+        self._row_cache.pop(path, None)
+        record = {
+            "file": str(path.relative_to(self.root)),
+            "moved_to": str(dest.relative_to(self.root)),
+            "day": path.parent.name.removeprefix("day="),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "reason": why,
+        }
+        with open(self.root / DAMAGED / "log.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        log.error("damaged file %s set aside to %s: %s", path, dest, why)
+        return dest
+
+    def damaged(self) -> list[dict]:
+        """The files set aside as damaged, oldest first (see set_aside)."""
+        return self.damaged_at(self.root)
+
+    @staticmethod
+    def damaged_at(root: Path) -> list[dict]:
+        path = Path(root) / DAMAGED / "log.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by a crash
+        return out
 
     def _scan(self, files: list[Path]) -> pl.LazyFrame:
         return pl.scan_parquet(
             files, hive_partitioning=False, schema={**self.schema, "received_at": UTC_US}
         )
+
+
+_SET_ASIDE = ("set aside",)  # _ranges() of a file it found damaged and moved
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
 
 
 def _latest(df: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
@@ -445,6 +581,17 @@ class Stores:
 
     def __iter__(self) -> Iterator[Dataset]:
         return iter((self.readings, self.events, self.payments, self.balances))
+
+
+def damaged_files(home: Path | str) -> list[dict]:
+    """Every file set aside as damaged, in any dataset under a data directory (dataset named)."""
+    home = Path(home)
+    out = []
+    for name in ("readings", "events", "payments", "balances"):
+        path = home / name / DAMAGED / "log.jsonl"
+        if path.exists():
+            out.extend({"dataset": name, **r} for r in Dataset.damaged_at(home / name))
+    return out
 
 
 def open_stores(home: Path | str) -> Stores:

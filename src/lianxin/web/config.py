@@ -25,6 +25,31 @@ def env_bool(name: str, default: bool) -> bool:
     raise LianxinError(f"{name}={raw!r} is not a boolean: use true or false")
 
 
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise LianxinError(f"{name}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise LianxinError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """LIANXIN_PROXY_SSL_HEADER=X-Forwarded-Proto: the header (set by the TLS proxy in front,
+    which must overwrite what clients send) that says a request came in over HTTPS."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition("=")
+    if not header.replace("-", "").isalnum():
+        raise LianxinError(f"{name}={raw!r} is not a header name (e.g. X-Forwarded-Proto)")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), (value.strip() or "https")
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -36,7 +61,8 @@ def home_dir() -> Path:
     """The data directory (LIANXIN_HOME, default ./var), created on first use."""
     home = Path(os.environ.get("LIANXIN_HOME") or "var").resolve()
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        # 0700: the database, the readings and the secret key are for this account only.
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise LianxinError(f"cannot create the data directory {home}: {exc.strerror}") from exc
     return home

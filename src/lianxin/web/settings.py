@@ -8,9 +8,22 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 
 from lianxin.meterdata import deployment_zone
-from lianxin.web.config import env_bool, env_list, env_str, home_dir, secret_key
+from lianxin.web.config import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    home_dir,
+    proxy_ssl_header,
+    secret_key,
+)
+
+# Files this process creates (SQLite database, readings store, quarantine, exports) are for
+# its own account only: 0600 files, 0700 folders.
+os.umask(0o077)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # In a source checkout node_modules sits at the repository root, next to package.json.
@@ -40,6 +53,8 @@ INSTALLED_APPS = [
     "lianxin.ledgers",
     "lianxin.health",
     "lianxin.notify",
+    "lianxin.datahealth",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +67,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "lianxin.web.security.NoStoreMiddleware",
+    # Last, as django-axes requires: it answers a locked-out login.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "lianxin.web.urls"
@@ -86,7 +105,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        # Past this, the push API answers 503 (retry), never an HTML 500.
+        "timeout": env_int("LIANXIN_SQLITE_TIMEOUT", 20),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -94,6 +114,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out address and user is refused before the password is checked.
+    "lianxin.web.security.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
@@ -123,3 +148,48 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LIANXIN_LOG_LEVEL", "WARNING")},
 }
+
+# ---- production hardening (see README "Production") ------------------------------------------
+# Behind HTTPS set LIANXIN_HTTPS=true: Secure cookies, HSTS and the redirect to https follow,
+# each of which can also be set on its own. LIANXIN_PROXY_SSL_HEADER names the header the TLS
+# proxy sets (X-Forwarded-Proto), so Django knows a request came in over HTTPS.
+HTTPS = env_bool("LIANXIN_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("LIANXIN_SECURE_COOKIES", HTTPS)
+SECURE_SSL_REDIRECT = env_bool("LIANXIN_SSL_REDIRECT", HTTPS)
+# Load balancers probe over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("LIANXIN_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("LIANXIN_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("LIANXIN_HSTS_PRELOAD", HTTPS)
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header("LIANXIN_PROXY_SSL_HEADER")
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# A duty shift, not 14 days: a shared duty-room PC must not stay signed in for a week.
+SESSION_COOKIE_AGE = env_int("LIANXIN_SESSION_HOURS", 12) * 3600
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Content-Security-Policy (django-csp): scripts only from this site (the one inline script
+# carries the per-request nonce); ECharts sets inline styles, hence 'unsafe-inline' for styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Login throttling (django-axes): after LIANXIN_LOGIN_FAILURES wrong passwords for one user
+# from one address, that pair is refused for LIANXIN_LOCKOUT_MINUTES. Per pair, not per user:
+# a stranger must not be able to lock the duty room's operators out.
+AXES_FAILURE_LIMIT = env_int("LIANXIN_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = env_int("LIANXIN_LOCKOUT_MINUTES", 15) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env_int("LIANXIN_PROXY_COUNT", 0) or None

@@ -20,6 +20,7 @@ urlpatterns = [
     path("dispatch/", include("lianxin.dispatch.urls")),
     path("ledgers/", include("lianxin.ledgers.urls")),
     path("api/", include("lianxin.ingest.api.urls")),
+    path("data-health/", include("lianxin.datahealth.urls")),
     path("", include("lianxin.notify.urls")),
     path("households/<str:code>/", care_views.household, name="household"),
     path("households/<str:code>/load.json", views.household_load, name="household_load"),

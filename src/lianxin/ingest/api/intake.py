@@ -5,6 +5,7 @@ anything is acknowledged, and rejected rows are kept in the quarantine in the sa
 caller may acknowledge as soon as `take()` returns.
 """
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from pathlib import Path
 import polars as pl
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from lianxin.atomic import atomic_write
@@ -21,6 +23,8 @@ from lianxin.care.models import Meter
 from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json, rejected_rows
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection, db_text
 from lianxin.store import WriteResult, open_stores
+
+log = logging.getLogger(__name__)
 
 
 class MeterDirectory:
@@ -89,6 +93,27 @@ class Outcome:
         }
 
 
+# Sent (robustly: a receiver's failure never fails the batch) once a batch is durable, with
+# source= and outcome=; the data-health page counts deliveries per source and day from it.
+batch_taken = Signal()
+
+
+class PartlyStored(Exception):
+    """A batch failed after some of it was stored: says exactly which part (a re-send of the
+    whole batch is safe: the stored part counts as duplicate)."""
+
+    def __init__(self, stored: list[str], readings: WriteResult, events: WriteResult):
+        super().__init__(f"stored {' and '.join(stored)} only")
+        self.stored, self.readings, self.events = stored, readings, events
+
+    def to_dict(self) -> dict:
+        return {
+            name: {"accepted": w.accepted, "replaced": w.replaced, "duplicate": w.duplicate}
+            for name, w in (("readings", self.readings), ("events", self.events))
+            if name in self.stored
+        }
+
+
 class Intake:
     def __init__(self, home: Path | None = None):
         self.home = Path(home or settings.LIANXIN_HOME)
@@ -101,13 +126,27 @@ class Intake:
         where the batch came from, for the person who reads the quarantine)."""
         readings = WriteResult()
         events = WriteResult()
-        if parsed.readings.height:
-            readings = self.stores.readings.write(parsed.readings.drop("row"))
-        if parsed.events.height:
-            events = self.stores.events.write(parsed.events.drop("row"))
-        outcome = Outcome(parsed.received, readings, events, parsed.errors)
-        if parsed.errors:
-            self.quarantine(parsed.errors, source=source, description=description, outcome=outcome)
+        stored: list[str] = []
+        try:
+            # Each store writes all of its days or none (see Dataset.write).
+            if parsed.readings.height:
+                readings = self.stores.readings.write(parsed.readings.drop("row"))
+                stored.append("readings")
+            if parsed.events.height:
+                events = self.stores.events.write(parsed.events.drop("row"))
+                stored.append("events")
+            outcome = Outcome(parsed.received, readings, events, parsed.errors)
+            if parsed.errors:
+                self.quarantine(
+                    parsed.errors, source=source, description=description, outcome=outcome
+                )
+        except Exception as exc:
+            if stored:
+                raise PartlyStored(stored, readings, events) from exc
+            raise
+        for _receiver, result in batch_taken.send_robust(Intake, source=source, outcome=outcome):
+            if isinstance(result, Exception):
+                log.warning("a batch_taken receiver failed: %s", result)
         return outcome
 
     def quarantine(

@@ -11,6 +11,7 @@ milliseconds. Each row that fails a check gets one error per failing field, nami
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,23 @@ _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M")
 
 class BodyError(LianxinError):
     """The body as a whole cannot be read (not JSON, not CSV, wrong shape): nothing is taken."""
+
+
+class TooManyRows(BodyError):
+    """The body holds more rows than one request may: bounded work and memory per request."""
+
+
+# Rows (readings and events together) one request or message may hold: ten times the advised
+# batch, small enough that an all-bad batch costs seconds and a few hundred MB, not minutes and GB.
+MAX_ROWS = 100_000
+
+
+def _check_size(body: bytes | str) -> None:
+    """Refuse an oversized batch before decoding it: decoding is where the memory goes. Every
+    JSON row is an object (one "{", a few commas), so these counts bound the rows from above."""
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if data.count(b"{") > 2 * MAX_ROWS + 1 or data.count(b",") > 10 * MAX_ROWS:
+        raise TooManyRows(f"the batch holds more than {MAX_ROWS:,} rows: send smaller batches")
 
 
 @dataclass(frozen=True)
@@ -97,10 +115,15 @@ def decode_json(body: bytes | str) -> tuple[list, list]:
     "unit": "kWh"}. An event is {"meter": ..., "ts": ..., "event": "power_off", "detail": "..."};
     detail is optional text (an object is kept as its JSON text). Other keys are ignored.
     """
+    _check_size(body)
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BodyError(
+            "body is not a batch: JSON nested too deeply (a batch is at most 3 levels deep)"
+        ) from None
     default_unit = None
     if isinstance(doc, list):
         readings, events = doc, []
@@ -131,6 +154,8 @@ def decode_json(body: bytes | str) -> tuple[list, list]:
         )
     if not readings and not events:
         raise BodyError("the batch holds no readings and no events")
+    if len(readings) + len(events) > MAX_ROWS:
+        raise TooManyRows(f"the batch holds more than {MAX_ROWS:,} rows: send smaller batches")
     if default_unit is not None:
         for r in readings:
             if type(r) is dict and r.get("unit") is None:
@@ -222,6 +247,8 @@ def parse_csv(
     these names or the Chinese ones utilities use (表号, 时间, 值, 单位 …: the file importers'
     aliases). Text is UTF-8 unless the Content-Type names a charset; a body that is not UTF-8 and
     names none is read as GB18030 (which covers GBK), as Chinese exports often are."""
+    if body.count(b"\n") > MAX_ROWS + 1:
+        raise TooManyRows(f"the batch holds more than {MAX_ROWS:,} rows: send smaller batches")
     if b"\x00" in body[:4096]:
         raise BodyError("body is not CSV text (it holds NUL bytes: binary data?)")
     text = _decode(body, charset)
@@ -359,10 +386,13 @@ def _events_frame(cols, errors, meter_kinds, time_zone, now) -> pl.DataFrame:
     event = _strings(cols["event"], prefix + "event", errors)
     detail = []
     for i, d in enumerate(cols["detail"]):
-        if d is None or type(d) is str:
+        if type(d) is dict:
+            d = json.dumps(d, ensure_ascii=False, sort_keys=True)
+        if type(d) is str and _UNSTORABLE.search(d):
+            errors.append(RowError(i, prefix + "detail", _short(d), _UNSTORABLE_REASON, "bad_text"))
+            detail.append("")
+        elif d is None or type(d) is str:
             detail.append(d or "")
-        elif type(d) is dict:
-            detail.append(json.dumps(d, ensure_ascii=False, sort_keys=True))
         else:
             errors.append(
                 RowError(i, prefix + "detail", _short(d), "must be text or an object", "wrong_type")
@@ -478,12 +508,23 @@ def _mask(bad: set[int], n: int) -> list[bool]:
     return mask
 
 
+# Text no store can keep: a NUL (PostgreSQL refuses it) or a lone UTF-16 surrogate (JSON allows
+# "\ud800", UTF-8 cannot encode it). Such a row is rejected, never allowed to fail the batch.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_REASON = "holds a NUL or a lone surrogate (\\ud800-\\udfff): not storable text"
+
+
 def _strings(values: list, field: str, errors: list[RowError]) -> list:
-    if set(map(type, values)) <= {str, type(None)}:
+    if set(map(type, values)) <= {str, type(None)} and not _UNSTORABLE.search(
+        "".join(v for v in values if v)
+    ):
         return [v or None for v in values] if "" in values else values
     out = []
     for i, v in enumerate(values):
-        if v is None or type(v) is str:
+        if v is not None and type(v) is str and _UNSTORABLE.search(v):
+            errors.append(RowError(i, field, _short(v), _UNSTORABLE_REASON, "bad_text"))
+            out.append(None)
+        elif v is None or type(v) is str:
             out.append(v or None)
         else:
             # Meter numbers may start with 0, so a number here may already have lost digits.
@@ -496,12 +537,26 @@ def _strings(values: list, field: str, errors: list[RowError]) -> list:
     return out
 
 
+# Integers beyond this are sent to polars as floats (it has no wider integer type); beyond a
+# float's range they are not numbers a meter can send.
+_BIG_INT = 2**63
+
+
 def _numbers(values: list, field: str, errors: list[RowError]) -> list:
-    if set(map(type, values)) <= {float, int, type(None)}:
+    types = set(map(type, values))
+    if types <= {float, int, type(None)} and (
+        int not in types or not any(type(v) is int and abs(v) >= _BIG_INT for v in values)
+    ):
         return values
     out = []
     for i, v in enumerate(values):
-        if v is None or type(v) is float or type(v) is int:
+        if type(v) is int and abs(v) >= _BIG_INT:
+            try:
+                out.append(float(v))
+            except OverflowError:
+                errors.append(RowError(i, field, _short(v), "not a finite number", "not_a_number"))
+                out.append(None)
+        elif v is None or type(v) is float or type(v) is int:
             out.append(v)
         else:
             errors.append(
@@ -514,9 +569,14 @@ def _numbers(values: list, field: str, errors: list[RowError]) -> list:
 
 
 def _short(value):
+    if type(value) is int and abs(value) >= _BIG_INT:
+        digits = str(abs(value)) if abs(value).bit_length() < 4000 else "?"
+        return f"{'-' if value < 0 else ''}{digits[:20]}... ({len(digits)} digits)"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, int | float | bool) and not isinstance(value, str):
         return value if not (isinstance(value, float) and not math.isfinite(value)) else str(value)
+    # Shown back in JSON answers and kept in the quarantine: no lone surrogates, no NUL.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -14,20 +14,20 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 
 from lianxin import health
-from lianxin.ingest.api.intake import Intake
+from lianxin.ingest.api.intake import Intake, PartlyStored
 from lianxin.ingest.api.models import ApiToken, PushedBatch, hash_token
-from lianxin.ingest.api.rows import UNITS, BodyError, parse_csv, parse_json
+from lianxin.ingest.api.rows import MAX_ROWS, UNITS, BodyError, TooManyRows, parse_csv, parse_json
 
 log = logging.getLogger(__name__)
 SCHEMA_PATH = Path(__file__).with_name("openapi.json")
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# With MAX_ROWS, bounds the work and memory of one request (see bench/ingest_http_bad.py).
+MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_KEY_LENGTH = 200
 KEEP_BATCHES = timedelta(days=7)
 # last_used_at is for people ("is this source still sending?"): once a minute is precise enough
@@ -58,6 +58,16 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
     return response
 
 
+def _unavailable(what: str) -> JsonResponse:
+    response = _error(
+        503,
+        f"{what}: the server cannot take batches just now; nothing of it was stored. "
+        "Send it again later with the same Idempotency-Key",
+    )
+    response["Retry-After"] = "30"
+    return response
+
+
 def authenticate(request) -> ApiToken | JsonResponse:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, raw = header.partition(" ")
@@ -77,11 +87,27 @@ def authenticate(request) -> ApiToken | JsonResponse:
 
 @csrf_exempt
 def readings(request):
+    try:
+        return _readings(request)
+    except DatabaseError:
+        # E.g. SQLite locked past its timeout while checking an Idempotency-Key: nothing of
+        # the batch was stored yet (a stored batch answers even if remembering its key fails).
+        log.exception("database error on a pushed batch")
+        return _unavailable("the database is busy")
+
+
+def _readings(request):
     if request.method != "POST":
         response = _error(405, "POST a batch of readings here; the schema is at /api/openapi.json")
         response["Allow"] = "POST"
         return response
-    token = authenticate(request)
+    try:
+        token = authenticate(request)
+    except DatabaseError:
+        # A locked or unreachable database is the server's trouble, not the sender's: the
+        # documented 503, so the sender retries, never an HTML 500.
+        log.exception("could not check an API token")
+        return _unavailable("the token could not be checked")
     if isinstance(token, JsonResponse):
         return token
     try:
@@ -121,7 +147,11 @@ def readings(request):
                 return earlier
             response = _take(token, body, content_type, charset, unit, key=key)
             if response.status_code in (200, 422):
-                _remember(token, key, digest, response)
+                try:
+                    _remember(token, key, digest, response)
+                except DatabaseError:
+                    # The batch is durable; a re-send is deduplicated by the store instead.
+                    log.exception("could not remember Idempotency-Key %r", key)
             return response
     finally:
         _key_lock(token.pk, key, -1)
@@ -150,8 +180,16 @@ def _take(token, body, content_type, charset, unit, key) -> JsonResponse:
             if unit is not None:
                 return _error(400, "?unit= is for CSV bodies; in JSON give a top-level 'unit'")
             parsed = parse_json(body, **parse_args)
+    except TooManyRows as exc:
+        return _error(413, str(exc), max_rows=MAX_ROWS)
     except BodyError as exc:
         return _error(400, str(exc))
+    except DatabaseError:
+        log.exception("could not look up the meters of a pushed batch")
+        return _unavailable("the batch could not be checked")
+    except Exception:  # noqa: BLE001 - a body no check foresaw is still the sender's: 400, logged
+        log.exception("a pushed body could not be read")
+        return _error(400, "body could not be read as a batch of readings and events")
     where = "line in the CSV body" if content_type == "text/csv" else "row index in the batch"
     try:
         outcome = intake().take(
@@ -159,13 +197,23 @@ def _take(token, body, content_type, charset, unit, key) -> JsonResponse:
             source=f"http push from {token.name}",
             description=f"HTTP batch{f' (Idempotency-Key {key})' if key else ''}; line = {where}",
         )
-    except Exception as exc:  # noqa: BLE001 - the sender must learn that nothing is promised
-        log.exception("could not store a pushed batch")
-        return _error(
+    except PartlyStored as exc:
+        log.exception("a pushed batch was stored only in part")
+        response = _error(
             503,
-            f"the batch could not be stored ({type(exc).__name__}: {exc}); "
-            "it is not acknowledged: send it again later with the same Idempotency-Key",
+            f"the batch was stored only in part ({' and '.join(exc.stored)}: see 'stored'); "
+            "send the whole batch again later with the same Idempotency-Key: what was stored "
+            "counts as duplicate",
+            stored=exc.to_dict(),
         )
+        response["Retry-After"] = "30"
+        return response
+    except Exception as exc:  # noqa: BLE001 - the sender must learn that nothing is promised
+        # The details (paths, the exception) go to the log for the operator; the sender gets
+        # the kind of trouble only (e.g. "No space left on device"), never a path.
+        log.exception("could not store a pushed batch")
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a store error"
+        return _unavailable(f"the batch could not be stored ({why})")
     answer = outcome.to_dict()
     status = 422 if outcome.rejected == outcome.received else 200
     return JsonResponse(answer, status=status, json_dumps_params={"ensure_ascii": False})
@@ -206,6 +254,11 @@ def _remember(token, key, digest, response):
         PushedBatch.objects.filter(created_at__lt=timezone.now() - KEEP_BATCHES).delete()
 
 
-@require_GET
+@csrf_exempt  # it changes nothing; other methods get the API's JSON 405, not the CSRF page
 def openapi(request):
+    if request.method not in ("GET", "HEAD"):
+        # JSON like every answer of the API (require_GET would answer in HTML).
+        response = _error(405, "GET the OpenAPI document here")
+        response["Allow"] = "GET, HEAD"
+        return response
     return HttpResponse(SCHEMA_PATH.read_bytes(), content_type="application/json")
