@@ -4,8 +4,6 @@ of theirs (lianxin.meterdata says what a unit, a meter kind and a local time mea
 
 from __future__ import annotations
 
-from functools import reduce
-
 import numpy as np
 import polars as pl
 
@@ -57,13 +55,11 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         df = df.with_columns(kwh=num)
     df = df.with_columns(pl.col("kwh").cast(pl.Float64))
     no_nulls(df, "readings", ("household_id", "ts", "kwh"))
-    bad = df.filter(pl.col("kwh").is_nan() | (pl.col("kwh") < 0))
-    if bad.height:
-        b = bad.row(0, named=True)
-        raise InputError(
-            f"readings row {b['line']}: kwh {b['kwh']} for household {b['household_id']} "
-            "is not a non-negative number"
-        )
+    kwh = df["kwh"].to_numpy()
+    try:  # the engine's own row check (one place for what a reading's quantity may be)
+        meterdata.check_engine_quantities(kwh, df["household_id"])
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     bad = df.filter(~pl.col("meter_kind").is_in(METER_KINDS))
     if bad.height:
         b = bad.row(0, named=True)
@@ -80,30 +76,39 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         later = df.select(repeat > 0).to_series()
         start = epoch_seconds(df["ts"], tz, "readings", later=later)
     # Meters as small integer codes: sorting and grouping integers is what keeps a year of a
-    # thousand homes quick. Files list a meter's readings together, so a code is worked out once
-    # per run of rows of one household and kind (households are numbered by first appearance,
-    # the same over runs as over rows).
+    # thousand homes quick. A code is worked out once per run of rows of one household and kind
+    # (files usually list a meter's readings together; in time order across meters each row is
+    # a run). Households are numbered by first appearance, the same over runs as over rows.
     kind_code = pl.col("meter_kind").replace_strict(
         {k: i for i, k in enumerate(METER_KINDS)}, return_dtype=pl.Int64
     )
     hid_code = pl.col("household_id").cast(pl.Categorical).to_physical().cast(pl.Int64)
-    run_ends = reduce(
-        np.union1d,
-        [
-            np.cumsum(df.select(pl.col(c).rle().struct.field("len")).to_series(), dtype=np.int64)
-            for c in ("household_id", "meter_kind")
-        ],
+    new_run = df.select(
+        (pl.col("household_id") != pl.col("household_id").shift())
+        | (pl.col("meter_kind") != pl.col("meter_kind").shift())
+    ).to_series()
+    run_heads = np.flatnonzero(new_run.fill_null(True).to_numpy())
+    heads_df = df[run_heads].select(meter=hid_code * 4 + kind_code, household_id="household_id",
+                                    meter_kind="meter_kind")  # fmt: skip
+    codes = heads_df["meter"].to_numpy()
+    # The engine's work from here on is on numbers alone (meter, start, kwh; line to name a row
+    # in an error): the text columns stay behind, unsorted and uncopied.
+    work = pl.DataFrame(
+        {
+            "line": df["line"],
+            "meter": np.repeat(codes, np.diff(run_heads, append=df.height)),
+            "start": start,
+            "kwh": kwh,
+        }
     )
-    codes = df[np.r_[0, run_ends[:-1]]].select(hid_code * 4 + kind_code).to_series().to_numpy()
-    df = df.with_columns(start=start, meter=np.repeat(codes, np.diff(run_ends, prepend=0)))
-    m, st = df["meter"].to_numpy(), df["start"].to_numpy()
+    m, st = work["meter"].to_numpy(), work["start"].to_numpy()
     within, step = m[1:] == m[:-1], st[1:] - st[:-1]
     # Files usually list each meter's readings together and in time order: then no sort is
     # needed, and no reading can be there twice (what follows needs each meter's readings
     # together and in time order, once each).
-    if len(np.unique(codes)) < len(codes) or (within & (step <= 0)).any():
-        df = _sort_once(df)
-        m, st = df["meter"].to_numpy(), df["start"].to_numpy()
+    if pl.Series(codes).n_unique() < len(codes) or (within & (step <= 0)).any():
+        work = _sort_once(work, df)
+        m, st = work["meter"].to_numpy(), work["start"].to_numpy()
         within, step = m[1:] == m[:-1], st[1:] - st[:-1]
     # A meter's step changes only where its readings have a gap: take the steps a run of equal
     # ones at a time.
@@ -121,10 +126,10 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         .group_by("meter")
         .agg(interval_s=pl.col("step").filter(pl.col("n") == pl.col("n").max()).min())
     )
-    # Each meter's readings are one run of rows: its first row names it.
-    heads = np.concatenate([[0], np.flatnonzero(~within) + 1])
     meters = (
-        df[heads].select("meter", "household_id", "meter_kind").join(steps, on="meter", how="left")
+        heads_df.unique("meter", keep="first", maintain_order=True)
+        .sort("meter")
+        .join(steps, on="meter", how="left", maintain_order="left")
     )
     common = meters["interval_s"].drop_nulls()
     default = int(common.mode().min()) if len(common) else 1800
@@ -141,28 +146,34 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
     # A reading may not overlap the next one of the same meter.
     off = runs["step"].to_numpy() % lookup[runs["meter"].to_numpy()] != 0
     if off.any():
-        b = df.row(int(runs["at"][int(np.argmax(off))]) + 1, named=True)
+        i = int(runs["at"][int(np.argmax(off))]) + 1
+        b = _source_row(df, work, i)
         raise InputError(
             f"readings row {b['line']}: ts {b['ts']} of household {b['household_id']} is off "
-            f"its {lookup[b['meter']] // 60}-minute grid"
+            f"its {lookup[work['meter'][i]] // 60}-minute grid"
         )
-    return df.select("meter", "start", "kwh"), meters.sort("meter")
+    return work.select("meter", "start", "kwh"), meters
 
 
-def _sort_once(df: pl.DataFrame) -> pl.DataFrame:
+def _source_row(df: pl.DataFrame, work: pl.DataFrame, i: int) -> dict:
+    """The input row behind row i of the work frame (for an error message)."""
+    return df.row(int(work["line"][i]) - 1, named=True)
+
+
+def _sort_once(work: pl.DataFrame, df: pl.DataFrame) -> pl.DataFrame:
     """Readings sorted by meter and time; a reading given twice (a re-sent file) is kept once,
     two different kwh for one meter and time are an error."""
-    df = df.sort("meter", "start", "kwh")
-    m, st, kw = df["meter"].to_numpy(), df["start"].to_numpy(), df["kwh"].to_numpy()
+    work = work.sort("meter", "start", "kwh")
+    m, st, kw = work["meter"].to_numpy(), work["start"].to_numpy(), work["kwh"].to_numpy()
     same = (m[1:] == m[:-1]) & (st[1:] == st[:-1])
     exact = same & (kw[1:] == kw[:-1])
     if (same & ~exact).any():
-        b = df.row(int(np.argmax(same & ~exact)) + 1, named=True)
+        b = _source_row(df, work, int(np.argmax(same & ~exact)) + 1)
         raise InputError(
             f"readings row {b['line']}: household {b['household_id']} has two different kwh "
             f"values for ts {b['ts']}"
         )
-    return df.filter(np.concatenate([[True], ~exact])) if exact.any() else df
+    return work.filter(np.concatenate([[True], ~exact])) if exact.any() else work
 
 
 def epoch_seconds(
