@@ -56,7 +56,7 @@ def build(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def timed(readings: Path, out: Path) -> tuple[float, float, str]:
+def timed(readings: Path, out: Path) -> tuple[float, float, float, str]:
     cmd = ["/usr/bin/time", "-v", str(LIANXIN), "replay", "--readings", str(readings),
            "--tz", "Europe/London", "--out", str(out), "--quiet"]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -64,7 +64,8 @@ def timed(readings: Path, out: Path) -> tuple[float, float, str]:
     h, m, s = wall.groups()
     seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
     rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
-    return seconds, rss_kib / 2**20, p.stdout.strip()
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", p.stderr))
+    return seconds, cpu, rss_kib / 2**20, p.stdout.strip()
 
 
 def machine() -> str:
@@ -89,16 +90,18 @@ def main() -> None:
         runs = []
         for i in range(args.runs):
             load = os.getloadavg()[0]
-            wall, rss, said = timed(paths[order], args.dir / f"findings_{order}.jsonl")
-            runs.append((wall, rss))
-            print(f"  {order} run {i + 1}: {wall:.1f} s, peak RSS {rss:.2f} GiB, "
-                  f"load {load:.2f} ({said})")  # fmt: skip
-        wall = statistics.median(w for w, _ in runs)
-        rss = max(r for _, r in runs)
+            wall, cpu, rss, said = timed(paths[order], args.dir / f"findings_{order}.jsonl")
+            runs.append((wall, cpu, rss))
+            print(f"  {order} run {i + 1}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS "
+                  f"{rss:.2f} GiB, load before {load:.2f} ({said})")  # fmt: skip
+        wall = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        rss = max(r[2] for r in runs)
         print(
             f"replay CLI, rows {'grouped by meter' if order == 'meter' else 'in time order'}: "
-            f"{n:,} readings, median wall {wall:.1f} s = {n / wall / 1e6:.2f} M readings/s, "
-            f"peak RSS {rss:.2f} GiB (median of {len(runs)})"
+            f"{n:,} readings, median wall {wall:.1f} s = {n / wall / 1e6:.2f} M readings/s "
+            f"(CPU {cpu:.1f} s), peak RSS {rss:.2f} GiB (median of {len(runs)}; "
+            f"load after {os.getloadavg()[0]:.2f})"
         )
 
 
