@@ -146,13 +146,14 @@ def _raise(finding: Finding, now) -> Alert | None:
     if alert is not None:
         _update(alert, finding)
         return alert
+    reason_en, reason_zh = _reasons(finding, ta)
     alert = Alert(
         kind=finding.kind.value,
         key=key,
         household=home,
         transformer_area=ta,
-        reason_en=finding.reason_en,
-        reason_zh=finding.reason_zh,
+        reason_en=reason_en,
+        reason_zh=reason_zh,
         evidence=finding.evidence,
         started_at=finding.started_at,
         detected_at=finding.detected_at,
@@ -179,11 +180,21 @@ def _raise(finding: Finding, now) -> Alert | None:
     return alert
 
 
+def _reasons(finding: Finding, ta: TransformerArea | None) -> tuple[str, str]:
+    """The finding's reasons, with a grid outage's transformer area called by its name (the
+    engine knows areas by code only)."""
+    en, zh = finding.reason_en, finding.reason_zh
+    if finding.kind == Kind.GRID_OUTAGE and ta is not None and ta.name:
+        en = en.replace(ta.code, f"{ta.name_en or ta.name} ({ta.code})")
+        zh = zh.replace(ta.code, ta.name)
+    return en, zh
+
+
 def _update(alert: Alert, finding: Finding):
     """Deduplication: the open alert of this key takes the newer reason and time."""
     old_rank = alert.severity_rank
     recurred = alert.condition_cleared_at is not None
-    alert.reason_en, alert.reason_zh = finding.reason_en, finding.reason_zh
+    alert.reason_en, alert.reason_zh = _reasons(finding, alert.transformer_area)
     alert.evidence = finding.evidence
     alert.last_detected_at = max(alert.last_detected_at, finding.detected_at)
     alert.condition_cleared_at = None
@@ -334,8 +345,12 @@ def reraise_persisting(now=None) -> list[Alert]:
             alert.set_severity(old.severity)
             alert.save()
             alert.log(Action.OPENED, data={"reraised_from": old.pk}, at=now)
-            old.log(Action.NOTE, note=_("Raised again: the condition persists."),
-                    data={"reraised_as": alert.pk}, at=now)
+            old.log(
+                Action.NOTE,
+                note=_("Raised again: the condition persists."),
+                data={"reraised_as": alert.pk},
+                at=now,
+            )
             _inhibit_or_silence_new(alert, now)
         raised.append(alert)
     return raised

@@ -1,19 +1,17 @@
 """The duty room's queue (live) and the steps on an alert itself: acknowledge, resolve, note,
 and away periods. The case page, calls and work orders belong to lianxin.dispatch."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
-from django.utils.translation import pgettext
+from django.utils.translation import ngettext, pgettext
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts import service
-from django.conf import settings
-
 from lianxin.alerts.cue import cued
 from lianxin.alerts.forms import AwayForm, CloseClearedForm, NoteForm, QueueFilter, ResolveForm
 from lianxin.alerts.models import (

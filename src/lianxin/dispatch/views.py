@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome, TransitionError
@@ -155,7 +156,7 @@ def export_residents(request):
     writer = csv.writer(response)
     writer.writerow(
         [
-            _("name"),
+            pgettext("person", "name"),
             _("birth year"),
             _("phone"),
             _("household code"),
