@@ -25,8 +25,8 @@
       var latest = new Date(data.latest_reading);
       var mins = Math.round((Date.now() - latest.getTime()) / 60000);
       // Units and word order come translated from the page (data-min-ago, data-h-ago).
-      var ago = mins < 120 ? d.minAgo.replace("%(m)d", mins)
-        : d.hAgo.replace("%(h)d", Math.round(mins / 60));
+      var ago = mins < 120 ? d.minAgo.replace("{m}", mins)
+        : d.hAgo.replace("{h}", Math.round(mins / 60));
       fresh.textContent = d.latest + ": " + data.latest_reading_local + " (" + ago + ")";
       fresh.classList.toggle("stale", mins > 90);
     } else {
