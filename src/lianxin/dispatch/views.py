@@ -2,6 +2,7 @@
 
 import csv
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -130,6 +131,21 @@ def done(request, pk):
     def do(order, d):
         service.done(request.user, order, d["outcome"], d["note"], d["satisfaction"])
         messages.success(request, _("Work order %(n)s done. Thank you.") % {"n": order.pk})
+        alert = order.alert
+        if alert is not None and alert.condition_cleared_at is None:
+            # Not refused at the door (the meter may lag the repair), but said: the duty room
+            # gets the case again if the meter keeps showing it.
+            messages.warning(
+                request,
+                _(
+                    "The meter data still shows %(kind)s. If it still does in %(minutes)d min, "
+                    "the alert is raised again."
+                )
+                % {
+                    "kind": alert.get_kind_display(),
+                    "minutes": settings.LIANXIN_RERAISE_AFTER_MINUTES,
+                },
+            )
 
     return _step(request, pk, DoneForm, do)
 
