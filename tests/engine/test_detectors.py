@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from lianxin.engine.config import EngineConfig
-from lianxin.engine.replay import InputError, replay
+from lianxin.engine.inputs import InputError
+from lianxin.engine.replay import replay
 from tests.engine.curves import STANDBY, START, at, drop, edit, home, local, raised
 
 DAYS = 28
