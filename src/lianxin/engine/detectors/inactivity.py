@@ -53,8 +53,8 @@ def threshold_h(eng, hour: int) -> np.ndarray:
 
 def _threshold_h(eng, hour: int) -> np.ndarray:
     a, cfg = eng.a, eng.cfg
-    s = a["sens"]
-    thr = a["quiet_thr"][:, hour] + cfg.inactivity_slack_h * s
+    s = a.sens
+    thr = a.quiet_thr[:, hour] + cfg.inactivity_slack_h * s
     floor = cfg.inactivity_floor_h * s
     return np.minimum(np.maximum(thr, floor), cfg.inactivity_cap_h * s)
 
@@ -62,11 +62,11 @@ def _threshold_h(eng, hour: int) -> np.ndarray:
 def tick(eng, t) -> list:
     a, cfg, now = eng.a, eng.cfg, t.now
     out = []
-    qs = a["quiet_since"]
+    qs = a.quiet_since
     # Resolve first: activity (on any meter of the home) ends the spell.
-    back = (a["in_open"] > 0) & (qs > a["in_open"])
+    back = (a.in_open > 0) & (qs > a.in_open)
     for r in routine.rows(back):
-        start = int(a["in_open"][r])
+        start = int(a.in_open[r])
         w_en, w_zh = when(int(qs[r]), now, eng.tz)
         out.append(
             eng.resolved(
@@ -75,9 +75,9 @@ def tick(eng, t) -> list:
             )
         )  # fmt: skip
         # Activity soon after the alarm: this home's routine is looser than learned.
-        if now - a["in_raised"][r] <= cfg.inactivity_self_clear_h * 3600:
+        if now - a.in_raised[r] <= cfg.inactivity_self_clear_h * 3600:
             _count(a, r, start)
-        a["in_open"][r] = 0
+        a.in_open[r] = 0
     elapsed = (now - qs) / 3600.0
     # Compare with the spells this home showed at the last hour boundary (the start of this
     # hour): the end-of-hour figure would already include the activity that usually follows.
@@ -86,20 +86,20 @@ def tick(eng, t) -> list:
     # safety floor looks at every spell past the fixed rule's length, whatever the routine says.
     rule = _rule_h(eng)
     cand = (elapsed >= np.minimum(thr, rule)) & eng.primary & t.has & (qs > 0)
-    cand &= (a["in_open"] == 0) & ~a["explained"]
+    cand &= (a.in_open == 0) & ~a.explained
     rows = cand.nonzero()[0]
     if len(rows):
         quiet_hours, away = _settings_in_use(eng)
         if quiet_hours:
-            rows = rows[((a["quiet_mask"][rows] >> t.hour) & 1) == 0]
+            rows = rows[((a.quiet_mask[rows] >> t.hour) & 1) == 0]
         if away:
-            rows = rows[~((a["away_from"][rows] <= now) & (now < a["away_to"][rows]))]
+            rows = rows[~((a.away_from[rows] <= now) & (now < a.away_to[rows]))]
     if len(rows):
         allowed, cap_h, log10_limit = _limits(eng)
         # The home's alarm budget: each alarm of about the last month that cleared by itself
         # moves its threshold later, so a home over budget stops crying wolf (a real incident
         # does not clear by itself and moves nothing).
-        late = elapsed[rows] > thr[rows] + cfg.inactivity_h_per_alarm * a["in_recent"][rows]
+        late = elapsed[rows] > thr[rows] + cfg.inactivity_h_per_alarm * a.in_recent[rows]
         keep = np.zeros(len(rows), bool)
         if np.count_nonzero(late):
             n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
@@ -115,7 +115,7 @@ def tick(eng, t) -> list:
             longest[past] = _longest(eng, t, rows[past])
         # (half an hour past the longest, so a home's usual long night is not the trigger; a
         # home with less than inactivity_min_days of history has only the cap)
-        known = a["days_seen"][rows] >= cfg.inactivity_min_days
+        known = a.days_seen[rows] >= cfg.inactivity_min_days
         floor = past & ((known & (elapsed[rows] > longest + 0.5)) | (elapsed[rows] > cap_h[rows]))
         keep |= floor
         if np.count_nonzero(keep):
@@ -128,8 +128,8 @@ def tick(eng, t) -> list:
                 out.append(
                     _raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg))
                 )
-                a["in_open"][r] = qs[r]
-                a["in_raised"][r] = now
+                a.in_open[r] = qs[r]
+                a.in_raised[r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
@@ -142,7 +142,7 @@ def _rule_h(eng) -> np.ndarray:
         "inactivity_rule",
         (eng.settings_version, eng.n),
         # high sensitivity speaks sooner through the routine; it does not lower this bar
-        lambda: (eng.cfg.inactivity_rule_h * np.maximum(eng.a["sens"], 1)).astype(np.float32),
+        lambda: (eng.cfg.inactivity_rule_h * np.maximum(eng.a.sens, 1)).astype(np.float32),
     )
 
 
@@ -168,8 +168,8 @@ def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
     slot = np.arange(eng.D)
     day = today - (today - slot) % eng.D  # the local day each ring slot holds
     ends = (day[None, :] * 24 + np.arange(24)[:, None] + 1) * 3600  # its hour ends, local s
-    q = eng.a["q_ring"][rows]  # (rows, 24, D)
-    before = ends[None] <= (eng.a["quiet_since"][rows] + off)[:, None, None]
+    q = eng.a.q_ring[rows]  # (rows, 24, D)
+    before = ends[None] <= (eng.a.quiet_since[rows] + off)[:, None, None]
     q = np.where(before & (q != routine.Q_UNKNOWN), q, 0)
     return (q.max(axis=(1, 2)) / 4.0).astype(np.float32)
 
@@ -177,7 +177,7 @@ def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
 def _limits(eng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, from its sensitivity: how many quiet past days are allowed, the cap (h) and
     how unlikely (log10) the quiet must be. They change only with settings."""
-    cfg, sens = eng.cfg, eng.a["sens"]
+    cfg, sens = eng.cfg, eng.a.sens
     return eng.memo(
         "inactivity_limits",
         (eng.settings_version, eng.n),
@@ -195,7 +195,7 @@ def _settings_in_use(eng) -> tuple[bool, bool]:
     return eng.memo(
         "inactivity_settings",
         (eng.settings_version, eng.n),
-        lambda: (bool(np.count_nonzero(a["quiet_mask"])), bool(np.count_nonzero(a["away_to"]))),
+        lambda: (bool(np.count_nonzero(a.quiet_mask)), bool(np.count_nonzero(a.away_to))),
     )
 
 
@@ -208,13 +208,13 @@ def feedback(eng, rows: np.ndarray, started: np.ndarray, outcomes: list[str]) ->
 
 
 def _count(a, r: int, started: int) -> None:
-    if a["in_counted"][r] != started:
-        a["in_recent"][r] += 1
-        a["in_counted"][r] = started
+    if a.in_counted[r] != started:
+        a.in_recent[r] += 1
+        a.in_counted[r] = started
 
 
 def day(eng, end: int, d: int) -> list:
-    eng.a["in_recent"] *= np.float32(1 - 1 / 28)
+    eng.a.in_recent *= np.float32(1 - 1 / 28)
     return []
 
 
@@ -235,7 +235,7 @@ def quiet_windows(eng, t, rows):
     today = (end - 1) // 86400
     s1 = ((end - 1) % 86400) // 1800
     # The window's first half hour, counted from yesterday's first (1..95: within 24 h).
-    start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800)
+    start = np.maximum(a.quiet_since[rows], t.now - 86400 + 1800)
     first = (start + off) // 1800 - (today - 1) * 48
     m_today = _M_TODAY[s1].take(first)
     m_prev = _M_PREV.take(first)
@@ -243,23 +243,23 @@ def quiet_windows(eng, t, rows):
     # index k - 1 (that day) and index k (the day before it) along the days axis. The day
     # rings are kept rows last.
     at = _past_days(today, eng.D, eng.n) + rows
-    act, seen = a["act_bits"].T.reshape(-1).take(at), a["seen_bits"].T.reshape(-1).take(at)
+    act, seen = a.act_bits.T.reshape(-1).take(at), a.seen_bits.T.reshape(-1).take(at)
     unseen = ~seen
     valid = ((unseen[:-1] & m_today) | (unseen[1:] & m_prev)) == 0
     busy = np.ceil(
-        cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a["in_recent"][rows]
+        cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a.in_recent[rows]
     ).astype(np.int64)
     n_on = np.bitwise_count(act[:-1] & m_today) + np.bitwise_count(act[1:] & m_prev)
     quiet = valid & (n_on < busy)
     # How unlikely is so much quiet, slot by slot? log10 of the product over the window's
     # half hours of (1 - this home's share of days active in that half hour).
-    stale = a["in_cnt_day"][rows] != today
+    stale = a.in_cnt_day[rows] != today
     if np.count_nonzero(stale):
         fix = rows[stale]
         n_seen, n_act = _slot_counts(seen[:-1, stale], act[:-1, stale])  # past days only
-        a["in_cnt_key"][fix] = n_seen.astype(np.uint16) * 256 + n_act
-        a["in_cnt_day"][fix] = today
-    log_quiet = _LOG_QUIET.take(a["in_cnt_key"][rows])
+        a.in_cnt_key[fix] = n_seen.astype(np.uint16) * 256 + n_act
+        a.in_cnt_day[fix] = today
+    log_quiet = _LOG_QUIET.take(a.in_cnt_key[rows])
     log10_p = (log_quiet * _INSIDE[s1].take(first, axis=0)).sum(axis=1)
     return valid.sum(axis=0), quiet.sum(axis=0), log10_p, busy
 
@@ -311,7 +311,7 @@ def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
     a = eng.a
-    start = int(a["quiet_since"][r])
+    start = int(a.quiet_since[r])
     w_en, w_zh = when(start, t.now, eng.tz)
     e_en, e_zh = hours(elapsed)
     win_from = clock(max(start, t.now - 86400 + 1800), eng.tz)
@@ -321,14 +321,14 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
     if (
         not np.isnan(longest)
         and elapsed > longest + 0.5
-        and a["days_seen"][r] >= eng.cfg.inactivity_min_days
+        and a.days_seen[r] >= eng.cfg.inactivity_min_days
     ):
         l_en, l_zh = hours(longest)
-        d = int(min(a["days_seen"][r], eng.D))
+        d = int(min(a.days_seen[r], eng.D))
         en += f" In the last {d} days this home was never quiet for longer than {l_en}."
         zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
     elif not np.isnan(longest):
-        c_en, c_zh = hours(eng.cfg.inactivity_cap_h * float(a["sens"][r]))
+        c_en, c_zh = hours(eng.cfg.inactivity_cap_h * float(a.sens[r]))
         en += f" A quiet spell over {c_en} is always reported."
         zh += f"超过{c_zh}无活动一律上报。"
     elif n_valid >= eng.cfg.inactivity_min_days:
@@ -342,12 +342,10 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
     else:
         u_en, u_zh = hours(thr)
         en += (
-            f" This home is new ({int(a['days_seen'][r])} days of history); for a typical "
+            f" This home is new ({int(a.days_seen[r])} days of history); for a typical "
             f"home a quiet spell over {u_en} at this time is unusual."
         )
-        zh += (
-            f"该户为新用户（{int(a['days_seen'][r])}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
-        )
+        zh += f"该户为新用户（{int(a.days_seen[r])}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
     return eng.finding(
         KIND, "warning", r, start, en, zh,
         {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
