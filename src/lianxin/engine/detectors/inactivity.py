@@ -85,7 +85,12 @@ def tick(eng, t) -> list:
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence. The
     # safety floor looks at every spell past the fixed rule's length, whatever the routine says.
     rule = _rule_h(eng)
-    cand = (elapsed >= np.minimum(thr, rule)) & eng.primary & t.has & (qs > 0)
+    if cfg.inactivity_anchor:
+        early = cfg.inactivity_anchor_min_h * a.sens
+        cand = elapsed >= np.minimum(np.minimum(thr, rule), early)
+    else:
+        cand = elapsed >= np.minimum(thr, rule)
+    cand &= eng.primary & t.has & (qs > 0)
     cand &= (a.in_open == 0) & ~a.explained
     rows = cand.nonzero()[0]
     if len(rows):
@@ -99,8 +104,23 @@ def tick(eng, t) -> list:
         # The home's alarm budget: each alarm of about the last month that cleared by itself
         # moves its threshold later, so a home over budget stops crying wolf (a real incident
         # does not clear by itself and moves nothing).
-        late = elapsed[rows] > thr[rows] + cfg.inactivity_h_per_alarm * a.in_recent[rows]
+        budget_h = cfg.inactivity_h_per_alarm * a.in_recent[rows]
+        late = elapsed[rows] > thr[rows] + budget_h
         keep = np.zeros(len(rows), bool)
+        # The expected first activity: the home is always active again within so many hours of
+        # this clock time, and that time (plus a margin and the alarm budget) has passed.
+        soon = elapsed[rows] >= early[rows] if cfg.inactivity_anchor else np.zeros(len(rows), bool)
+        anchored = np.zeros(len(rows), bool)
+        if np.count_nonzero(soon):
+            an_h = first_activity_h(eng, t, rows[soon])
+            margin = cfg.inactivity_anchor_margin_h * a.sens[rows[soon]] + budget_h[soon]
+            anchored[soon] = elapsed[rows[soon]] > an_h + margin  # NaN (no anchor): never
+        if np.count_nonzero(anchored):
+            # ... and quiet that long is as unlikely, slot by slot, as the routine path asks.
+            _nv, _nq, log10_p, _busy = quiet_windows(eng, t, rows[anchored])
+            anchored[anchored] = log10_p < log10_limit[rows[anchored]]
+        keep |= anchored
+        late &= ~anchored
         if np.count_nonzero(late):
             n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
             unlikely = log10_p < log10_limit[rows[late]]
@@ -121,17 +141,124 @@ def tick(eng, t) -> list:
         if np.count_nonzero(keep):
             fire = rows[keep]
             n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, fire)
-            for r, nv, nq, lp, b, lg in zip(
+            for r, nv, nq, lp, b, lg, an in zip(
                 fire, n_valid, n_quiet, log10_p, busy, np.where(floor, longest, np.nan)[keep],
-                strict=True,
+                anchored[keep], strict=True,
             ):  # fmt: skip
                 out.append(
-                    _raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg))
+                    _raise(
+                        eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg), an
+                    )
                 )
                 a.in_open[r] = qs[r]
                 a.in_raised[r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
+    return out
+
+
+def first_activity_h(eng, t, rows: np.ndarray) -> np.ndarray:
+    """For each row, the hours after its current spell began (the end of its last active half
+    hour, by the clock) within which the home was active again on all but
+    `inactivity_anchor_outliers` of its past days with data ("on 25 of the last 26 days this
+    home was in use again by 07:30"); NaN where fewer than `inactivity_anchor_min_days` days
+    tell. Worked out once per spell: the spell's start does not move. Derived from the
+    activity rings, so kept beside the state rather than in it (a restart works it out again)."""
+    qs_for, hours, days = _anchors(eng)
+    qs = eng.a.quiet_since[rows]
+    stale = qs_for[rows] != qs
+    if np.count_nonzero(stale):
+        fix = rows[stale]
+        hours[fix], days[fix] = _first_activity(eng, t, fix)
+        qs_for[fix] = qs[stale]
+    return hours[rows]
+
+
+def _anchors(eng):
+    """Per row: the quiet_since its anchor was worked out for, the anchor (h), its days."""
+    n = eng.n
+    return eng.memo(
+        "inactivity_anchor",
+        (n,),
+        lambda: (np.zeros(n, np.int64), np.full(n, np.nan, np.float32), np.zeros(n, np.int16)),
+    )
+
+
+def _first_activity(eng, t, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, cfg = eng.a, eng.cfg
+    off = t.utc_offset
+    today = (t.now + off - 1) // 86400
+    # The spell's last active half hour, by the clock (quiet_since is the end of a reading).
+    s0 = (((a.quiet_since[rows] + off - 1) % 86400) // 1800).astype(np.uint64)
+    # Past days whose next day is complete too: 2 .. D-1 days ago (days first, rows last).
+    at = _past_days(today, eng.D, eng.n)[1:] + rows
+    nxt = _past_days(today, eng.D, eng.n)[:-1] + rows  # the day after each
+    act, seen = a.act_bits.T.reshape(-1), a.seen_bits.T.reshape(-1)
+    act_a, act_n, seen_a, seen_n = act.take(at), act.take(nxt), seen.take(at), seen.take(nxt)
+    # Spells that began up to `inactivity_anchor_pool` half hours either side count too, their
+    # waits shifted to this start (a routine's clock wobbles; 26 days alone are too few to say
+    # how long the longest usual wait is).
+    waits, valids = [], []
+    w = cfg.inactivity_anchor_pool
+    for shift in range(-w, w + 1):
+        s = np.clip(s0.astype(np.int64) + shift, 0, 47)
+        gap, ok = _waits(act_a, act_n, seen_a, seen_n, s.astype(np.uint64))
+        waits.append(gap + (s - s0.astype(np.int64)))
+        valids.append(ok)
+        if shift == 0:
+            valid = ok
+    if cfg.inactivity_anchor_day_type:
+        # Weekdays learn from weekdays, weekends from weekends (a lie-in is a weekend habit).
+        start_day = (a.quiet_since[rows] + off - 1) // 86400
+        past = today - np.arange(2, eng.D)
+        same = _weekend(past)[:, None] == _weekend(start_day)[None, :]
+        valid &= same
+    else:
+        same = True
+    n = valid.sum(axis=0)
+    gaps = np.concatenate(
+        [np.where(ok & same, np.minimum(g, _NONE), -1) for g, ok in zip(waits, valids, strict=True)]
+    ).astype(np.float32)
+    gaps.sort(axis=0)
+    k = cfg.inactivity_anchor_outliers + 1
+    hours = gaps[-k] / 2.0  # the k-th longest wait (h) for the first activity
+    hours = np.where((n >= cfg.inactivity_anchor_min_days) & (gaps[-k] < _NONE), hours, np.nan)
+    return hours.astype(np.float32), n.astype(np.int16)
+
+
+def _waits(act_a, act_n, seen_a, seen_n, s0):
+    """Half hours from slot s0 of each past day to its first activity after s0 (in that day or
+    the next), and whether every half hour up to it (or, with none, every one) had data."""
+    one = np.uint64(1)
+    rest = ~np.uint64(0) >> np.uint64(16) >> (s0 + one) << (s0 + one)  # slots after s0, that day
+    after = 47 - s0.astype(np.int64)  # half hours left in that day after s0
+    gap_act = _first_set(act_a & rest, act_n, after)
+    gap_unseen = _first_set(~seen_a & rest, ~seen_n & ~(~np.uint64(0) << np.uint64(48)), after)
+    return gap_act, (gap_unseen > gap_act) | (gap_unseen == _NONE)
+
+
+_NONE = 96  # no activity within the rest of the day and the next one
+
+
+def _weekend(day):
+    """Local day numbers (days since 1970-01-01, a Thursday) that are a Saturday or Sunday."""
+    return (np.asarray(day) + 3) % 7 >= 5
+
+
+def _first_set(day: np.ndarray, next_day: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Half hours from the start slot to the first set bit: in `day` (bits above the start,
+    already masked) or else in `next_day` (`after` = the day's slots after the start); _NONE
+    where neither has one."""
+
+    def low(w):  # index of the lowest set bit (w != 0): a power of two is exact in float64
+        return np.log2((w & (~w + np.uint64(1))).astype(np.float64)).astype(np.int64)
+
+    s0 = 47 - after
+    out = np.full(day.shape, _NONE, np.int64)
+    d, nd = day != 0, (day == 0) & (next_day != 0)
+    with np.errstate(divide="ignore"):
+        out = np.where(d, low(np.where(d, day, np.uint64(1))) - s0, out)
+        out = np.where(nd, after + 1 + low(np.where(nd, next_day, np.uint64(1))), out)
     return out
 
 
@@ -309,7 +436,7 @@ def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndar
     return counts[0, :, :48], counts[1, :, :48]
 
 
-def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
+def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored=False):
     a = eng.a
     start = int(a.quiet_since[r])
     w_en, w_zh = when(start, t.now, eng.tz)
@@ -318,7 +445,18 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
     at = clock(t.now, eng.tz)
     en = f"No activity since {w_en} ({e_en})."
     zh = f"自{w_zh}起无用电活动（{e_zh}）。"
-    if (
+    if anchored:
+        _qs_for, an_hours, an_days = _anchors(eng)
+        an_h = float(an_hours[r])
+        by = clock(start + int(an_h * 3600), eng.tz)
+        n_an = int(an_days[r])
+        active = n_an - eng.cfg.inactivity_anchor_outliers
+        en += (
+            f" On {active} of the last {n_an} days this home was in use again by {by} after "
+            f"being quiet at {clock(start, eng.tz)}."
+        )
+        zh += f"过去{n_an}天中有{active}天该户在{clock(start, eng.tz)}之后至{by}前已恢复用电。"
+    elif (
         not np.isnan(longest)
         and elapsed > longest + 0.5
         and a.days_seen[r] >= eng.cfg.inactivity_min_days
@@ -346,11 +484,11 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
             f"home a quiet spell over {u_en} at this time is unusual."
         )
         zh += f"该户为新用户（{int(a.days_seen[r])}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
-    return eng.finding(
-        KIND, "warning", r, start, en, zh,
-        {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
+    evidence = {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
          "threshold_hours": thr, "days_compared": n_valid,
          "days_active_in_window": n_valid - n_quiet, "busy_hours": busy / 2,
          "window": f"{win_from}-{at}", "log10_chance": log10_p,
-         "longest_quiet_hours": None if np.isnan(longest) else longest},
-    )  # fmt: skip
+         "longest_quiet_hours": None if np.isnan(longest) else longest}  # fmt: skip
+    if anchored:
+        evidence["expected_activity_within_hours"] = an_h
+    return eng.finding(KIND, "warning", r, start, en, zh, evidence)
