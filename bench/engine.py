@@ -162,7 +162,7 @@ def learn_bench(homes: int, weeks: int, tick: bool) -> None:
     print(
         f"learn: {homes:,} homes x {weeks} weeks ({n / 1e6:.0f} M readings) with Engine.learn: "
         f"{total:.1f} s = {n / total / 1e6:.1f} M readings/s (+ {gen:.1f} s generating data); "
-        f"homes with >= 28 days: {(eng.a['days_seen'] >= 28).mean():.2f}; "
+        f"homes with >= 28 days: {(eng.a.days_seen >= 28).mean():.2f}; "
         f"peak RSS {peak_rss_gib():.2f} GiB ({rss0:.2f} GiB before learning, with the data)"
     )
     if not tick:

@@ -28,6 +28,21 @@ def test_detector_interface(det):
         assert np.array_equal(restored.a[name], eng.a[name], equal_nan=True)
 
 
+def test_state_arrays_have_their_declared_names_and_no_others():
+    """eng.a.<name> for every declared field; a misspelt name fails when read and when written
+    (a dictionary of arrays would have grown a new key and detected nothing)."""
+    eng = Engine()
+    eng.register(pl.DataFrame({"household_id": ["a", "b"]}))
+    assert list(eng.a.keys()) == list(eng.spec)
+    assert eng.a.quiet_since is eng.a["quiet_since"] and eng.g.outage_since.shape == (0,)
+    with pytest.raises(AttributeError):
+        eng.a.quiet_snice = np.zeros(2, np.int64)
+    with pytest.raises(AttributeError):
+        eng.a.quiet_snice  # noqa: B018
+    with pytest.raises(AttributeError):
+        eng.a["in_opn"] = np.zeros(2, np.int64)
+
+
 def test_every_finding_kind_has_a_detector():
     from pathlib import Path
 

@@ -331,3 +331,21 @@ def test_safety_floor_never_later_than_the_fixed_rule_unless_the_home_shows_such
     (g,) = late
     assert timedelta(hours=15) < g.detected_at - g.started_at <= timedelta(hours=16)
     assert g.evidence["longest_quiet_hours"] == 15
+
+
+def test_expected_first_activity_speaks_once_the_usual_wake_up_has_passed(town):
+    """With the expected-first-activity model on, a missed morning is raised once the home's
+    usual first activity after 23:00 (by 07:30 on every past weekday) plus the margin has
+    passed, saying so; the ordinary days raise nothing."""
+    cfg = EngineConfig(inactivity_anchor=True, inactivity_anchor_margin_h=0.5)
+    assert [f for f in raised(replay(town, config=cfg)) if local(f.detected_at) >= at(7, 0)] == []
+    df = edit(town, "h3", at(23, 23), at(24, 20), pl.lit(STANDBY))
+    (f,) = raised(replay(df, config=cfg), "inactivity", "h3")
+    assert local(f.started_at) == at(23, 23)
+    # the latest usual first activity: the end of 07:00-07:30, 8.5 h after 23:00 (pooled
+    # with spells that began up to an hour later: 9 h), then more than the half-hour margin
+    assert f.evidence["expected_activity_within_hours"] == 9.0
+    assert local(f.detected_at) == at(24, 9, 0)
+    assert "in use again by 08:00" in f.reason_en and "08:00前已恢复用电" in f.reason_zh
+    (plain,) = raised(replay(df), "inactivity", "h3")  # the routine path alone: no sooner
+    assert local(plain.detected_at) >= local(f.detected_at)

@@ -66,20 +66,20 @@ def test_kept_maximum_and_counts_match_a_rescan(result):
 
     eng, _ = result
     a = eng.a
-    hv, hn = routine.ring_quantile(a["kw_ring"], 1.0)
-    np.testing.assert_array_equal(a["high_max"], hv)
-    np.testing.assert_array_equal(a["high_n"], hn)
-    qn = np.count_nonzero(a["q_ring"] != routine.Q_UNKNOWN, axis=-1)
-    np.testing.assert_array_equal(a["quiet_n"], qn)
+    hv, hn = routine.ring_quantile(a.kw_ring, 1.0)
+    np.testing.assert_array_equal(a.high_max, hv)
+    np.testing.assert_array_equal(a.high_n, hn)
+    qn = np.count_nonzero(a.q_ring != routine.Q_UNKNOWN, axis=-1)
+    np.testing.assert_array_equal(a.quiet_n, qn)
 
 
 def test_kept_sorted_rings_match_a_sort(result):
 
     eng, _ = result
     a = eng.a
-    want = np.sort(a["q_ring"], axis=-1).transpose(1, 2, 0)
+    want = np.sort(a.q_ring, axis=-1).transpose(1, 2, 0)
     np.testing.assert_array_equal(eng.q_sorted, want)
-    np.testing.assert_array_equal(a["zrun_pos"], np.count_nonzero(a["zrun_ring"] > 0, axis=-1))
+    np.testing.assert_array_equal(a.zrun_pos, np.count_nonzero(a.zrun_ring > 0, axis=-1))
     restored = Engine.restore(eng.snapshot())
     np.testing.assert_array_equal(restored.q_sorted, want)
 

@@ -47,21 +47,18 @@ def test_eval_is_reproducible_for_a_seed(tmp_path):
     assert other["incidents"] != result["incidents"]
 
 
-def test_engine_side_gets_local_time_and_is_scored_in_utc():
-    """A detector that is the fixed rule itself, fed through the engine's door (naive local
-    time in Asia/Shanghai), must score exactly like the rule."""
+def test_engine_side_gets_utc_instants_and_is_scored_like_the_rule():
+    """A detector that is the fixed rule itself, fed through the engine's door (UTC instants,
+    the homes' zone Asia/Shanghai beside them), must score exactly like the rule."""
     readings = load_readings(SAMPLE)
 
-    def rule_as_engine(local, *, topology, events, tz):
+    def rule_as_engine(instants, *, topology, events, tz):
         assert topology.columns == ["household_id", "transformer_area"]
         assert set(events.columns) == {"household_id", "ts", "event"}
-        assert events.schema["ts"].time_zone == tz  # instants: none lost in the autumn hour
-        utc = local.with_columns(
-            pl.col("ts")
-            .dt.replace_time_zone(tz)
-            .dt.convert_time_zone("UTC")
-            .dt.replace_time_zone(None)
-        )
+        assert tz == "Asia/Shanghai"
+        # instants, never a local time to be guessed at in the autumn hour
+        assert instants.schema["ts"].time_zone == events.schema["ts"].time_zone == "UTC"
+        utc = instants.with_columns(pl.col("ts").dt.replace_time_zone(None))
         return fixed_rule(utc, home_profiles(utc, timedelta(weeks=3)))
 
     result = evaluate(readings, seed=2, tz="Asia/Shanghai", detector=rule_as_engine, **SMALL)

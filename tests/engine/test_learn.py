@@ -73,7 +73,7 @@ def test_real_sample_learns_what_tick_learns(lcl, days):
     replay(lcl, engine=tick)
     assert bulk.learn_readings(lcl) == lcl.height
     assert_learned_the_same(tick, bulk)
-    assert (bulk.a["days_seen"] > 40).all()
+    assert (bulk.a.days_seen > 40).all()
 
 
 # ---- hand-made curves: gaps, zeros, outages, DST, a first partial day ----------------------

@@ -46,6 +46,21 @@ class EngineConfig:
     # product over the spell's half hours of 1 - the share of days it was active then).
     inactivity_log10_p: float = 3.0
     inactivity_min_days: int = 3
+    # The expected first activity (off: on the tuning half of `lianxin eval` it bought less
+    # than half an hour of median latency for 40-170 % more false alarms; see the note of
+    # issue 15): a spell is raised once it outlasts, by a margin (scaled by
+    # sensitivity, plus the alarm budget's hours), the wait for the home's first activity after
+    # that clock time on all but `inactivity_anchor_outliers` of the past days (at least
+    # `inactivity_anchor_min_days` of them with data), and is at least `inactivity_anchor_min_h`.
+    inactivity_anchor: bool = False
+    inactivity_anchor_outliers: int = 0
+    inactivity_anchor_min_days: int = 6
+    inactivity_anchor_margin_h: float = 2.5
+    inactivity_anchor_min_h: float = 2.0
+    # ... learned from past days of the same type only (weekday or weekend).
+    inactivity_anchor_day_type: bool = True
+    # ... pooling spells that began up to this many half hours earlier or later.
+    inactivity_anchor_pool: int = 2
     # data_gap: no reading for this long (and at least `data_gap_intervals` intervals).
     data_gap_h: float = 2.0
     data_gap_intervals: int = 3

@@ -9,8 +9,9 @@
 
 Rows are meters: a home's electricity meter is its primary row (keyed by its household_id); a
 water or gas meter is another row pointing to it (`owner`), so several meters of one home make
-one judgement about activity. All per-row state lives in `engine.a` (name -> array, first axis
-= row); the hot path is vectorised across rows and loops only over time.
+one judgement about activity. All per-row state lives in `engine.a`, one named array each
+(`engine.a.quiet_since`, first axis = row; names declared in the field specs, see
+engine/state.py); the hot path is vectorised across rows and loops only over time.
 
 Time: instants are int64 seconds since the epoch (UTC). A reading covers [ts, ts + interval) and
 is processed at the tick `now = ts + interval`, when it is complete. Routines are learned in local
@@ -36,6 +37,7 @@ from lianxin.engine import routine
 from lianxin.engine.config import SENSITIVITY, EngineConfig
 from lianxin.engine.detectors import DETECTORS
 from lianxin.engine.findings import Finding
+from lianxin.engine.state import fields_class
 from lianxin.engine.text import next_local_hour, utc
 
 # The contract's vocabularies (lianxin.meterdata), under the names the engine has used.
@@ -59,6 +61,14 @@ BASE_FIELDS = {
     "zrun_cur": (np.float32, (), 0.0),  # current run of exact zeros, hours
     "explained": (np.bool_, (), False),  # set per interval by detectors that explain silence
 }
+
+
+# The state's names, declared once in the field specs above (in this order).
+Arrays = fields_class(
+    "Arrays", [*BASE_FIELDS, *routine.fields(1), *(k for det in DETECTORS for k in det.FIELDS)]
+)
+# Per transformer area rather than per row.
+AreaArrays = fields_class("AreaArrays", ["outage_since"])
 
 
 @dataclass
@@ -106,12 +116,15 @@ class Engine:
         self.index: dict[str, int] = {}
         self.area_names: list[str] = []
         self.area_index: dict[str, int] = {}
-        self.a: dict[str, np.ndarray] = {k: self._alloc(k, 0) for k in self.spec}
+        self.a = Arrays()  # per-row arrays, by name: self.a.quiet_since
+        for k in self.spec:
+            self.a[k] = self._alloc(k, 0)
         # q_ring sorted, per hour: (24, D, rows), rows last so that keeping it sorted when one
         # slot changes is a few vector passes (routine.sorted_replace) instead of a sort of
         # every ring each hour. Derived from q_ring: rebuilt on restore, not snapshotted.
         self.q_sorted = np.full((24, self.D, 0), routine.Q_UNKNOWN, np.uint8)
-        self.g: dict[str, np.ndarray] = {"outage_since": np.zeros(0, np.int64)}
+        self.g = AreaArrays()
+        self.g.outage_since = np.zeros(0, np.int64)
         self.now: int | None = None  # end of the latest interval processed
         self.hour_end: int | None = None  # end of the local hour being accumulated
         self.pop = {
@@ -165,7 +178,7 @@ class Engine:
             key = h if k == "electricity" else f"{h}#{k}"
             if key in self.index:
                 if areas[i] is not None:
-                    self.a["area"][self.index[key]] = self._area(areas[i])
+                    self.a.area[self.index[key]] = self._area(areas[i])
                 continue
             if key in new_keys:
                 continue
@@ -190,28 +203,28 @@ class Engine:
         self.households.extend(row[0] for row in new_rows)
         self.index.update({key: base + j for j, key in enumerate(keys)})
         a = self.a
-        a["kind"][base:] = [row[1] for row in new_rows]
-        a["interval_s"][base:] = [row[2] for row in new_rows]
+        a.kind[base:] = [row[1] for row in new_rows]
+        a.interval_s[base:] = [row[2] for row in new_rows]
         owners = np.array([row[3] for row in new_rows], np.int64)
-        a["owner"][base:] = np.where(owners >= 0, owners, np.arange(base, base + m))
+        a.owner[base:] = np.where(owners >= 0, owners, np.arange(base, base + m))
         for j, row in enumerate(new_rows):
             if row[4] is not None:
-                a["area"][base + j] = self._area(row[4])
-        a["ih"][base:] = a["interval_s"][base:] / 3600.0
-        a["act_thr"][base:] = self._activity_threshold(np.full(m, np.nan, np.float32))
+                a.area[base + j] = self._area(row[4])
+        a.ih[base:] = a.interval_s[base:] / 3600.0
+        a.act_thr[base:] = self._activity_threshold(np.full(m, np.nan, np.float32))
         self._derive()
         self._idmap()  # built here, with the rows, rather than in the first step()
 
     def _derive(self) -> None:
         """Per-row constants the hot path would otherwise recompute every interval."""
         a, cfg = self.a, self.cfg
-        self.elec = a["kind"] == 0
+        self.elec = a.kind == 0
         self.all_elec = bool(self.elec.all())  # no water or gas meters: no per-kind choices
-        self.primary = a["owner"] == np.arange(self.n)
+        self.primary = a.owner == np.arange(self.n)
         self.all_primary = bool(self.primary.all())  # no meter points to another row
-        self.gap_s = np.maximum(cfg.data_gap_h * 3600, cfg.data_gap_intervals * a["interval_s"])
-        self.resume_s = a["interval_s"] + self.gap_s  # a reading this long after the last: a gap
-        nslots = np.maximum(a["interval_s"] // 1800, 1).astype(np.uint64)
+        self.gap_s = np.maximum(cfg.data_gap_h * 3600, cfg.data_gap_intervals * a.interval_s)
+        self.resume_s = a.interval_s + self.gap_s  # a reading this long after the last: a gap
+        nslots = np.maximum(a.interval_s // 1800, 1).astype(np.uint64)
         self.slot_mask = (np.uint64(1) << nslots) - np.uint64(1)  # half hours one interval covers
         self.slot_shift = nslots
         self.one_slot = bool((nslots == 1).all())
@@ -221,7 +234,7 @@ class Engine:
         if name not in self.area_index:
             self.area_index[name] = len(self.area_names)
             self.area_names.append(name)
-            self.g["outage_since"] = np.append(self.g["outage_since"], np.int64(0))
+            self.g.outage_since = np.append(self.g.outage_since, np.int64(0))
         return self.area_index[name]
 
     def apply_settings(self, settings: pl.DataFrame) -> None:
@@ -242,14 +255,14 @@ class Engine:
             if s:
                 if s not in SENSITIVITY:
                     raise ValueError(f"household {h}: sensitivity {s!r} is not low/normal/high")
-                self.a["sens"][rows] = SENSITIVITY[s]
+                self.a.sens[rows] = SENSITIVITY[s]
             qs, qe = row.get("quiet_start"), row.get("quiet_end")
             if qs and qe:
-                self.a["quiet_mask"][rows] = _hour_mask(_hhmm(h, qs), _hhmm(h, qe))
+                self.a.quiet_mask[rows] = _hour_mask(_hhmm(h, qs), _hhmm(h, qe))
             af, at = row.get("away_from"), row.get("away_to")
             if af and at:
-                self.a["away_from"][rows] = self._local_instant(af)
-                self.a["away_to"][rows] = self._local_instant(at)
+                self.a.away_from[rows] = self._local_instant(af)
+                self.a.away_to[rows] = self._local_instant(at)
 
     def set_time_zone(self, tz: str) -> None:
         """Judge local time in `tz` from now on (the deployment's zone changed): the learned
@@ -292,7 +305,7 @@ class Engine:
 
     def history_days(self, household_id: str) -> int:
         """Local days with data this engine has learned from, for the home's primary meter."""
-        return int(self.a["days_seen"][self.index[household_id]])
+        return int(self.a.days_seen[self.index[household_id]])
 
     def history(self) -> pl.DataFrame:
         """How much each home's routine rests on its own history (vs the population prior)."""
@@ -300,11 +313,11 @@ class Engine:
         return pl.DataFrame(
             {
                 "household_id": [self.households[r] for r in prim],
-                "days": self.a["days_seen"][prim].astype(np.int32),
-                "standby_kw": self.a["standby"][prim],
+                "days": self.a.days_seen[prim].astype(np.int32),
+                "standby_kw": self.a.standby[prim],
                 "personal_share": (
-                    self.a["quiet_n"][prim].mean(axis=1)
-                    / (self.a["quiet_n"][prim].mean(axis=1) + self.cfg.prior_weight_days)
+                    self.a.quiet_n[prim].mean(axis=1)
+                    / (self.a.quiet_n[prim].mean(axis=1) + self.cfg.prior_weight_days)
                 ).astype(np.float32),
             }
         )
@@ -429,8 +442,8 @@ class Engine:
         quantity = readings[meterdata.quantity_column(readings)].cast(pl.Float64).to_numpy()
         meterdata.check_engine_quantities(quantity)
         start = self._epoch(readings["ts"])
-        ends = start + self.a["interval_s"][rows]
-        kw = (quantity / self.a["ih"][rows]).astype(np.float32)
+        ends = start + self.a.interval_s[rows]
+        kw = (quantity / self.a.ih[rows]).astype(np.float32)
         return rows.astype(np.intp), ends, kw
 
     def _events_of(self, events):
@@ -492,8 +505,8 @@ class Engine:
             else (_empty(np.intp), _empty(np.float64), _empty(np.float64), _empty())
         )
 
-        iv = a["interval_s"]
-        last_end = a["last_end"]
+        iv = a.interval_s
+        last_end = a.last_end
         # Data starting again: after a gap (resumed), or a meter's first reading (last_end 0:
         # instants are epoch seconds, far beyond resume_s). Rare, so the two are told apart only
         # when there is one.
@@ -508,11 +521,11 @@ class Engine:
         # kw is NaN where there is no reading, and NaN compares false: no `has &` needed.
         elec = self.elec
         zero = kw <= 0 if self.all_elec else elec & (kw <= 0)
-        a["zrun_cur"] = np.where(has, (a["zrun_cur"] + a["ih"]) * zero, a["zrun_cur"])
+        a.zrun_cur = np.where(has, (a.zrun_cur + a.ih) * zero, a.zrun_cur)
         # any water or gas flow is use
-        active = kw > (a["act_thr"] if self.all_elec else np.where(elec, a["act_thr"], 0))
-        own = a["owner"]
-        qs = a["quiet_since"]
+        active = kw > (a.act_thr if self.all_elec else np.where(elec, a.act_thr, 0))
+        own = a.owner
+        qs = a.quiet_since
         # Missing data is no evidence of quiet: a spell restarts where data starts again.
         if any_restart:
             r = own[restart]
@@ -520,18 +533,18 @@ class Engine:
         if np.count_nonzero(active):
             qs[own[active] if not self.all_primary else active] = now
 
-        ih = a["ih"]
+        ih = a.ih
         add = np.zeros(self.n, np.float32)  # kw * ih where there is a reading
         np.multiply(kw, ih, out=add, where=has)
         cov = ih * has
-        a["hour_kwh"] += add
-        a["hour_cov"] += cov
-        a["day_kwh"] += add
-        a["day_cov"] += cov
-        np.maximum(a["day_zrun"], a["zrun_cur"], out=a["day_zrun"])
+        a.hour_kwh += add
+        a.hour_cov += cov
+        a.day_kwh += add
+        a.day_cov += cov
+        np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun)
         # Standby: the lowest non-zero interval of each day (a zero is an outage, not standby).
-        np.fmin(a["day_min_kw"], kw, out=a["day_min_kw"], where=kw > 0)
-        a["explained"][:] = False
+        np.fmin(a.day_min_kw, kw, out=a.day_min_kw, where=kw > 0)
+        a.explained[:] = False
         # Half-hour bits this interval covers (a 60-minute reading covers two).
         slot = (local.hour * 60 + local.minute) // 30
         if self.one_slot:  # every interval within one half hour
@@ -539,7 +552,7 @@ class Engine:
         else:
             bits = self.slot_mask << np.uint64(slot + 1) >> self.slot_shift
         day = routine.local_day(local) % self.D
-        seen, act = a["seen_bits"][:, day], a["act_bits"][:, day]  # views: updated in place
+        seen, act = a.seen_bits[:, day], a.act_bits[:, day]  # views: updated in place
         np.bitwise_or(seen, bits, out=seen, where=has)
         np.bitwise_or(act, bits, out=act, where=active)
 
@@ -555,39 +568,39 @@ class Engine:
         a, cfg, D = self.a, self.cfg, self.D
         local = datetime.fromtimestamp(end - 1, self.tz)
         h, d = local.hour, routine.local_day(local) % D
-        good = (a["hour_cov"] >= 0.5) & ~a["hour_anom"]
-        mean = np.where(good, a["hour_kwh"] / np.maximum(a["hour_cov"], 1e-6), np.nan)
+        good = (a.hour_cov >= 0.5) & ~a.hour_anom
+        mean = np.where(good, a.hour_kwh / np.maximum(a.hour_cov, 1e-6), np.nan)
         # The learned figures change only by the one ring slot replaced here, so counts (and the
         # maximum) are updated from the old and new slot values instead of rescanning the ring.
-        old_kw = a["kw_ring"][:, h, d].copy()
-        a["kw_ring"][:, h, d] = mean
-        quiet_q = np.rint((end - a["quiet_since"]) / 900.0)  # quarter hours, clipped:
+        old_kw = a.kw_ring[:, h, d].copy()
+        a.kw_ring[:, h, d] = mean
+        quiet_q = np.rint((end - a.quiet_since) / 900.0)  # quarter hours, clipped:
         np.minimum(np.maximum(quiet_q, 0, out=quiet_q), routine.Q_MAX, out=quiet_q)
-        known = good & self.primary & (a["quiet_since"] > 0) & (a["last_end"] >= end - 3600)
+        known = good & self.primary & (a.quiet_since > 0) & (a.last_end >= end - 3600)
         new_q = np.where(known, quiet_q, routine.Q_UNKNOWN).astype(np.uint8)
-        old_q = a["q_ring"][:, h, d].copy()
-        qn = a["quiet_n"][:, h] - (old_q != routine.Q_UNKNOWN) + known
-        a["q_ring"][:, h, d] = new_q
+        old_q = a.q_ring[:, h, d].copy()
+        qn = a.quiet_n[:, h] - (old_q != routine.Q_UNKNOWN) + known
+        a.q_ring[:, h, d] = new_q
         routine.sorted_replace(self.q_sorted[h], old_q, new_q)
 
         qv = routine.sorted_quantile(self.q_sorted[h], qn, cfg.inactivity_quantile)
         qv = qv / 4.0
         if cfg.high_load_quantile >= 1.0:
             hv, hn = routine.ring_max_update(
-                a["kw_ring"][:, h, :], a["high_max"][:, h], a["high_n"][:, h], old_kw, mean
+                a.kw_ring[:, h, :], a.high_max[:, h], a.high_n[:, h], old_kw, mean
             )
-            a["high_max"][:, h], a["high_n"][:, h] = hv, hn
+            a.high_max[:, h], a.high_n[:, h] = hv, hn
         else:
-            hv, hn = routine.ring_quantile(a["kw_ring"][:, h, :], cfg.high_load_quantile)
+            hv, hn = routine.ring_quantile(a.kw_ring[:, h, :], cfg.high_load_quantile)
         self.set_hour_slot(h, qv, qn, hv, hn)
 
         # Until a home has a whole day behind it, its lowest hour so far is its standby.
-        fresh = np.isnan(a["standby"]) & np.isfinite(a["day_min_kw"])
+        fresh = np.isnan(a.standby) & np.isfinite(a.day_min_kw)
         if np.count_nonzero(fresh):
-            a["act_thr"][fresh] = self._activity_threshold(a["day_min_kw"][fresh])
-        a["hour_kwh"][:] = 0
-        a["hour_cov"][:] = 0
-        a["hour_anom"][:] = False
+            a.act_thr[fresh] = self._activity_threshold(a.day_min_kw[fresh])
+        a.hour_kwh[:] = 0
+        a.hour_cov[:] = 0
+        a.hour_anom[:] = False
         shares = min(PREP_HOURS, -(-self.n // PREP_ROWS))  # at most PREP_ROWS rows at a time
         if h < shares:  # a share of the rows at each of the day's first hours
             rows = slice(h * self.n // shares, (h + 1) * self.n // shares)
@@ -603,61 +616,59 @@ class Engine:
         blend of its own figure and the prior."""
         a, w = self.a, self.cfg.prior_weight_days
         self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
-        a["quiet_thr"][:, h] = routine.blend(qv, qn, self.pop["quiet"][h], w)
-        a["quiet_n"][:, h] = qn
+        a.quiet_thr[:, h] = routine.blend(qv, qn, self.pop["quiet"][h], w)
+        a.quiet_n[:, h] = qn
         self.pop["high"][h] = routine.population(hv, hn, 14, routine.DEFAULT_HIGH_KW)
-        a["high_kw"][:, h] = routine.blend(hv, hn, self.pop["high"][h], w)
+        a.high_kw[:, h] = routine.blend(hv, hn, self.pop["high"][h], w)
 
     def _prepare_day_end(self, rows, day: int) -> None:
         """Compute ahead, for some rows, what the end of local day `day` needs that rests only
         on days already complete (the ring slots it does not replace), so that the day end
         itself needs no sort of every home's rings. The day end prepares any row not done."""
         a, d = self.a, day % self.D
-        a["sb_known"][rows], a["sb_lo"][rows], a["sb_hi"][rows] = routine.median_prepare(
-            a["sb_ring"][rows], d
-        )
+        a.sb_known[rows], a.sb_lo[rows], a.sb_hi[rows] = routine.median_prepare(a.sb_ring[rows], d)
         for det in DETECTORS:
             if hasattr(det, "prepare"):
                 det.prepare(self, rows, d)
-        a["prep_day"][rows] = day
+        a.prep_day[rows] = day
 
     def _finish_day(self, end: int, day: int) -> list[Finding]:
         a, D = self.a, self.D
         d = day % D
-        late = np.flatnonzero(a["prep_day"] != day)  # new rows, a restart, a day begun late
+        late = np.flatnonzero(a.prep_day != day)  # new rows, a restart, a day begun late
         if len(late):
             self._prepare_day_end(late, day)
-        complete = a["day_cov"] >= 0.9 * 24
-        a["tot_ring"][:, d] = np.where(complete, a["day_kwh"], np.nan)
-        zrun = np.where(a["day_cov"] > 0, a["day_zrun"], np.nan)
-        a["zrun_pos"] += (zrun > 0).view(np.uint8)
-        a["zrun_pos"] -= (a["zrun_ring"][:, d] > 0).view(np.uint8)
-        a["zrun_ring"][:, d] = zrun
-        dmin = a["day_min_kw"]
+        complete = a.day_cov >= 0.9 * 24
+        a.tot_ring[:, d] = np.where(complete, a.day_kwh, np.nan)
+        zrun = np.where(a.day_cov > 0, a.day_zrun, np.nan)
+        a.zrun_pos += (zrun > 0).view(np.uint8)
+        a.zrun_pos -= (a.zrun_ring[:, d] > 0).view(np.uint8)
+        a.zrun_ring[:, d] = zrun
+        dmin = a.day_min_kw
         sb_day = np.where(np.isfinite(dmin), dmin, np.nan)
-        a["sb_ring"][:, d] = sb_day
-        a["days_seen"] += (a["day_cov"] > 0).astype(np.int16)
-        sb, sbn = routine.median_complete(a["sb_known"], a["sb_lo"], a["sb_hi"], sb_day)
-        a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
+        a.sb_ring[:, d] = sb_day
+        a.days_seen += (a.day_cov > 0).astype(np.int16)
+        sb, sbn = routine.median_complete(a.sb_known, a.sb_lo, a.sb_hi, sb_day)
+        a.standby = np.where(sbn > 0, sb, np.nan).astype(np.float32)
         self.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
-        a["act_thr"] = self._activity_threshold(a["standby"])
+        a.act_thr = self._activity_threshold(a.standby)
         # The third-longest daily zero run: one or two outages do not teach "zero is normal",
         # a home whose meter often reads zero does. Runs are never negative, so it is 0 unless
         # the ring holds at least three runs longer than zero: only those rows need a sort.
-        a["zero_thr_h"] = np.zeros(self.n, np.float32)
-        often = np.flatnonzero(a["zrun_pos"] >= 3)
+        a.zero_thr_h = np.zeros(self.n, np.float32)
+        often = np.flatnonzero(a.zrun_pos >= 3)
         if len(often):
-            a["zero_thr_h"][often] = routine.kth_largest(a["zrun_ring"][often], 3)
+            a.zero_thr_h[often] = routine.kth_largest(a.zrun_ring[often], 3)
         out: list[Finding] = []
         for det in DETECTORS:
             if hasattr(det, "day"):
                 out += det.day(self, end, d)
-        a["day_kwh"][:] = 0
-        a["day_cov"][:] = 0
-        a["day_min_kw"][:] = np.inf
-        a["day_zrun"][:] = 0
-        a["act_bits"][:, (day + 1) % D] = 0  # the ring slot the next day will fill
-        a["seen_bits"][:, (day + 1) % D] = 0
+        a.day_kwh[:] = 0
+        a.day_cov[:] = 0
+        a.day_min_kw[:] = np.inf
+        a.day_zrun[:] = 0
+        a.act_bits[:, (day + 1) % D] = 0  # the ring slot the next day will fill
+        a.seen_bits[:, (day + 1) % D] = 0
         return out
 
     def _activity_threshold(self, standby: np.ndarray) -> np.ndarray:
@@ -668,7 +679,7 @@ class Engine:
 
     def finding(self, kind, severity, row, started, en, zh, evidence, event="raised") -> Finding:
         evidence = {k: _plain(v) for k, v in evidence.items()}
-        evidence.setdefault("history_days", int(self.a["days_seen"][self.a["owner"][row]]))
+        evidence.setdefault("history_days", int(self.a.days_seen[self.a.owner[row]]))
         return Finding(
             kind=kind,
             severity=severity,
@@ -733,23 +744,23 @@ class Engine:
             else:
                 eng.a[k] = saved
         if "a_high_max" not in z.files:  # a snapshot from before these were kept
-            hv, hn = routine.ring_quantile(eng.a["kw_ring"], 1.0)
-            eng.a["high_max"][...], eng.a["high_n"][...] = hv, hn  # in place: rows last
+            hv, hn = routine.ring_quantile(eng.a.kw_ring, 1.0)
+            eng.a.high_max[...], eng.a.high_n[...] = hv, hn  # in place: rows last
         if "a_zrun_pos" not in z.files:
-            eng.a["zrun_pos"] = np.count_nonzero(eng.a["zrun_ring"] > 0, axis=1).astype(np.uint8)
+            eng.a.zrun_pos = np.count_nonzero(eng.a.zrun_ring > 0, axis=1).astype(np.uint8)
         eng.sort_quiet_rings()
         for k in eng.g:
             eng.g[k] = z[f"g_{k}"]
         eng._derive()
-        eng.tracks_balance = bool((~np.isnan(eng.a["bal"])).any())
-        eng.any_cutoff = bool((eng.a["cut_open"] > 0).any() | eng.a["relay_open"].any())
+        eng.tracks_balance = bool((~np.isnan(eng.a.bal)).any())
+        eng.any_cutoff = bool((eng.a.cut_open > 0).any() | eng.a.relay_open.any())
         return eng
 
     def sort_quiet_rings(self) -> None:
         """Rebuild q_sorted from q_ring (after a restore or a bulk learn)."""
         self.q_sorted = np.empty((24, self.D, self.n), np.uint8)
         for h in range(24):  # uint16: numpy sorts it much faster than uint8 along a short axis
-            self.q_sorted[h] = np.sort(self.a["q_ring"][:, h, :].astype(np.uint16), axis=-1).T
+            self.q_sorted[h] = np.sort(self.a.q_ring[:, h, :].astype(np.uint16), axis=-1).T
 
     def state_bytes(self) -> int:
         arrays = [*self.a.values(), *self.g.values(), self.q_sorted]

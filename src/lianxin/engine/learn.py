@@ -163,14 +163,14 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     if kw.shape[1] == 0 or len(rows) == 0:
         return
     a = eng.a
-    ivs = np.unique(a["interval_s"][rows])
+    ivs = np.unique(a.interval_s[rows])
     if len(ivs) != 1:
         raise ValueError("learn: the block's rows must share one interval")
     if not (eng.elec[rows] & eng.primary[rows]).all():
         raise ValueError("learn: the block's rows must be electricity meters")
     iv = int(ivs[0])
     g = _grid(eng, int(start), iv, kw.shape[1])
-    ih = a["ih"][rows[0]]  # hours per interval, float32 as the tick path adds it
+    ih = a.ih[rows[0]]  # hours per interval, float32 as the tick path adds it
     cover = _sequential_sums(ih, g.H * g.k)  # hour_cov / day_cov after n readings
 
     days = _day_pass(eng, kw, rows, g)
@@ -183,18 +183,18 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     # Zero runs (and what they learn) come from the rows replayed for power; every other row
     # of the block had a zero run of 0 on each day it reported.
     finished = range(g.S - 1)
-    zring = a["zrun_ring"]
+    zring = a.zrun_ring
     for s in finished:
         zring[rows, g.day[g.seg_hours[s][0]] % eng.D] = np.where(day_n[:, s] > 0, 0, np.nan)
     r_pw = rows[power.rows]
     zring[r_pw] = power.zring
     if g.S > 1:
-        a["zero_thr_h"][rows] = routine.kth_largest(zring[rows], 3)
-    a["zrun_cur"][r_pw] = power.zrun
-    a["lost_since"][r_pw] = power.lost_since
-    a["day_zrun"][r_pw] = power.day_zrun
-    a["last_end"][rows] = np.where(last_p >= 0, g.tau(last_p), a["last_end"][rows])
-    a["zrun_pos"] = np.count_nonzero(zring > 0, axis=1).astype(np.uint8)
+        a.zero_thr_h[rows] = routine.kth_largest(zring[rows], 3)
+    a.zrun_cur[r_pw] = power.zrun
+    a.lost_since[r_pw] = power.lost_since
+    a.day_zrun[r_pw] = power.day_zrun
+    a.last_end[rows] = np.where(last_p >= 0, g.tau(last_p), a.last_end[rows])
+    a.zrun_pos = np.count_nonzero(zring > 0, axis=1).astype(np.uint8)
     eng.sort_quiet_rings()
     eng.now = int(g.tau(g.pre + g.T - 1))
     eng.hour_end = int(g.hour_end[-1])
@@ -215,7 +215,7 @@ def _day_pass(eng, kw, rows, g: _Grid):
     first_p = np.full(len(rows), -1, np.int64)
     last_p = np.full(len(rows), -1, np.int64)
     gappy = np.zeros(len(rows), bool)
-    area = a["area"][rows]
+    area = a.area[rows]
     # When each home of an area counts as reporting (a reading within the last day), for the
     # grid outage rule: (padded interval, area, +1 / -1) changes. A home reports from its
     # first reading on, unless it falls silent for a day, which needs a whole silent hour.
@@ -274,10 +274,10 @@ def _day_pass(eng, kw, rows, g: _Grid):
 
     thr_start = np.empty((eng.n, S), np.float32)
     fresh_start = np.empty((eng.n, S), bool)
-    ring = a["sb_ring"]
+    ring = a.sb_ring
     for s in range(S):
-        thr_start[:, s] = a["act_thr"]
-        fresh_start[:, s] = np.isnan(a["standby"])
+        thr_start[:, s] = a.act_thr
+        fresh_start[:, s] = np.isnan(a.standby)
         if s == S - 1:
             break  # the day in progress has not ended
         # Engine._finish_day, for standby and what follows from it.
@@ -285,11 +285,11 @@ def _day_pass(eng, kw, rows, g: _Grid):
         ring[:, g.day[g.seg_hours[s][0]] % D] = np.where(np.isfinite(dmin), dmin, np.nan)
         cnt = np.zeros(eng.n, np.int32)
         cnt[rows] = day_n[:, s]
-        a["days_seen"] += (cnt > 0).astype(np.int16)
+        a.days_seen += (cnt > 0).astype(np.int16)
         sb, sbn = routine.ring_quantile(ring, 0.5)
-        a["standby"] = np.where(sbn > 0, sb, np.nan).astype(np.float32)
+        a.standby = np.where(sbn > 0, sb, np.nan).astype(np.float32)
         eng.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
-        a["act_thr"] = eng._activity_threshold(a["standby"])
+        a.act_thr = eng._activity_threshold(a.standby)
     t, ar, sign = (np.concatenate(x) for x in zip(*changes, strict=True))
     order = np.argsort(t, kind="stable")
     reporting = t[order], ar[order].astype(np.intp), sign[order].astype(np.int64)
@@ -429,7 +429,7 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, gappy, 
             resumed = hg & (before >= 0) & (p_all - before - 1 >= gap)
             la = _last_flagged(resumed.reshape(H, k, -1))
             v[:, cg] = np.maximum(v[:, cg], (hour_first - 1 + la) * (la > 0))  # its start
-        a["hour_anom"][er] = anom[-1]
+        a.hour_anom[er] = anom[-1]
         anom = anom[w0:]
         qv = _running_max(v)[w0:]
 
@@ -464,10 +464,10 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, gappy, 
             h0, h1 = segs[s]
             day_kwh = np.add.reduce(add[h0 * k : h1 * k], axis=0)
             day_cov = cover[n_h[h0:h1].sum(axis=0, dtype=np.int32)]
-            a["tot_ring"][er, d] = np.where(day_cov >= 0.9 * 24, day_kwh, np.nan)
-        a["day_kwh"][er] = np.add.reduce(add[cur0 * k : cur1 * k], axis=0)
-        a["day_cov"][er] = cover[n_h[cur0:cur1].sum(axis=0, dtype=np.int32)]
-        a["day_min_kw"][er] = _hour_min(x3[cur0 + w0 : cur1 + w0]).min(axis=0)
+            a.tot_ring[er, d] = np.where(day_cov >= 0.9 * 24, day_kwh, np.nan)
+        a.day_kwh[er] = np.add.reduce(add[cur0 * k : cur1 * k], axis=0)
+        a.day_cov[er] = cover[n_h[cur0:cur1].sum(axis=0, dtype=np.int32)]
+        a.day_min_kw[er] = _hour_min(x3[cur0 + w0 : cur1 + w0]).min(axis=0)
         for name, flags in (("act_bits", active[w0:]), ("seen_bits", has3)):
             words = a[name][er]
             words[:, slots] = _day_words(_halves(flags, g), g.label[w0:], day_segs)
@@ -475,10 +475,10 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, gappy, 
                 a[name][er] = words
 
         # The hour in progress, and where the clock stops.
-        a["hour_kwh"][er] = hour_kwh[-1]
-        a["hour_cov"][er] = hour_cov[-1]
-        a["act_thr"][er] = thr[last_h]
-        a["quiet_since"][er] = np.where(qv[-1] > 0, start0 + (qv[-1].astype(np.int64) - 1) * iv, 0)
+        a.hour_kwh[er] = hour_kwh[-1]
+        a.hour_cov[er] = hour_cov[-1]
+        a.act_thr[er] = thr[last_h]
+        a.quiet_since[er] = np.where(qv[-1] > 0, start0 + (qv[-1].astype(np.int64) - 1) * iv, 0)
 
 
 def _last_reading(has: np.ndarray) -> np.ndarray:
@@ -559,12 +559,12 @@ class _PowerRows:
         self.rows = sub
         self.zero_t, self.zero_r = zero_at[0], np.searchsorted(sub, zero_at[1])
         self.day_n = day_n[sub]
-        self.area = eng.a["area"][rows[sub]]
+        self.area = eng.a.area[rows[sub]]
         ns = len(sub)
         self.anom = np.zeros((g.H, ns), bool)
         self.since_v = np.zeros((g.H, ns), np.int64)
-        self.zring = eng.a["zrun_ring"][rows[sub]].copy()
-        self.zthr = eng.a["zero_thr_h"][rows[sub]].copy()
+        self.zring = eng.a.zrun_ring[rows[sub]].copy()
+        self.zthr = eng.a.zero_thr_h[rows[sub]].copy()
         self.zrun = np.zeros(ns, np.float32)
         self.day_zrun = np.zeros(ns, np.float32)
         self.lost_since = np.zeros(ns, np.int64)
@@ -676,13 +676,13 @@ def _routine_quantiles(eng, g: _Grid) -> None:
     hours = sorted(set(g.label[: g.H - 1].tolist()))
     if not hours:
         return
-    qn = np.count_nonzero(a["q_ring"] != routine.Q_UNKNOWN, axis=-1).astype(np.uint8)
-    qv = routine.ring_quantile_codes(a["q_ring"], qn, cfg.inactivity_quantile) / 4.0
+    qn = np.count_nonzero(a.q_ring != routine.Q_UNKNOWN, axis=-1).astype(np.uint8)
+    qv = routine.ring_quantile_codes(a.q_ring, qn, cfg.inactivity_quantile) / 4.0
     if cfg.high_load_quantile >= 1.0:
-        hv, hn = routine.ring_quantile(a["kw_ring"], 1.0)
-        a["high_max"][:, hours], a["high_n"][:, hours] = hv[:, hours], hn[:, hours]
+        hv, hn = routine.ring_quantile(a.kw_ring, 1.0)
+        a.high_max[:, hours], a.high_n[:, hours] = hv[:, hours], hn[:, hours]
     else:
-        hv, hn = routine.ring_quantile(a["kw_ring"], cfg.high_load_quantile)
+        hv, hn = routine.ring_quantile(a.kw_ring, cfg.high_load_quantile)
     hn = hn.astype(np.uint8)
     for h in hours:
         eng.set_hour_slot(h, qv[:, h], qn[:, h], hv[:, h], hn[:, h])
@@ -707,7 +707,7 @@ def learn_readings(eng, readings: pl.DataFrame, end: int | None = None) -> int:
     row_of = np.zeros(int(homes["meter"].max()) + 1, np.intp)
     row_of[homes["meter"].to_numpy()] = [eng.index[key] for key in keys]
     meter_rows = row_of[homes["meter"].to_numpy()]
-    ivs = np.unique(eng.a["interval_s"][meter_rows])
+    ivs = np.unique(eng.a.interval_s[meter_rows])
     if len(ivs) != 1:
         raise ValueError("learn: readings of one interval length only (learn them apart)")
     iv = int(ivs[0])

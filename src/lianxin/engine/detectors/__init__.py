@@ -6,7 +6,7 @@ then — and optionally `day(engine, end, d)`, called when a local day ends, `pr
 d)` ahead of it and `feedback(engine, rows, started, outcomes)` with the duty room's outcomes.
 tick and day return findings. They read the shared signals the engine computed for the interval
 (`t.has`, `t.kw`, `t.zero`, `t.resumed`, ...) and flag the homes they explain
-(`engine.a["explained"]`) so later detectors stay quiet about them. A detector that reads what
+(`engine.a.explained`) so later detectors stay quiet about them. A detector that reads what
 another writes in the same interval names it in `AFTER`.
 """
 

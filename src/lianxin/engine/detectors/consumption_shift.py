@@ -36,45 +36,45 @@ def _recent(eng, d: int) -> list:
 def prepare(eng, rows, d: int) -> None:
     """Before the end of the day in ring slot d: the usual total of the days before it."""
     a = eng.a
-    before = a["tot_ring"][rows]
+    before = a.tot_ring[rows]
     if isinstance(rows, slice):
         before = before.copy()
     before[:, _recent(eng, d)] = np.nan
-    a["cs_usual"][rows], a["cs_usual_n"][rows] = routine.ring_quantile(before, 0.5, owned=True)
+    a.cs_usual[rows], a.cs_usual_n[rows] = routine.ring_quantile(before, 0.5, owned=True)
 
 
 def day(eng, end: int, d: int) -> list:
     a, cfg = eng.a, eng.cfg
     S = cfg.shift_days
     days = _recent(eng, d)  # ring slots, newest first
-    med, n = a["cs_usual"], a["cs_usual_n"]
+    med, n = a.cs_usual, a.cs_usual_n
     f = cfg.shift_factor
     with np.errstate(invalid="ignore", divide="ignore"):
-        latest = a["tot_ring"][:, days[0]] / med  # an unknown (NaN) day is neither up nor down
+        latest = a.tot_ring[:, days[0]] / med  # an unknown (NaN) day is neither up nor down
         ok = (n >= cfg.shift_min_history_days) & (med > 0.1)
         # Only homes whose newest day is already far off can have S such days in a row: the
         # older days are read for those few (a column of every home's ring costs a pass).
         far = np.flatnonzero(ok & ((latest > f) | (latest < 1 / f)))
-        ratios = a["tot_ring"][far[:, None], days] / med[far, None]
+        ratios = a.tot_ring[far[:, None], days] / med[far, None]
         up = np.zeros(eng.n, bool)
         down = np.zeros(eng.n, bool)
         up[far] = (ratios > f).all(axis=1)
         down[far] = (ratios < 1 / f).all(axis=1)
     out = []
-    back = (a["cs_open"] > 0) & (latest < f) & (latest > 1 / f)
+    back = (a.cs_open > 0) & (latest < f) & (latest > 1 / f)
     for r in routine.rows(back):
         out.append(
             eng.resolved(
-                KIND, r, int(a["cs_open"][r]),
+                KIND, r, int(a.cs_open[r]),
                 "Daily use is back within this home's usual range.",
                 "日用电量已回到该户正常范围。",
-                {"latest_kwh": float(a["tot_ring"][r, days[0]]), "usual_kwh": float(med[r])},
+                {"latest_kwh": float(a.tot_ring[r, days[0]]), "usual_kwh": float(med[r])},
             )
         )  # fmt: skip
-        a["cs_open"][r] = 0
+        a.cs_open[r] = 0
     start = end - S * 86400
-    for r in routine.rows((up | down) & (a["cs_open"] == 0) & eng.primary):
-        daily = [round(float(a["tot_ring"][r, i]), 1) for i in days[::-1]]
+    for r in routine.rows((up | down) & (a.cs_open == 0) & eng.primary):
+        daily = [round(float(a.tot_ring[r, i]), 1) for i in days[::-1]]
         usual = float(med[r])
         shown = ", ".join(f"{x:g}" for x in daily)
         if up[r]:
@@ -102,5 +102,5 @@ def day(eng, end: int, d: int) -> list:
                  "direction": "up" if up[r] else "down", "since": utc(start).isoformat()},
             )
         )  # fmt: skip
-        a["cs_open"][r] = start
+        a.cs_open[r] = start
     return out

@@ -32,31 +32,31 @@ FIELDS = {
 
 def tick(eng, t) -> list:
     a, cfg, now = eng.a, eng.cfg, t.now
-    s = a["sens"]
-    ih = a["ih"]
-    usual = a["high_kw"][:, t.hour]
+    s = a.sens
+    ih = a.ih
+    usual = a.high_kw[:, t.hour]
     elec = eng.elec
     over = t.kw > _line(eng, t.hour)  # kw is NaN (never over) where there is no reading
     # Most intervals no home is above its line: then runs only grow calmer (or end).
     any_over = np.count_nonzero(over) > 0
     under = t.has & ~over if any_over else t.has
     if any_over:
-        fresh = over & (a["hl_run_h"] == 0)
-        a["hl_start"][fresh] = now - a["interval_s"][fresh]
-        np.add(a["hl_run_h"], ih, out=a["hl_run_h"], where=over)
-        np.add(a["hl_excess"], (t.kw - usual) * ih, out=a["hl_excess"], where=over)
-        calm = a["hl_calm_h"]
+        fresh = over & (a.hl_run_h == 0)
+        a.hl_start[fresh] = now - a.interval_s[fresh]
+        np.add(a.hl_run_h, ih, out=a.hl_run_h, where=over)
+        np.add(a.hl_excess, (t.kw - usual) * ih, out=a.hl_excess, where=over)
+        calm = a.hl_calm_h
         np.add(calm, ih, out=calm, where=under)
         np.copyto(calm, 0, where=over)
     else:
-        a["hl_calm_h"] += ih * under
+        a.hl_calm_h += ih * under
     # Water and gas must flow in every interval; electricity may dip for up to an hour.
-    ended = a["hl_calm_h"] > 1.0
+    ended = a.hl_calm_h > 1.0
     if not eng.all_elec:
         ended |= ~elec & under
     out = []
-    for r in routine.rows(ended & (a["hl_open"] > 0)):
-        start = int(a["hl_open"][r])
+    for r in routine.rows(ended & (a.hl_open > 0)):
+        start = int(a.hl_open[r])
         h_en, h_zh = hours((now - start) / 3600)
         out.append(
             eng.resolved(
@@ -65,22 +65,22 @@ def tick(eng, t) -> list:
                 {"hours": (now - start) / 3600},
             )
         )  # fmt: skip
-        a["hl_open"][r] = 0
+        a.hl_open[r] = 0
     if np.count_nonzero(ended):
         going = ~ended
         for k in ("hl_run_h", "hl_excess", "hl_calm_h"):  # never negative: x * False is 0
             np.multiply(a[k], going, out=a[k])
     if not any_over:
         return out
-    run = a["hl_run_h"]
-    mean_excess = a["hl_excess"] / np.maximum(run, 1e-6)
+    run = a.hl_run_h
+    mean_excess = a.hl_excess / np.maximum(run, 1e-6)
     fire = (run >= cfg.high_load_min_h * s) & (mean_excess >= cfg.high_load_mean_excess_kw * s)
     if not eng.all_elec:
         fire = np.where(elec, fire, run >= cfg.flow_min_h * s)
-    fire &= (a["hl_open"] == 0) & over
+    fire &= (a.hl_open == 0) & over
     for r in routine.rows(fire):
         out.append(_raise(eng, r, t, float(usual[r]), float(mean_excess[r])))
-        a["hl_open"][r] = a["hl_start"][r]
+        a.hl_open[r] = a.hl_start[r]
     return out
 
 
@@ -90,7 +90,7 @@ def _line(eng, hour: int) -> np.ndarray:
 
     def line():
         a = eng.a
-        level = a["high_kw"][:, hour] + eng.cfg.high_load_margin_kw * a["sens"]
+        level = a.high_kw[:, hour] + eng.cfg.high_load_margin_kw * a.sens
         return level if eng.all_elec else np.where(eng.elec, level, 0.0)
 
     return eng.memo("high_load_line", (hour, eng.hour_end, eng.settings_version, eng.n), line)
@@ -98,11 +98,11 @@ def _line(eng, hour: int) -> np.ndarray:
 
 def _raise(eng, r, t, usual, mean_excess):
     a = eng.a
-    start = int(a["hl_start"][r])
+    start = int(a.hl_start[r])
     w_en, w_zh = when(start, t.now, eng.tz)
-    run = float(a["hl_run_h"][r])
+    run = float(a.hl_run_h[r])
     r_en, r_zh = hours((t.now - start) / 3600)
-    if a["kind"][r] == 0:
+    if a.kind[r] == 0:
         mean = usual + mean_excess
         en = (
             f"Unusually high load since {w_en} ({r_en}): {mean:.1f} kW on average, against "
@@ -114,7 +114,7 @@ def _raise(eng, r, t, usual, mean_excess):
         )
         sev = "warning"
     else:
-        kind = "water" if a["kind"][r] == 1 else "gas"
+        kind = "water" if a.kind[r] == 1 else "gas"
         zkind = "用水" if kind == "water" else "用气"
         en = (
             f"{kind.capitalize()} has been flowing without a break since {w_en} ({r_en}): "
@@ -126,5 +126,5 @@ def _raise(eng, r, t, usual, mean_excess):
         KIND, sev, r, start, en, zh,
         {"since": utc(start).isoformat(), "hours_above": run, "usual_high_kw": usual,
          "mean_excess_kw": mean_excess,
-         "meter_kind": ("electricity", "water", "gas")[a["kind"][r]]},
+         "meter_kind": ("electricity", "water", "gas")[a.kind[r]]},
     )  # fmt: skip

@@ -53,8 +53,8 @@ def threshold_h(eng, hour: int) -> np.ndarray:
 
 def _threshold_h(eng, hour: int) -> np.ndarray:
     a, cfg = eng.a, eng.cfg
-    s = a["sens"]
-    thr = a["quiet_thr"][:, hour] + cfg.inactivity_slack_h * s
+    s = a.sens
+    thr = a.quiet_thr[:, hour] + cfg.inactivity_slack_h * s
     floor = cfg.inactivity_floor_h * s
     return np.minimum(np.maximum(thr, floor), cfg.inactivity_cap_h * s)
 
@@ -62,11 +62,11 @@ def _threshold_h(eng, hour: int) -> np.ndarray:
 def tick(eng, t) -> list:
     a, cfg, now = eng.a, eng.cfg, t.now
     out = []
-    qs = a["quiet_since"]
+    qs = a.quiet_since
     # Resolve first: activity (on any meter of the home) ends the spell.
-    back = (a["in_open"] > 0) & (qs > a["in_open"])
+    back = (a.in_open > 0) & (qs > a.in_open)
     for r in routine.rows(back):
-        start = int(a["in_open"][r])
+        start = int(a.in_open[r])
         w_en, w_zh = when(int(qs[r]), now, eng.tz)
         out.append(
             eng.resolved(
@@ -75,9 +75,9 @@ def tick(eng, t) -> list:
             )
         )  # fmt: skip
         # Activity soon after the alarm: this home's routine is looser than learned.
-        if now - a["in_raised"][r] <= cfg.inactivity_self_clear_h * 3600:
+        if now - a.in_raised[r] <= cfg.inactivity_self_clear_h * 3600:
             _count(a, r, start)
-        a["in_open"][r] = 0
+        a.in_open[r] = 0
     elapsed = (now - qs) / 3600.0
     # Compare with the spells this home showed at the last hour boundary (the start of this
     # hour): the end-of-hour figure would already include the activity that usually follows.
@@ -85,22 +85,42 @@ def tick(eng, t) -> list:
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence. The
     # safety floor looks at every spell past the fixed rule's length, whatever the routine says.
     rule = _rule_h(eng)
-    cand = (elapsed >= np.minimum(thr, rule)) & eng.primary & t.has & (qs > 0)
-    cand &= (a["in_open"] == 0) & ~a["explained"]
+    if cfg.inactivity_anchor:
+        early = cfg.inactivity_anchor_min_h * a.sens
+        cand = elapsed >= np.minimum(np.minimum(thr, rule), early)
+    else:
+        cand = elapsed >= np.minimum(thr, rule)
+    cand &= eng.primary & t.has & (qs > 0)
+    cand &= (a.in_open == 0) & ~a.explained
     rows = cand.nonzero()[0]
     if len(rows):
         quiet_hours, away = _settings_in_use(eng)
         if quiet_hours:
-            rows = rows[((a["quiet_mask"][rows] >> t.hour) & 1) == 0]
+            rows = rows[((a.quiet_mask[rows] >> t.hour) & 1) == 0]
         if away:
-            rows = rows[~((a["away_from"][rows] <= now) & (now < a["away_to"][rows]))]
+            rows = rows[~((a.away_from[rows] <= now) & (now < a.away_to[rows]))]
     if len(rows):
         allowed, cap_h, log10_limit = _limits(eng)
         # The home's alarm budget: each alarm of about the last month that cleared by itself
         # moves its threshold later, so a home over budget stops crying wolf (a real incident
         # does not clear by itself and moves nothing).
-        late = elapsed[rows] > thr[rows] + cfg.inactivity_h_per_alarm * a["in_recent"][rows]
+        budget_h = cfg.inactivity_h_per_alarm * a.in_recent[rows]
+        late = elapsed[rows] > thr[rows] + budget_h
         keep = np.zeros(len(rows), bool)
+        # The expected first activity: the home is always active again within so many hours of
+        # this clock time, and that time (plus a margin and the alarm budget) has passed.
+        soon = elapsed[rows] >= early[rows] if cfg.inactivity_anchor else np.zeros(len(rows), bool)
+        anchored = np.zeros(len(rows), bool)
+        if np.count_nonzero(soon):
+            an_h = first_activity_h(eng, t, rows[soon])
+            margin = cfg.inactivity_anchor_margin_h * a.sens[rows[soon]] + budget_h[soon]
+            anchored[soon] = elapsed[rows[soon]] > an_h + margin  # NaN (no anchor): never
+        if np.count_nonzero(anchored):
+            # ... and quiet that long is as unlikely, slot by slot, as the routine path asks.
+            _nv, _nq, log10_p, _busy = quiet_windows(eng, t, rows[anchored])
+            anchored[anchored] = log10_p < log10_limit[rows[anchored]]
+        keep |= anchored
+        late &= ~anchored
         if np.count_nonzero(late):
             n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
             unlikely = log10_p < log10_limit[rows[late]]
@@ -115,23 +135,130 @@ def tick(eng, t) -> list:
             longest[past] = _longest(eng, t, rows[past])
         # (half an hour past the longest, so a home's usual long night is not the trigger; a
         # home with less than inactivity_min_days of history has only the cap)
-        known = a["days_seen"][rows] >= cfg.inactivity_min_days
+        known = a.days_seen[rows] >= cfg.inactivity_min_days
         floor = past & ((known & (elapsed[rows] > longest + 0.5)) | (elapsed[rows] > cap_h[rows]))
         keep |= floor
         if np.count_nonzero(keep):
             fire = rows[keep]
             n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, fire)
-            for r, nv, nq, lp, b, lg in zip(
+            for r, nv, nq, lp, b, lg, an in zip(
                 fire, n_valid, n_quiet, log10_p, busy, np.where(floor, longest, np.nan)[keep],
-                strict=True,
+                anchored[keep], strict=True,
             ):  # fmt: skip
                 out.append(
-                    _raise(eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg))
+                    _raise(
+                        eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg), an
+                    )
                 )
-                a["in_open"][r] = qs[r]
-                a["in_raised"][r] = now
+                a.in_open[r] = qs[r]
+                a.in_raised[r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
+    return out
+
+
+def first_activity_h(eng, t, rows: np.ndarray) -> np.ndarray:
+    """For each row, the hours after its current spell began (the end of its last active half
+    hour, by the clock) within which the home was active again on all but
+    `inactivity_anchor_outliers` of its past days with data ("on 25 of the last 26 days this
+    home was in use again by 07:30"); NaN where fewer than `inactivity_anchor_min_days` days
+    tell. Worked out once per spell: the spell's start does not move. Derived from the
+    activity rings, so kept beside the state rather than in it (a restart works it out again)."""
+    qs_for, hours, days = _anchors(eng)
+    qs = eng.a.quiet_since[rows]
+    stale = qs_for[rows] != qs
+    if np.count_nonzero(stale):
+        fix = rows[stale]
+        hours[fix], days[fix] = _first_activity(eng, t, fix)
+        qs_for[fix] = qs[stale]
+    return hours[rows]
+
+
+def _anchors(eng):
+    """Per row: the quiet_since its anchor was worked out for, the anchor (h), its days."""
+    n = eng.n
+    return eng.memo(
+        "inactivity_anchor",
+        (n,),
+        lambda: (np.zeros(n, np.int64), np.full(n, np.nan, np.float32), np.zeros(n, np.int16)),
+    )
+
+
+def _first_activity(eng, t, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, cfg = eng.a, eng.cfg
+    off = t.utc_offset
+    today = (t.now + off - 1) // 86400
+    # The spell's last active half hour, by the clock (quiet_since is the end of a reading).
+    s0 = (((a.quiet_since[rows] + off - 1) % 86400) // 1800).astype(np.uint64)
+    # Past days whose next day is complete too: 2 .. D-1 days ago (days first, rows last).
+    at = _past_days(today, eng.D, eng.n)[1:] + rows
+    nxt = _past_days(today, eng.D, eng.n)[:-1] + rows  # the day after each
+    act, seen = a.act_bits.T.reshape(-1), a.seen_bits.T.reshape(-1)
+    act_a, act_n, seen_a, seen_n = act.take(at), act.take(nxt), seen.take(at), seen.take(nxt)
+    # Spells that began up to `inactivity_anchor_pool` half hours either side count too, their
+    # waits shifted to this start (a routine's clock wobbles; 26 days alone are too few to say
+    # how long the longest usual wait is).
+    waits, valids = [], []
+    w = cfg.inactivity_anchor_pool
+    for shift in range(-w, w + 1):
+        s = np.clip(s0.astype(np.int64) + shift, 0, 47)
+        gap, ok = _waits(act_a, act_n, seen_a, seen_n, s.astype(np.uint64))
+        waits.append(gap + (s - s0.astype(np.int64)))
+        valids.append(ok)
+        if shift == 0:
+            valid = ok
+    if cfg.inactivity_anchor_day_type:
+        # Weekdays learn from weekdays, weekends from weekends (a lie-in is a weekend habit).
+        start_day = (a.quiet_since[rows] + off - 1) // 86400
+        past = today - np.arange(2, eng.D)
+        same = _weekend(past)[:, None] == _weekend(start_day)[None, :]
+        valid &= same
+    else:
+        same = True
+    n = valid.sum(axis=0)
+    gaps = np.concatenate(
+        [np.where(ok & same, np.minimum(g, _NONE), -1) for g, ok in zip(waits, valids, strict=True)]
+    ).astype(np.float32)
+    gaps.sort(axis=0)
+    k = cfg.inactivity_anchor_outliers + 1
+    hours = gaps[-k] / 2.0  # the k-th longest wait (h) for the first activity
+    hours = np.where((n >= cfg.inactivity_anchor_min_days) & (gaps[-k] < _NONE), hours, np.nan)
+    return hours.astype(np.float32), n.astype(np.int16)
+
+
+def _waits(act_a, act_n, seen_a, seen_n, s0):
+    """Half hours from slot s0 of each past day to its first activity after s0 (in that day or
+    the next), and whether every half hour up to it (or, with none, every one) had data."""
+    one = np.uint64(1)
+    rest = ~np.uint64(0) >> np.uint64(16) >> (s0 + one) << (s0 + one)  # slots after s0, that day
+    after = 47 - s0.astype(np.int64)  # half hours left in that day after s0
+    gap_act = _first_set(act_a & rest, act_n, after)
+    gap_unseen = _first_set(~seen_a & rest, ~seen_n & ~(~np.uint64(0) << np.uint64(48)), after)
+    return gap_act, (gap_unseen > gap_act) | (gap_unseen == _NONE)
+
+
+_NONE = 96  # no activity within the rest of the day and the next one
+
+
+def _weekend(day):
+    """Local day numbers (days since 1970-01-01, a Thursday) that are a Saturday or Sunday."""
+    return (np.asarray(day) + 3) % 7 >= 5
+
+
+def _first_set(day: np.ndarray, next_day: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Half hours from the start slot to the first set bit: in `day` (bits above the start,
+    already masked) or else in `next_day` (`after` = the day's slots after the start); _NONE
+    where neither has one."""
+
+    def low(w):  # index of the lowest set bit (w != 0): a power of two is exact in float64
+        return np.log2((w & (~w + np.uint64(1))).astype(np.float64)).astype(np.int64)
+
+    s0 = 47 - after
+    out = np.full(day.shape, _NONE, np.int64)
+    d, nd = day != 0, (day == 0) & (next_day != 0)
+    with np.errstate(divide="ignore"):
+        out = np.where(d, low(np.where(d, day, np.uint64(1))) - s0, out)
+        out = np.where(nd, after + 1 + low(np.where(nd, next_day, np.uint64(1))), out)
     return out
 
 
@@ -142,7 +269,7 @@ def _rule_h(eng) -> np.ndarray:
         "inactivity_rule",
         (eng.settings_version, eng.n),
         # high sensitivity speaks sooner through the routine; it does not lower this bar
-        lambda: (eng.cfg.inactivity_rule_h * np.maximum(eng.a["sens"], 1)).astype(np.float32),
+        lambda: (eng.cfg.inactivity_rule_h * np.maximum(eng.a.sens, 1)).astype(np.float32),
     )
 
 
@@ -168,8 +295,8 @@ def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
     slot = np.arange(eng.D)
     day = today - (today - slot) % eng.D  # the local day each ring slot holds
     ends = (day[None, :] * 24 + np.arange(24)[:, None] + 1) * 3600  # its hour ends, local s
-    q = eng.a["q_ring"][rows]  # (rows, 24, D)
-    before = ends[None] <= (eng.a["quiet_since"][rows] + off)[:, None, None]
+    q = eng.a.q_ring[rows]  # (rows, 24, D)
+    before = ends[None] <= (eng.a.quiet_since[rows] + off)[:, None, None]
     q = np.where(before & (q != routine.Q_UNKNOWN), q, 0)
     return (q.max(axis=(1, 2)) / 4.0).astype(np.float32)
 
@@ -177,7 +304,7 @@ def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
 def _limits(eng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, from its sensitivity: how many quiet past days are allowed, the cap (h) and
     how unlikely (log10) the quiet must be. They change only with settings."""
-    cfg, sens = eng.cfg, eng.a["sens"]
+    cfg, sens = eng.cfg, eng.a.sens
     return eng.memo(
         "inactivity_limits",
         (eng.settings_version, eng.n),
@@ -195,7 +322,7 @@ def _settings_in_use(eng) -> tuple[bool, bool]:
     return eng.memo(
         "inactivity_settings",
         (eng.settings_version, eng.n),
-        lambda: (bool(np.count_nonzero(a["quiet_mask"])), bool(np.count_nonzero(a["away_to"]))),
+        lambda: (bool(np.count_nonzero(a.quiet_mask)), bool(np.count_nonzero(a.away_to))),
     )
 
 
@@ -208,13 +335,13 @@ def feedback(eng, rows: np.ndarray, started: np.ndarray, outcomes: list[str]) ->
 
 
 def _count(a, r: int, started: int) -> None:
-    if a["in_counted"][r] != started:
-        a["in_recent"][r] += 1
-        a["in_counted"][r] = started
+    if a.in_counted[r] != started:
+        a.in_recent[r] += 1
+        a.in_counted[r] = started
 
 
 def day(eng, end: int, d: int) -> list:
-    eng.a["in_recent"] *= np.float32(1 - 1 / 28)
+    eng.a.in_recent *= np.float32(1 - 1 / 28)
     return []
 
 
@@ -235,7 +362,7 @@ def quiet_windows(eng, t, rows):
     today = (end - 1) // 86400
     s1 = ((end - 1) % 86400) // 1800
     # The window's first half hour, counted from yesterday's first (1..95: within 24 h).
-    start = np.maximum(a["quiet_since"][rows], t.now - 86400 + 1800)
+    start = np.maximum(a.quiet_since[rows], t.now - 86400 + 1800)
     first = (start + off) // 1800 - (today - 1) * 48
     m_today = _M_TODAY[s1].take(first)
     m_prev = _M_PREV.take(first)
@@ -243,23 +370,23 @@ def quiet_windows(eng, t, rows):
     # index k - 1 (that day) and index k (the day before it) along the days axis. The day
     # rings are kept rows last.
     at = _past_days(today, eng.D, eng.n) + rows
-    act, seen = a["act_bits"].T.reshape(-1).take(at), a["seen_bits"].T.reshape(-1).take(at)
+    act, seen = a.act_bits.T.reshape(-1).take(at), a.seen_bits.T.reshape(-1).take(at)
     unseen = ~seen
     valid = ((unseen[:-1] & m_today) | (unseen[1:] & m_prev)) == 0
     busy = np.ceil(
-        cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a["in_recent"][rows]
+        cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a.in_recent[rows]
     ).astype(np.int64)
     n_on = np.bitwise_count(act[:-1] & m_today) + np.bitwise_count(act[1:] & m_prev)
     quiet = valid & (n_on < busy)
     # How unlikely is so much quiet, slot by slot? log10 of the product over the window's
     # half hours of (1 - this home's share of days active in that half hour).
-    stale = a["in_cnt_day"][rows] != today
+    stale = a.in_cnt_day[rows] != today
     if np.count_nonzero(stale):
         fix = rows[stale]
         n_seen, n_act = _slot_counts(seen[:-1, stale], act[:-1, stale])  # past days only
-        a["in_cnt_key"][fix] = n_seen.astype(np.uint16) * 256 + n_act
-        a["in_cnt_day"][fix] = today
-    log_quiet = _LOG_QUIET.take(a["in_cnt_key"][rows])
+        a.in_cnt_key[fix] = n_seen.astype(np.uint16) * 256 + n_act
+        a.in_cnt_day[fix] = today
+    log_quiet = _LOG_QUIET.take(a.in_cnt_key[rows])
     log10_p = (log_quiet * _INSIDE[s1].take(first, axis=0)).sum(axis=1)
     return valid.sum(axis=0), quiet.sum(axis=0), log10_p, busy
 
@@ -309,26 +436,37 @@ def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndar
     return counts[0, :, :48], counts[1, :, :48]
 
 
-def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
+def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored=False):
     a = eng.a
-    start = int(a["quiet_since"][r])
+    start = int(a.quiet_since[r])
     w_en, w_zh = when(start, t.now, eng.tz)
     e_en, e_zh = hours(elapsed)
     win_from = clock(max(start, t.now - 86400 + 1800), eng.tz)
     at = clock(t.now, eng.tz)
     en = f"No activity since {w_en} ({e_en})."
     zh = f"自{w_zh}起无用电活动（{e_zh}）。"
-    if (
+    if anchored:
+        _qs_for, an_hours, an_days = _anchors(eng)
+        an_h = float(an_hours[r])
+        by = clock(start + int(an_h * 3600), eng.tz)
+        n_an = int(an_days[r])
+        active = n_an - eng.cfg.inactivity_anchor_outliers
+        en += (
+            f" On {active} of the last {n_an} days this home was in use again by {by} after "
+            f"being quiet at {clock(start, eng.tz)}."
+        )
+        zh += f"过去{n_an}天中有{active}天该户在{clock(start, eng.tz)}之后至{by}前已恢复用电。"
+    elif (
         not np.isnan(longest)
         and elapsed > longest + 0.5
-        and a["days_seen"][r] >= eng.cfg.inactivity_min_days
+        and a.days_seen[r] >= eng.cfg.inactivity_min_days
     ):
         l_en, l_zh = hours(longest)
-        d = int(min(a["days_seen"][r], eng.D))
+        d = int(min(a.days_seen[r], eng.D))
         en += f" In the last {d} days this home was never quiet for longer than {l_en}."
         zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
     elif not np.isnan(longest):
-        c_en, c_zh = hours(eng.cfg.inactivity_cap_h * float(a["sens"][r]))
+        c_en, c_zh = hours(eng.cfg.inactivity_cap_h * float(a.sens[r]))
         en += f" A quiet spell over {c_en} is always reported."
         zh += f"超过{c_zh}无活动一律上报。"
     elif n_valid >= eng.cfg.inactivity_min_days:
@@ -342,17 +480,15 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest):
     else:
         u_en, u_zh = hours(thr)
         en += (
-            f" This home is new ({int(a['days_seen'][r])} days of history); for a typical "
+            f" This home is new ({int(a.days_seen[r])} days of history); for a typical "
             f"home a quiet spell over {u_en} at this time is unusual."
         )
-        zh += (
-            f"该户为新用户（{int(a['days_seen'][r])}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
-        )
-    return eng.finding(
-        KIND, "warning", r, start, en, zh,
-        {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
+        zh += f"该户为新用户（{int(a.days_seen[r])}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
+    evidence = {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
          "threshold_hours": thr, "days_compared": n_valid,
          "days_active_in_window": n_valid - n_quiet, "busy_hours": busy / 2,
          "window": f"{win_from}-{at}", "log10_chance": log10_p,
-         "longest_quiet_hours": None if np.isnan(longest) else longest},
-    )  # fmt: skip
+         "longest_quiet_hours": None if np.isnan(longest) else longest}  # fmt: skip
+    if anchored:
+        evidence["expected_activity_within_hours"] = an_h
+    return eng.finding(KIND, "warning", r, start, en, zh, evidence)

@@ -35,46 +35,46 @@ def tick(eng, t) -> list:
     if len(t.ev_rows):
         off = t.ev_codes == EngineEvent.POWER_OFF
         for r, ts in zip(t.ev_rows[off], t.ev_ts[off], strict=True):
-            a["off_event"][r] = True
-            a["off_ts"][r] = ts
-            if a["lost_since"][r] == 0:
-                a["lost_since"][r] = ts
+            a.off_event[r] = True
+            a.off_ts[r] = ts
+            if a.lost_since[r] == 0:
+                a.lost_since[r] = ts
         on = t.ev_rows[t.ev_codes == EngineEvent.POWER_ON]
-        a["off_event"][on] = False
+        a.off_event[on] = False
     # The usual interval has no power_off event open, no prepaid cut-off and no grid outage:
     # the terms for those are left out then (they would all be False).
-    off = a["off_event"]
+    off = a.off_event
     any_off = np.count_nonzero(off) > 0
     if any_off:
         off &= ~(
             t.has & ~t.zero
         )  # a non-zero reading means power is back, whatever the events said
         any_off = np.count_nonzero(off) > 0
-    cuts = np.count_nonzero(a["cut_open"]) + np.count_nonzero(a["cut_until"]) > 0
+    cuts = np.count_nonzero(a.cut_open) + np.count_nonzero(a.cut_until) > 0
     areas = len(eng.area_names) > 0
-    zero_long = a["zrun_cur"] > a["zero_thr_h"] + 1e-3
-    lost = a["zrun_cur"] > 0
+    zero_long = a.zrun_cur > a.zero_thr_h + 1e-3
+    lost = a.zrun_cur > 0
     if any_off:
         lost |= off
     # Supply back: a quiet spell restarts here, the dark hours were no evidence of inactivity.
-    back_on = ~lost & (a["lost_since"] > 0)
+    back_on = ~lost & (a.lost_since > 0)
     if np.count_nonzero(back_on):
-        back_on &= (a["np_open"] > 0) | a["in_outage"] | (a["lost_since"] < a["cut_until"])
+        back_on &= (a.np_open > 0) | a.in_outage | (a.lost_since < a.cut_until)
         if np.count_nonzero(back_on):
-            own = a["owner"][back_on]
-            since = now - a["interval_s"][back_on]
-            a["quiet_since"][own] = np.maximum(a["quiet_since"][own], since)
-    newly = lost & (a["lost_since"] == 0)
+            own = a.owner[back_on]
+            since = now - a.interval_s[back_on]
+            a.quiet_since[own] = np.maximum(a.quiet_since[own], since)
+    newly = lost & (a.lost_since == 0)
     if np.count_nonzero(newly):
-        a["lost_since"][newly] = now - a["interval_s"][newly]
-    np.multiply(a["lost_since"], lost, out=a["lost_since"])  # 0 where not lost
+        a.lost_since[newly] = now - a.interval_s[newly]
+    np.multiply(a.lost_since, lost, out=a.lost_since)  # 0 where not lost
     # A prepaid cut-off explains the dark meter: it is reported as prepaid_cutoff instead.
     alarming = off | zero_long if any_off else zero_long
     if cuts:
-        cut = (a["cut_open"] > 0) | (lost & (a["lost_since"] < a["cut_until"]))
+        cut = (a.cut_open > 0) | (lost & (a.lost_since < a.cut_until))
         alarming = alarming & ~cut
 
-    area = a["area"]
+    area = a.area
     if areas:
         if np.count_nonzero(alarming):
             out += _grid(eng, t, lost & ~cut if cuts else lost, area)
@@ -82,22 +82,22 @@ def tick(eng, t) -> list:
 
     # Zeros alarm only on a fresh reading: a home that then goes silent is a data_gap.
     cand = alarming & (t.has | off) if any_off else alarming & t.has
-    cand &= a["np_open"] == 0
+    cand &= a.np_open == 0
     if areas:
-        cand &= ~a["in_outage"]
+        cand &= ~a.in_outage
     if areas and np.count_nonzero(cand):
         # Hold one interval while neighbours are going dark too: it may be a grid outage.
         in_area = area >= 0
         dark = np.bincount(area[in_area & lost], minlength=len(eng.area_names))
         neighbours = np.where(in_area, dark[np.maximum(area, 0)], 0)
-        young = now - a["lost_since"] < 2 * a["interval_s"]
+        young = now - a.lost_since < 2 * a.interval_s
         cand &= ~((neighbours >= 2) & young)
     for r in routine.rows(cand):
         out.append(_no_power(eng, r))
-        a["np_open"][r] = a["lost_since"][r]
-    back = (a["np_open"] > 0) & ~lost
+        a.np_open[r] = a.lost_since[r]
+    back = (a.np_open > 0) & ~lost
     for r in routine.rows(back):
-        start = int(a["np_open"][r])
+        start = int(a.np_open[r])
         h_en, h_zh = hours((now - start) / 3600)
         out.append(
             eng.resolved(
@@ -105,10 +105,10 @@ def tick(eng, t) -> list:
                 {"outage_hours": (now - start) / 3600},
             )
         )  # fmt: skip
-        a["np_open"][r] = 0
-    dark_home = a["np_open"] > 0
+        a.np_open[r] = 0
+    dark_home = a.np_open > 0
     if areas:
-        dark_home |= a["in_outage"]
+        dark_home |= a.in_outage
     # Zeros explain silence only when they are not this home's habit (or a cut-off made them).
     # (zero_long and an open power_off imply lost.)
     explains = dark_home | zero_long
@@ -116,21 +116,21 @@ def tick(eng, t) -> list:
         explains |= off
     if cuts:
         explains |= lost & cut
-    a["explained"] |= explains
-    a["hour_anom"] |= dark_home
+    a.explained |= explains
+    a.hour_anom |= dark_home
     if areas:
         # A grid outage says nothing about this home's own zero runs: keep it out of their history.
-        a["day_zrun"][a["in_outage"]] = 0
+        a.day_zrun[a.in_outage] = 0
     return out
 
 
 def _no_power(eng, r):
     a = eng.a
-    start = int(a["lost_since"][r])
+    start = int(a.lost_since[r])
     w_en, w_zh = when(start, eng.now, eng.tz)
-    usual = float(a["zero_thr_h"][r])
-    days = int(min(a["days_seen"][r], eng.D))
-    if a["off_event"][r]:
+    usual = float(a.zero_thr_h[r])
+    days = int(min(a.days_seen[r], eng.D))
+    if a.off_event[r]:
         en = f"Power lost at this home since {w_en}: the meter sent a power-off signal"
         zh = f"自{w_zh}起该户停电：电表发出断电信号"
     else:
@@ -147,8 +147,8 @@ def _no_power(eng, r):
     zh += "同台区其他用户供电正常。"
     return eng.finding(
         "no_power", "critical", r, start, en, zh,
-        {"lost_since": utc(start).isoformat(), "zero_hours": float(a["zrun_cur"][r]),
-         "usual_longest_zero_hours": usual, "power_off_event": bool(a["off_event"][r])},
+        {"lost_since": utc(start).isoformat(), "zero_hours": float(a.zrun_cur[r]),
+         "usual_longest_zero_hours": usual, "power_off_event": bool(a.off_event[r])},
     )  # fmt: skip
 
 
@@ -156,18 +156,18 @@ def _grid(eng, t, lost, area) -> list:
     a, cfg, now = eng.a, eng.cfg, t.now
     n_areas = len(eng.area_names)
     in_area = area >= 0
-    fresh = lost & in_area & (now - a["lost_since"] <= 2 * a["interval_s"])
+    fresh = lost & in_area & (now - a.lost_since <= 2 * a.interval_s)
     n_fresh = np.bincount(area[fresh], minlength=n_areas)
-    recent = in_area & (a["last_end"] >= now - 86400) & (a["kind"] == 0)
+    recent = in_area & (a.last_end >= now - 86400) & (a.kind == 0)
     n_rep = np.bincount(area[recent], minlength=n_areas)
     need = np.maximum(cfg.grid_min_homes, np.ceil(cfg.grid_min_share * n_rep))
     out = []
-    open_since = eng.g["outage_since"]
+    open_since = eng.g.outage_since
     for ar in routine.rows((n_fresh >= need) & (open_since == 0)):
         members = np.flatnonzero(lost & (area == ar))
-        start = int(a["lost_since"][members].min())
+        start = int(a.lost_since[members].min())
         open_since[ar] = start
-        a["in_outage"][members] = True
+        a.in_outage[members] = True
         names = tuple(sorted(eng.households[r] for r in members))
         w_en, w_zh = when(start, now, eng.tz)
         name = eng.area_names[ar]
@@ -184,18 +184,18 @@ def _grid(eng, t, lost, area) -> list:
         )  # fmt: skip
     # Homes of an area with an open outage that go dark later join it silently.
     if (open_since > 0).any():
-        joins = lost & in_area & ~a["in_outage"]
+        joins = lost & in_area & ~a.in_outage
         joins &= np.where(in_area, open_since[np.maximum(area, 0)] > 0, False)
-        a["in_outage"][joins] = True
+        a.in_outage[joins] = True
     return out
 
 
 def _resolve_grid(eng, lost, area) -> list:
     a, now = eng.a, eng.now
-    open_since = eng.g["outage_since"]
+    open_since = eng.g.outage_since
     out = []
     for ar in routine.rows(open_since > 0):
-        members = a["in_outage"] & (area == ar)
+        members = a.in_outage & (area == ar)
         still = int((members & lost).sum())
         total = int(members.sum())
         if still * 2 > total:
@@ -216,5 +216,5 @@ def _resolve_grid(eng, lost, area) -> list:
         )  # fmt: skip
         open_since[ar] = 0
         # Homes still dark after the area is back have a fault of their own: no_power next.
-        a["in_outage"][members] = False
+        a.in_outage[members] = False
     return out

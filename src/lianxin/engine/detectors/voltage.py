@@ -28,23 +28,23 @@ def tick(eng, t) -> list:
     if len(t.ev_rows):
         m = (t.ev_codes == EngineEvent.VOLTAGE_HIGH) | (t.ev_codes == EngineEvent.VOLTAGE_LOW)
         for r, code, ts in zip(t.ev_rows[m], t.ev_codes[m], t.ev_ts[m], strict=True):
-            a["v_count"][r] += 1
-            a["v_last"][r] = ts
-            if a["v_open"][r] == 0:
-                a["v_open"][r] = ts
-                a["v_count"][r] = 1
-            count = int(a["v_count"][r])
+            a.v_count[r] += 1
+            a.v_last[r] = ts
+            if a.v_open[r] == 0:
+                a.v_open[r] = ts
+                a.v_count[r] = 1
+            count = int(a.v_count[r])
             first = count == 1
             if not (first or count == cfg.voltage_warning_count):
                 continue
             # The info at the first event, and one warning when they keep coming.
             high = code == EngineEvent.VOLTAGE_HIGH
-            w_en, w_zh = when(int(a["v_open"][r]), now, eng.tz)
+            w_en, w_zh = when(int(a.v_open[r]), now, eng.tz)
             sev = "warning" if count >= cfg.voltage_warning_count else "info"
             if not first:
-                out.append(_close(eng, r, int(a["v_open"][r])))
-                a["v_open"][r] = ts
-            start = int(a["v_open"][r])
+                out.append(_close(eng, r, int(a.v_open[r])))
+                a.v_open[r] = ts
+            start = int(a.v_open[r])
             out.append(
                 eng.finding(
                     KIND, sev, r, start,
@@ -55,13 +55,13 @@ def tick(eng, t) -> list:
                      "direction": "high" if high else "low"},
                 )
             )  # fmt: skip
-    if not np.count_nonzero(a["v_open"]):  # the usual interval: no episode open
+    if not np.count_nonzero(a.v_open):  # the usual interval: no episode open
         return out
-    done = (a["v_open"] > 0) & (now - a["v_last"] >= 86400)
+    done = (a.v_open > 0) & (now - a.v_last >= 86400)
     for r in routine.rows(done):
-        out.append(_close(eng, r, int(a["v_open"][r])))
-        a["v_open"][r] = 0
-        a["v_count"][r] = 0
+        out.append(_close(eng, r, int(a.v_open[r])))
+        a.v_open[r] = 0
+        a.v_count[r] = 0
     return out
 
 
@@ -72,5 +72,5 @@ def _close(eng, r, start):
         start,
         "No voltage events for a day.",
         "已一天无电压越限事件。",
-        {"events": int(eng.a["v_count"][r])},
+        {"events": int(eng.a.v_count[r])},
     )

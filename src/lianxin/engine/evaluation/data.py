@@ -1,9 +1,8 @@
 """Real household readings for the evaluation: normalise, choose homes, put on the engine's
 clock. (Reading the file is the command's job: the engine does no I/O.)
 
-Inside the evaluation every time is naive UTC (`ts` = start of the interval). Only the frame
-handed to the engine is converted to naive local time in the deployment time zone, because that
-is what the replay contract takes.
+Inside the evaluation every time is naive UTC (`ts` = start of the interval). The frames handed
+to the engine carry the same instants marked as UTC (a naive time would mean local time there).
 """
 
 from __future__ import annotations
@@ -97,11 +96,6 @@ def clip_weeks(readings: pl.DataFrame, weeks: float | None) -> pl.DataFrame:
     return readings.filter(pl.col("ts") < end)
 
 
-def to_local(frame: pl.DataFrame, tz: str, column: str = "ts") -> pl.DataFrame:
-    """Naive UTC -> naive local time in `tz` (the replay contract: naive means local)."""
-    return frame.with_columns(
-        pl.col(column)
-        .dt.replace_time_zone("UTC")
-        .dt.convert_time_zone(tz)
-        .dt.replace_time_zone(None)
-    )
+def utc_instants(frame: pl.DataFrame, column: str = "ts") -> pl.DataFrame:
+    """Naive UTC -> timezone-aware UTC instants (the replay contract: naive would mean local)."""
+    return frame.with_columns(pl.col(column).dt.replace_time_zone("UTC"))

@@ -10,7 +10,7 @@ from datetime import timedelta
 import polars as pl
 
 from lianxin.engine.evaluation.baseline import fixed_rule
-from lianxin.engine.evaluation.data import choose_homes, clip_weeks, to_local
+from lianxin.engine.evaluation.data import choose_homes, clip_weeks, utc_instants
 from lianxin.engine.evaluation.incidents import (
     ACTIVE_FACTOR,
     ACTIVE_MARGIN_KW,
@@ -54,8 +54,8 @@ def evaluate(
 ) -> dict:
     """Run the whole evaluation on real readings (household_id, ts naive UTC, kwh).
 
-    `detector` defaults to the engine's causal replay; it is called with readings in naive local
-    time in `tz`, like `lianxin replay` takes them, and events as timezone-aware instants.
+    `detector` defaults to the engine's causal replay; it is called with readings and events
+    whose `ts` are UTC instants (timezone-aware) and `tz`, the zone of the homes' local time.
     The result holds no timings, so one seed gives one result.
     """
     if detector is None:
@@ -101,13 +101,12 @@ def evaluate(
 
     clock = time.perf_counter()
     engine_findings = detector(
-        to_local(injected, tz),
+        # Readings and events go in as UTC instants, as they are held here: no round trip
+        # through local time, so no guess about the repeated autumn hour. tz only says which
+        # local hours the engine learns routines in.
+        utc_instants(injected),
         topology=topology,
-        # Events go in as instants in tz: an event in the repeated autumn hour has no other
-        # unambiguous form (readings, a regular series, are told apart by their order).
-        events=plan.events.with_columns(
-            pl.col("ts").dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
-        ),
+        events=utc_instants(plan.events),
         tz=tz,
     )
     log(f"engine replay: {len(engine_findings)} findings in {time.perf_counter() - clock:.1f} s")
@@ -124,7 +123,7 @@ def evaluate(
             "weeks": weeks,
             "weeks_warmup": weeks_warmup,
             "tz": tz,
-            "timestamps": "input ts treated as UTC; the engine gets naive local time in tz",
+            "timestamps": "input ts treated as UTC; the engine gets them as UTC instants",
             "area_size": area_size,
             "slot_days": slot_days,
             "grid_outage_rate": grid_outage_rate,
