@@ -124,3 +124,35 @@ def test_quiet_hours_hold_a_warning_but_not_a_critical(receiver):
     # 07:00 local: the warning goes out, if still nobody has taken it.
     work(datetime(2026, 11, 27, 23, 0, tzinfo=UTC))
     assert {g.json["to"] for g in receiver.delivered()} == {crit_to, warn_to}
+
+
+def test_a_rise_in_severity_restarts_the_chain_with_the_faster_policy(receiver, home):
+    """A warning's chain waits 15 min for the lead; when the same alert turns critical at +2 min
+    the chain starts again: the duty room hears of it at once as critical, and the lead after
+    the critical policy's 5 min, not the warning's 15."""
+    (alert,) = apply_findings([finding(home, severity="warning")], now=NOW)
+    work(at(seconds=5))
+    assert paths(receiver) == ["/duty"]
+    # The engine's next finding for the same home and kind, now critical.
+    later = finding(home, severity="critical", started=at(minutes=-50), detected=at(minutes=2))
+    apply_findings([later], now=at(minutes=2))
+    work(at(minutes=2, seconds=5))
+    assert paths(receiver) == ["/duty", "/duty"]
+    assert receiver.delivered()[1].json["severity"] == "critical"
+    work(at(minutes=6))
+    assert paths(receiver) == ["/duty", "/duty"]  # the warning's lead step is gone
+    work(at(minutes=7), at(minutes=7, seconds=5))
+    assert paths(receiver) == ["/duty", "/duty", "/lead"]
+    restarted = alert.events.filter(action=Action.ESCALATION, data__restarted="critical")
+    assert restarted.count() == 1
+
+
+def test_a_rise_in_severity_of_an_acknowledged_alert_does_not_page_again(receiver, home):
+    (alert,) = apply_findings([finding(home, severity="warning")], now=NOW)
+    work(at(seconds=5))
+    acknowledge(alert, get_user_model().objects.get(username="operator"))
+    later = finding(home, severity="critical", started=at(minutes=-50), detected=at(minutes=2))
+    apply_findings([later], now=at(minutes=2))
+    assert alert.events.filter(action=Action.ESCALATED).exists()
+    work(at(minutes=2, seconds=5), at(minutes=30))
+    assert paths(receiver) == ["/duty"]

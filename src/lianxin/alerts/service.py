@@ -142,7 +142,7 @@ def _raise(finding: Finding, now) -> Alert | None:
     key = alert_key(finding)
     alert = Alert.objects.select_for_update().filter(key=key, status__in=NOT_RESOLVED).first()
     if alert is not None:
-        _update(alert, finding)
+        _update(alert, finding, now)
         return alert
     alert = Alert(
         kind=finding.kind.value,
@@ -167,7 +167,7 @@ def _raise(finding: Finding, now) -> Alert | None:
     except IntegrityError:
         # Another writer opened the alert of this key first: update theirs.
         alert = Alert.objects.get(key=key, status__in=NOT_RESOLVED)
-        _update(alert, finding)
+        _update(alert, finding, now)
         return alert
     alert.log(Action.OPENED, data={"finding_id": finding.finding_id}, at=now)
     if finding.kind == Kind.GRID_OUTAGE:
@@ -177,7 +177,7 @@ def _raise(finding: Finding, now) -> Alert | None:
     return alert
 
 
-def _update(alert: Alert, finding: Finding):
+def _update(alert: Alert, finding: Finding, now=None):
     """Deduplication: the open alert of this key takes the newer reason and time."""
     old_rank = alert.severity_rank
     recurred = alert.condition_cleared_at is not None
@@ -192,9 +192,10 @@ def _update(alert: Alert, finding: Finding):
     alert.save()
     data = {"finding_id": finding.finding_id}
     if alert.severity_rank > old_rank:
-        alert.log(Action.ESCALATED, data=data | {"severity": alert.severity})
+        # At the step's time (the notification chain restarts from it).
+        alert.log(Action.ESCALATED, data=data | {"severity": alert.severity}, at=now)
     elif recurred:
-        alert.log(Action.RECURRED, data=data)
+        alert.log(Action.RECURRED, data=data, at=now)
     if finding.kind == Kind.GRID_OUTAGE:
         _inhibit_homes(alert, timezone.now())
 

@@ -135,24 +135,59 @@ def on_alert_event(sender, instance: AlertEvent, created: bool, **kwargs):
     alert = instance.alert
     if instance.action in (Action.OPENED, Action.RELEASED) and alert.status == Status.OPEN:
         start(alert, instance.at, fresh=instance.action == Action.OPENED)
+    elif instance.action == Action.ESCALATED and alert.status == Status.OPEN:
+        restart(alert, instance.at)
     elif instance.action in STOPPING:
         stop(alert, STOPPING[instance.action], instance.at)
 
 
-def start(alert: Alert, at: datetime, fresh: bool = False) -> Escalation | None:
+def restart(alert: Alert, at: datetime) -> Escalation | None:
+    """The alert's severity rose while nobody had taken it: the chain starts again from step 1
+    with the policy of the new severity (a critical one is faster and wider than a warning),
+    and what the old chain had not sent yet is dropped. The resident is not asked again."""
+    current = Escalation.objects.filter(alert=alert).first()
+    if current is None:
+        return start(alert, at)
+    if not Channel.objects.filter(enabled=True).exists():
+        return None
+    was = current.policy_name
+    dropped = Notification.objects.filter(alert=alert, status=Notification.Status.PENDING).update(
+        status=Notification.Status.CANCELLED, last_error="severity rose"
+    )
+    _timeline(
+        alert,
+        at,
+        _(
+            "Severity rose to %(severity)s: escalation restarts from step 1 "
+            "(was %(was)s); %(n)s waiting notification(s) dropped."
+        )
+        % {"severity": alert.get_severity_display(), "was": was, "n": dropped},
+        {"restarted": alert.severity, "was": was, "cancelled": dropped},
+    )
+    return start(alert, at, current=current, ask_resident=False)
+
+
+def start(
+    alert: Alert,
+    at: datetime,
+    fresh: bool = False,
+    current: Escalation | None = None,
+    ask_resident: bool = True,
+) -> Escalation | None:
     """Copy the matching policy onto the alert and run its first step (into the outbox).
     `fresh`: the alert has just opened, so it cannot have a chain yet (one query fewer on the
-    path every finding takes)."""
-    current = None if fresh else Escalation.objects.filter(alert=alert).first()
-    if current is not None and current.stopped_at is None:
-        return current
+    path every finding takes). `current`: the chain to replace (restart), running or not."""
+    if current is None:
+        current = None if fresh else Escalation.objects.filter(alert=alert).first()
+        if current is not None and current.stopped_at is None:
+            return current
     if not Channel.objects.filter(enabled=True).exists():
         # Nowhere to send: no chain, and nothing on the timeline about one.
         return None
     teams = _team_ids(alert)
     plan = choose_plan(alert, teams)
     steps = list(plan.steps)
-    found = _resident(alert) if alert.kind == Kind.INACTIVITY else None
+    found = _resident(alert) if ask_resident and alert.kind == Kind.INACTIVITY else None
     if found is not None and steps:
         _, pref = found
         steps = (
