@@ -61,6 +61,9 @@ def apply_findings(
     touched: list[Alert] = []
     now = now or timezone.now()
     release_expired_silences(now)
+    # Grid outages raised first: the homes' alarms of the same step then open already
+    # inhibited, and no per-home notification has to wait to see whether an outage covers it.
+    findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
     for finding in findings:
         try:
             try:

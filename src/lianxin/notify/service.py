@@ -8,6 +8,7 @@ Public API for other apps:
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from lianxin.alerts.models import Action, Alert, AlertEvent, Outcome, Status
 from lianxin.care.models import CareRecipient, Consent, EmergencyContact, Membership
 from lianxin.care.roles import Role
 from lianxin.engine.findings import SEVERITY_RANK, Kind, Severity
-from lianxin.notify import messages
+from lianxin.notify import messages, wake
 from lianxin.notify.models import (
     Channel,
     Escalation,
@@ -35,9 +36,11 @@ from lianxin.notify.models import (
     Target,
 )
 
-# Per-home alarms a grid outage may cover wait this long before their first notification, so
-# that an outage found in the same step inhibits them first (Alertmanager's group_wait).
-GROUP_WAIT = timedelta(seconds=2)
+# Per-home alarms a grid outage may cover wait this long before their first notification
+# (Alertmanager's group_wait). An outage found in the same step needs no wait: apply_findings
+# applies it first, so the homes' alarms open already inhibited. A deployment whose outage and
+# home alarms arrive in separate steps a few seconds apart may set a wait.
+GROUP_WAIT = timedelta(seconds=float(os.environ.get("LIANXIN_NOTIFY_GROUP_WAIT_SECONDS", "0")))
 FINE_LINK_HOURS = 6
 AWAY_LINK_HOURS = 72
 STOPPING = {
@@ -333,6 +336,8 @@ def _run_step(alert, teams, target, index, now, delay, repeat: int = 0, late=Tru
     elif target == Target.RESIDENT:
         rows += _resident_rows(alert, index, now, due, teams)
     Notification.objects.bulk_create(rows)
+    if rows:
+        wake.soon()
     label = Target(target).label
     if repeat:
         note = _("Reminder %(n)s: %(target)s, %(count)s notification(s).") % {
@@ -631,4 +636,6 @@ def enqueue_system(
                     due_at=at,
                 )
             )
+    if rows:
+        wake.soon()
     return Notification.objects.bulk_create(rows)
