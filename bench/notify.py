@@ -49,12 +49,11 @@ def start_worker(env) -> subprocess.Popen:
 def latency(n: int, env, delay: float = 0.0) -> None:
     from tests.notify.receivers import HTTPReceiver
 
+    from lianxin.alerts.models import Alert
     from lianxin.alerts.service import apply_findings
     from lianxin.care.models import CareRecipient
     from lianxin.engine.findings import Finding
     from lianxin.notify.models import Channel
-
-    from lianxin.alerts.models import Alert
 
     # Fresh homes each run (an open alert would only be updated).
     busy = Alert.objects.values_list("household_id", flat=True)
