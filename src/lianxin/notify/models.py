@@ -321,6 +321,9 @@ class OneTimeLink(models.Model):
     class Purpose(models.TextChoices):
         FINE = "fine", _("resident is fine")
         AWAY = "away", _("resident is with the family")
+        # Voice calls: the gateway calls back with the key pressed (see channels/gateway.py).
+        VOICE = "voice", _("resident's answer to a voice call")
+        ACK = "ack", _("staff acknowledgement by voice call")
 
     digest = models.CharField(max_length=64, unique=True)
     purpose = models.CharField(max_length=8, choices=Purpose.choices)
@@ -328,6 +331,18 @@ class OneTimeLink(models.Model):
     household = models.ForeignKey("care.Household", on_delete=models.CASCADE)
     contact = models.ForeignKey(
         "care.EmergencyContact", on_delete=models.CASCADE, null=True, blank=True
+    )
+    # Voice callbacks: the channel whose secret signs the provider's callback, and for ACK the
+    # staff member the call went to (who acknowledges by pressing 1).
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
