@@ -156,3 +156,40 @@ def test_a_rise_in_severity_of_an_acknowledged_alert_does_not_page_again(receive
     assert alert.events.filter(action=Action.ESCALATED).exists()
     work(at(minutes=2, seconds=5), at(minutes=30))
     assert paths(receiver) == ["/duty"]
+
+
+def test_the_roster_decides_which_duty_operator_is_texted(receiver):
+    """Two duty operators in the team; the roster puts one on duty for the night. Step 1 texts
+    only her; when nobody is rostered, every duty operator is texted, as before a roster."""
+    from django.contrib.auth.models import Group
+
+    from lianxin.care.models import Membership
+    from lianxin.notify.models import Channel, RosterShift
+
+    town()
+    home = enroll(Household.objects.first())
+    team = CareRecipient.objects.filter(household=home, team__isnull=False).first().team
+    User = get_user_model()
+    duty = Group.objects.get(name="duty_operator")
+    phones = {}
+    for name, phone in (("night", "13500000001"), ("day", "13500000002")):
+        user = User.objects.create(username=name)
+        user.groups.add(duty)
+        Membership.objects.update_or_create(team=team, user=user, defaults={"phone": phone})
+        phones[name] = (user, phone)
+    Membership.objects.filter(team=team).exclude(user__username__in=["night", "day"]).update(
+        phone=""
+    )
+    Channel.objects.create(name="sms", kind="sms", url=receiver.url + "/sms", audience="duty")
+    RosterShift.objects.create(
+        team=team, user=phones["night"][0], starts_at=at(minutes=-60), ends_at=at(minutes=60)
+    )
+    apply_findings([finding(home)], now=NOW)
+    work(at(seconds=5))
+    assert [g.json["to"] for g in receiver.delivered()] == ["13500000001"]
+
+    RosterShift.objects.all().delete()
+    later = finding(home, kind="inactivity", severity="critical", detected=at(minutes=2))
+    apply_findings([later], now=at(minutes=2))
+    work(at(minutes=2, seconds=5))
+    assert sorted(g.json["to"] for g in receiver.delivered()[1:]) == ["13500000001", "13500000002"]

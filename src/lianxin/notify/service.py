@@ -32,6 +32,7 @@ from lianxin.notify.models import (
     Notification,
     OneTimeLink,
     PersonPreference,
+    RosterShift,
     Silence,
     Target,
 )
@@ -299,15 +300,32 @@ def _channels(audience: str, teams: list[int], kind: str | None = None):
     return list(qs.filter(kind=kind) if kind else qs)
 
 
-def _staff_phones(teams: list[int], role: str) -> list[tuple[str, int]]:
-    """(phone, user id) of the team members with `role`, one row per phone."""
+def on_duty(teams: list[int], at: datetime) -> dict[int, list[int]]:
+    """{team id: [user ids rostered at `at`]} for the teams that have someone rostered then."""
+    found: dict[int, list[int]] = {}
+    for team_id, user_id in RosterShift.objects.filter(
+        team_id__in=teams, starts_at__lte=at, ends_at__gt=at
+    ).values_list("team_id", "user_id"):
+        found.setdefault(team_id, []).append(user_id)
+    return found
+
+
+def _staff_phones(teams: list[int], role: str, at: datetime | None = None) -> list[tuple[str, int]]:
+    """(phone, user id) of the team members with `role`, one row per phone. For duty operators
+    at `at`: the people on the roster then, in the teams that roster that moment."""
+    members = Membership.objects.filter(team_id__in=teams, user__groups__name=role)
+    if at is not None and role == Role.DUTY_OPERATOR:
+        rostered = on_duty(teams, at)
+        if rostered:
+            members = Membership.objects.filter(
+                Q(team_id__in=[t for t in teams if t not in rostered]) & Q(user__groups__name=role)
+                | Q(
+                    *[Q(team_id=t, user_id__in=users) for t, users in rostered.items()],
+                    _connector=Q.OR,
+                )
+            )
     found: dict[str, int] = {}
-    for phone, user_id in (
-        Membership.objects.filter(team_id__in=teams, user__groups__name=role)
-        .exclude(phone="")
-        .values_list("phone", "user_id")
-        .order_by("pk")
-    ):
+    for phone, user_id in members.exclude(phone="").values_list("phone", "user_id").order_by("pk"):
         found.setdefault(phone, user_id)
     return list(found.items())
 
@@ -319,7 +337,8 @@ def _run_step(alert, teams, target, index, now, delay, repeat: int = 0, late=Tru
         role = Role.DUTY_OPERATOR if target == Target.DUTY else Role.TEAM_LEAD
         for ch in _channels(target, teams):
             title, text, link = messages.staff(alert, ch.language, index if late else 0, repeat)
-            addresses = _staff_phones(teams, role) if ch.kind in ("sms", "voice") else [("", None)]
+            person = ch.kind in ("sms", "voice")
+            addresses = _staff_phones(teams, role, now) if person else [("", None)]
             for address, user_id in addresses:
                 if ch.kind == "voice":
                     # The call says what it is; pressing 1 acknowledges as this member.

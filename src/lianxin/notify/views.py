@@ -25,7 +25,14 @@ from lianxin.care.models import Household, TransformerArea
 from lianxin.care.roles import require
 from lianxin.notify import service
 from lianxin.notify.forms import FamilyNoteForm, HandoverForm, SilenceForm
-from lianxin.notify.models import HandoverNote, Notification, OneTimeLink, PersonPreference, Silence
+from lianxin.notify.models import (
+    HandoverNote,
+    Notification,
+    OneTimeLink,
+    PersonPreference,
+    RosterShift,
+    Silence,
+)
 
 AWAY_MAX_DAYS = 60
 REFUSED_STATUS = {"forged": 404, "expired": 410, "used": 410}
@@ -178,6 +185,10 @@ def shift(request):
             status__in=ACTIVE, escalation__resident_unanswered=True
         ).select_related("household"),
         "notes": HandoverNote.objects.select_related("author")[:5],
+        # The roster: who is on duty now and the next shifts (edited in the admin).
+        "roster": RosterShift.objects.filter(ends_at__gt=now)
+        .select_related("user", "team")
+        .order_by("starts_at")[:12],
         "silences": service.active_silences(now).select_related(
             "transformer_area", "household", "author"
         ),
