@@ -25,13 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "voice-secret"
 
 
-@pytest.fixture(autouse=True)
-def one_sender(monkeypatch):
-    # The test database on SQLite is shared-cache in memory: it refuses a second writer at once
-    # ("table is locked") where a database file waits, so the worker sends from one thread here.
-    monkeypatch.setenv("LIANXIN_NOTIFY_SENDERS", "1")
-
-
 def press(callback: str, digits, secret=SECRET, form=False) -> tuple[int, dict]:
     """The provider's side: POST the pressed key to the call's callback URL."""
     if form:

@@ -67,9 +67,11 @@ def run_once(now: datetime | None = None, limit: int = 200) -> Pass:
         | Q(status=Notification.Status.SENDING, claimed_until__lt=now)
     ).order_by("due_at", "id")
     rows = list(due.values_list("pk", "status", "claimed_until")[:limit])
-    if len(rows) <= 1 or senders() == 1 or connection.in_atomic_block:
+    in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
+    if len(rows) <= 1 or senders() == 1 or connection.in_atomic_block or in_memory:
         # Inside a caller's transaction (tests, `--once` in a script) other connections would
-        # not see its rows: send from this thread.
+        # not see its rows, and an in-memory SQLite refuses a second writer at once rather than
+        # waiting: send from this thread.
         for row in rows:
             _claim_and_deliver(row, now, report)
         return report
