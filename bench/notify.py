@@ -3,13 +3,15 @@
 1. latency: N alerts opened at once (default 100, no_power, one per enrolled home); the worker
    runs as its own process (`lianxin notify-worker`); prints the median, 90th percentile and
    worst time from the finding (just before apply_findings) to the first notification's
-   arrival at a loopback webhook receiver.
+   arrival at a loopback webhook receiver. Run twice: with an instant receiver, and with one
+   that takes PROVIDER_DELAY s (default 0.3) to answer, as an SMS gateway or robot API does;
+   LIANXIN_NOTIFY_SENDERS=1 in the environment shows the same without parallel sending.
 2. kill -9: TRIALS times (default 20) the worker is started and killed with SIGKILL at a random
    moment while it sends; a final worker finishes the outbox. Prints how many notifications
    were lost (never arrived) and how many arrived twice, and whether every repeat carried the
    same idempotency key.
 
-    .venv/bin/python bench/notify.py [N_ALERTS] [TRIALS]
+    .venv/bin/python bench/notify.py [N_ALERTS] [TRIALS] [PROVIDER_DELAY]
 """
 
 import os
@@ -44,16 +46,20 @@ def start_worker(env) -> subprocess.Popen:
     return proc
 
 
-def latency(n: int, env) -> None:
+def latency(n: int, env, delay: float = 0.0) -> None:
     from tests.notify.receivers import HTTPReceiver
 
+    from lianxin.alerts.models import Alert
     from lianxin.alerts.service import apply_findings
     from lianxin.care.models import CareRecipient
     from lianxin.engine.findings import Finding
     from lianxin.notify.models import Channel
 
-    homes = [p.household for p in CareRecipient.objects.select_related("household")[:n]]
-    with HTTPReceiver() as r:
+    # Fresh homes each run (an open alert would only be updated).
+    busy = Alert.objects.values_list("household_id", flat=True)
+    people = CareRecipient.objects.exclude(household_id__in=busy).select_related("household")
+    homes = [p.household for p in people[:n]]
+    with HTTPReceiver(delay=delay) as r:
         Channel.objects.create(name="bench", kind="webhook", url=r.url, secret="bench")
         worker = start_worker(env)
         now = datetime.now(UTC)
@@ -76,7 +82,8 @@ def latency(n: int, env) -> None:
         firsts.setdefault(g.json["link"], g.at)
     lat = sorted(at - t0 for at in firsts.values())
     print(
-        f"latency: {len(alerts)} alerts opened at once (apply_findings {applied:.2f} s); "
+        f"latency (receiver answers in {delay:g} s, {env.get('LIANXIN_NOTIFY_SENDERS', 8)} "
+        f"senders): {len(alerts)} alerts opened at once (apply_findings {applied:.2f} s); "
         f"{len(lat)} reached the receiver; finding -> first notification: "
         f"median {median(lat):.2f} s, p90 {lat[int(0.9 * (len(lat) - 1))]:.2f} s, "
         f"worst {lat[-1]:.2f} s"
@@ -127,19 +134,21 @@ def kill_trials(trials: int, per_trial: int, env) -> None:
     )
 
 
-def main(n: int, trials: int) -> None:
+def main(n: int, trials: int, delay: float) -> None:
     from lianxin.web.setup import migrate, setup_django
 
     setup_django()
     migrate()
     from lianxin.care.seed import seed_demo_town
 
-    seed_demo_town(households=max(600, n * 6))
+    seed_demo_town(households=max(600, n * (12 if delay else 6)))  # fresh homes per run
     env = dict(os.environ, LIANXIN_NOTIFY_LEASE_SECONDS="1")
     latency(n, env)
+    if delay:
+        latency(n, env, delay)
     kill_trials(trials, 10, env)
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    main(*(args + [100, 20][len(args) :]))
+    args = [int(a) for a in sys.argv[1:3]] + [float(a) for a in sys.argv[3:4]]
+    main(*(args + [100, 20, 0.3][len(args) :]))

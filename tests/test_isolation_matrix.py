@@ -93,7 +93,7 @@ MATRIX = {
 }
 # Links sent by text message to a resident or their family: the signed token in the URL is the
 # credential (no sign-in, no role); lianxin.notify's own tests cover forged and expired tokens.
-TOKEN_LINKS = {"notify:fine", "notify:away"}
+TOKEN_LINKS = {"notify:fine", "notify:away", "notify:voice"}  # voice: the gateway's callback
 # POST views that name an object in their body rather than their URL (the URL conf cannot tell).
 BODY_TAKERS = {"dispatch:hotline"}
 # Django's own admin checks is_staff and model permissions itself; not the teams' views.

@@ -316,16 +316,25 @@ def engine_event(event: pl.Expr, detail: pl.Expr) -> pl.Expr:
 
 
 def value_checks(
-    value: pl.Expr, ts: pl.Expr, limit_expr: pl.Expr, now: datetime, end: pl.Expr | None = None
+    value: pl.Expr,
+    ts: pl.Expr,
+    limit_expr: pl.Expr,
+    now: datetime,
+    end: pl.Expr | None = None,
+    every_field: bool = False,
 ) -> dict[str, pl.Expr]:
-    """The row checks every entry point applies to a reading, in the order they are reported
-    (each mask excludes the rows an earlier one already refused): code -> mask."""
+    """The row checks every entry point applies to a reading, in the order they are reported:
+    code -> mask. A value fails one value check at most, a time one time check at most. By
+    default a row refused for its value is not checked for its time (files report one reason
+    per reading); `every_field` checks the time of every row too (the push API reports every
+    failing field of a row). CHECK_FIELD names the field each code is about."""
     end = ts if end is None else end
     bad_num = value.is_null() | value.is_nan() | value.is_infinite()
     neg = (value < 0) & ~bad_num
     absurd = (value > limit_expr) & ~bad_num & ~neg
-    future = (end > (now + FUTURE_TOLERANCE)) & ~bad_num & ~neg & ~absurd
-    early = (ts < EARLIEST) & ~bad_num & ~neg & ~absurd & ~future
+    value_ok = pl.lit(True) if every_field else ~bad_num & ~neg & ~absurd
+    future = (end > (now + FUTURE_TOLERANCE)) & value_ok
+    early = (ts < EARLIEST) & value_ok & ~(end > (now + FUTURE_TOLERANCE)).fill_null(False)
     return {
         "not_a_number": bad_num.fill_null(True),
         "negative": neg.fill_null(False),
@@ -333,6 +342,16 @@ def value_checks(
         "future": future.fill_null(False),
         "absurd_date": early.fill_null(False),
     }
+
+
+# The field of a reading each of value_checks' codes is about.
+CHECK_FIELD = {
+    "not_a_number": "value",
+    "negative": "value",
+    "absurd": "value",
+    "future": "ts",
+    "absurd_date": "ts",
+}
 
 
 def check_engine_quantities(values, keys=None) -> None:

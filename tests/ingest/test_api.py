@@ -435,3 +435,39 @@ def test_admin_shows_a_new_token_once_and_revokes(client):
     token.refresh_from_db()
     assert token.revoked_at is not None
     assert push(client, raw, []).status_code == 401
+
+
+def test_pushed_readings_are_judged_by_the_contracts_row_checks_every_field_named():
+    """One place decides what a plausible reading is (lianxin.meterdata): the push API refuses a
+    value just over the contract's limit for its unit and takes one at the limit, and a row that
+    is wrong in its value and its time gets an error for each, naming row, field and value."""
+    from lianxin.ingest.api.rows import parse_rows
+    from lianxin.meterdata import UNITS, limit
+
+    kinds = {"E1": "electricity", "W1": "water"}
+    readings = []
+    for name, unit in UNITS.items():
+        meter = "E1" if "electricity" in unit.kinds else "W1"
+        top = limit(name)
+        readings.append(
+            {"meter": meter, "ts": "2025-11-27T08:15:00+08:00", "value": top, "unit": name}
+        )
+        readings.append(
+            {"meter": meter, "ts": "2025-11-27T08:15:00+08:00", "value": top * 1.01, "unit": name}
+        )
+    both = len(readings)
+    readings.append({"meter": "E1", "ts": "2099-01-01T00:00:00+08:00", "value": -2, "unit": "kWh"})
+    parsed = parse_rows(
+        readings,
+        [],
+        meter_kinds=lambda ms: {m: kinds[m] for m in ms if m in kinds},
+        time_zone="Asia/Shanghai",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    refused = {(e.row, e.field): (e.value, e.code) for e in parsed.errors}
+    over = {i for i in range(1, both, 2)}
+    assert {r for r, f in refused if r < both} == over
+    assert all(refused[(i, "value")][1] == "absurd" for i in over)
+    assert parsed.readings["row"].to_list() == list(range(0, both, 2))
+    assert refused[(both, "value")] == (-2.0, "negative")
+    assert refused[(both, "ts")] == ("2099-01-01T00:00:00+08:00", "future")

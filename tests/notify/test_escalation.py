@@ -124,3 +124,72 @@ def test_quiet_hours_hold_a_warning_but_not_a_critical(receiver):
     # 07:00 local: the warning goes out, if still nobody has taken it.
     work(datetime(2026, 11, 27, 23, 0, tzinfo=UTC))
     assert {g.json["to"] for g in receiver.delivered()} == {crit_to, warn_to}
+
+
+def test_a_rise_in_severity_restarts_the_chain_with_the_faster_policy(receiver, home):
+    """A warning's chain waits 15 min for the lead; when the same alert turns critical at +2 min
+    the chain starts again: the duty room hears of it at once as critical, and the lead after
+    the critical policy's 5 min, not the warning's 15."""
+    (alert,) = apply_findings([finding(home, severity="warning")], now=NOW)
+    work(at(seconds=5))
+    assert paths(receiver) == ["/duty"]
+    # The engine's next finding for the same home and kind, now critical.
+    later = finding(home, severity="critical", started=at(minutes=-50), detected=at(minutes=2))
+    apply_findings([later], now=at(minutes=2))
+    work(at(minutes=2, seconds=5))
+    assert paths(receiver) == ["/duty", "/duty"]
+    assert receiver.delivered()[1].json["severity"] == "critical"
+    work(at(minutes=6))
+    assert paths(receiver) == ["/duty", "/duty"]  # the warning's lead step is gone
+    work(at(minutes=7), at(minutes=7, seconds=5))
+    assert paths(receiver) == ["/duty", "/duty", "/lead"]
+    restarted = alert.events.filter(action=Action.ESCALATION, data__restarted="critical")
+    assert restarted.count() == 1
+
+
+def test_a_rise_in_severity_of_an_acknowledged_alert_does_not_page_again(receiver, home):
+    (alert,) = apply_findings([finding(home, severity="warning")], now=NOW)
+    work(at(seconds=5))
+    acknowledge(alert, get_user_model().objects.get(username="operator"))
+    later = finding(home, severity="critical", started=at(minutes=-50), detected=at(minutes=2))
+    apply_findings([later], now=at(minutes=2))
+    assert alert.events.filter(action=Action.ESCALATED).exists()
+    work(at(minutes=2, seconds=5), at(minutes=30))
+    assert paths(receiver) == ["/duty"]
+
+
+def test_the_roster_decides_which_duty_operator_is_texted(receiver):
+    """Two duty operators in the team; the roster puts one on duty for the night. Step 1 texts
+    only her; when nobody is rostered, every duty operator is texted, as before a roster."""
+    from django.contrib.auth.models import Group
+
+    from lianxin.care.models import Membership
+    from lianxin.notify.models import Channel, RosterShift
+
+    town()
+    home = enroll(Household.objects.first())
+    team = CareRecipient.objects.filter(household=home, team__isnull=False).first().team
+    User = get_user_model()
+    duty = Group.objects.get(name="duty_operator")
+    phones = {}
+    for name, phone in (("night", "13500000001"), ("day", "13500000002")):
+        user = User.objects.create(username=name)
+        user.groups.add(duty)
+        Membership.objects.update_or_create(team=team, user=user, defaults={"phone": phone})
+        phones[name] = (user, phone)
+    Membership.objects.filter(team=team).exclude(user__username__in=["night", "day"]).update(
+        phone=""
+    )
+    Channel.objects.create(name="sms", kind="sms", url=receiver.url + "/sms", audience="duty")
+    RosterShift.objects.create(
+        team=team, user=phones["night"][0], starts_at=at(minutes=-60), ends_at=at(minutes=60)
+    )
+    apply_findings([finding(home)], now=NOW)
+    work(at(seconds=5))
+    assert [g.json["to"] for g in receiver.delivered()] == ["13500000001"]
+
+    RosterShift.objects.all().delete()
+    later = finding(home, kind="inactivity", severity="critical", detected=at(minutes=2))
+    apply_findings([later], now=at(minutes=2))
+    work(at(minutes=2, seconds=5))
+    assert sorted(g.json["to"] for g in receiver.delivered()[1:]) == ["13500000001", "13500000002"]

@@ -63,6 +63,9 @@ def apply_findings(
     now = now or timezone.now()
     release_expired_silences(now)
     touched += reraise_persisting(now)
+    # Grid outages raised first: the homes' alarms of the same step then open already
+    # inhibited, and no per-home notification has to wait to see whether an outage covers it.
+    findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
     for finding in findings:
         try:
             try:
@@ -144,7 +147,7 @@ def _raise(finding: Finding, now) -> Alert | None:
     key = alert_key(finding)
     alert = Alert.objects.select_for_update().filter(key=key, status__in=NOT_RESOLVED).first()
     if alert is not None:
-        _update(alert, finding)
+        _update(alert, finding, now)
         return alert
     reason_en, reason_zh = _reasons(finding, ta)
     alert = Alert(
@@ -170,7 +173,7 @@ def _raise(finding: Finding, now) -> Alert | None:
     except IntegrityError:
         # Another writer opened the alert of this key first: update theirs.
         alert = Alert.objects.get(key=key, status__in=NOT_RESOLVED)
-        _update(alert, finding)
+        _update(alert, finding, now)
         return alert
     alert.log(Action.OPENED, data={"finding_id": finding.finding_id}, at=now)
     if finding.kind == Kind.GRID_OUTAGE:
@@ -190,7 +193,7 @@ def _reasons(finding: Finding, ta: TransformerArea | None) -> tuple[str, str]:
     return en, zh
 
 
-def _update(alert: Alert, finding: Finding):
+def _update(alert: Alert, finding: Finding, now=None):
     """Deduplication: the open alert of this key takes the newer reason and time."""
     old_rank = alert.severity_rank
     recurred = alert.condition_cleared_at is not None
@@ -205,9 +208,10 @@ def _update(alert: Alert, finding: Finding):
     alert.save()
     data = {"finding_id": finding.finding_id}
     if alert.severity_rank > old_rank:
-        alert.log(Action.ESCALATED, data=data | {"severity": alert.severity})
+        # At the step's time (the notification chain restarts from it).
+        alert.log(Action.ESCALATED, data=data | {"severity": alert.severity}, at=now)
     elif recurred:
-        alert.log(Action.RECURRED, data=data)
+        alert.log(Action.RECURRED, data=data, at=now)
     if finding.kind == Kind.GRID_OUTAGE:
         _inhibit_homes(alert, timezone.now())
 

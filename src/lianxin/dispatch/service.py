@@ -12,7 +12,6 @@ from django.utils.translation import gettext as _
 from lianxin.alerts.models import Action, Alert, Outcome, Status, TransitionError
 from lianxin.care.models import CareRecipient, Household, Team
 from lianxin.care.roles import Role, sees_everything
-from lianxin.care.service import visible_households  # noqa: F401  (dispatch.service's name too)
 from lianxin.dispatch.models import AuditEntry, Call, WorkOrder
 
 

@@ -15,6 +15,7 @@ from lianxin.notify.models import (
     HandoverNote,
     Notification,
     PersonPreference,
+    RosterShift,
     Silence,
 )
 
@@ -119,6 +120,13 @@ class SilenceAdmin(admin.ModelAdmin):
         if not change:
             obj.author = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(RosterShift)
+class RosterShiftAdmin(admin.ModelAdmin):
+    list_display = ["user", "team", "starts_at", "ends_at", "note"]
+    list_filter = ["team"]
+    date_hierarchy = "starts_at"
 
 
 @admin.register(Notification)

@@ -64,7 +64,7 @@ def resident_voice(language: str) -> tuple[str, str]:
             _("Lianxin care team"),
             _(
                 "This is the Lianxin care team. We have not seen the usual activity at your home "
-                "today. If you are fine, please call us back."
+                "today. If you are fine, press 1. If you need help, press 2."
             ),
         )
 

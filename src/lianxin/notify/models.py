@@ -321,6 +321,9 @@ class OneTimeLink(models.Model):
     class Purpose(models.TextChoices):
         FINE = "fine", _("resident is fine")
         AWAY = "away", _("resident is with the family")
+        # Voice calls: the gateway calls back with the key pressed (see channels/gateway.py).
+        VOICE = "voice", _("resident's answer to a voice call")
+        ACK = "ack", _("staff acknowledgement by voice call")
 
     digest = models.CharField(max_length=64, unique=True)
     purpose = models.CharField(max_length=8, choices=Purpose.choices)
@@ -328,6 +331,18 @@ class OneTimeLink(models.Model):
     household = models.ForeignKey("care.Household", on_delete=models.CASCADE)
     contact = models.ForeignKey(
         "care.EmergencyContact", on_delete=models.CASCADE, null=True, blank=True
+    )
+    # Voice callbacks: the channel whose secret signs the provider's callback, and for ACK the
+    # staff member the call went to (who acknowledges by pressing 1).
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -421,3 +436,38 @@ class HandoverNote(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.author}"
+
+
+class RosterShift(models.Model):
+    """Who is on duty when (the roster). Escalation's "duty operators on shift" step calls and
+    texts the people rostered at that moment; when nobody is rostered for a team then, every
+    member with the duty-operator role is reached, as before a roster existed."""
+
+    team = models.ForeignKey(
+        "care.Team", verbose_name=_("team"), on_delete=models.CASCADE, related_name="roster"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("on duty"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "team"]
+        verbose_name = _("roster shift")
+        verbose_name_plural = _("duty roster")
+        indexes = [models.Index(fields=["ends_at", "starts_at"], name="roster_when_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")),
+                name="roster_ends_after_start",
+                violation_error_message=_("A shift must end after it starts."),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.starts_at:%m-%d %H:%M}–{self.ends_at:%m-%d %H:%M}"

@@ -8,6 +8,7 @@ Public API for other apps:
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from lianxin.alerts.models import Action, Alert, AlertEvent, Outcome, Status
 from lianxin.care.models import CareRecipient, Consent, EmergencyContact, Membership
 from lianxin.care.roles import Role
 from lianxin.engine.findings import SEVERITY_RANK, Kind, Severity
-from lianxin.notify import messages
+from lianxin.notify import messages, wake
 from lianxin.notify.models import (
     Channel,
     Escalation,
@@ -31,13 +32,16 @@ from lianxin.notify.models import (
     Notification,
     OneTimeLink,
     PersonPreference,
+    RosterShift,
     Silence,
     Target,
 )
 
-# Per-home alarms a grid outage may cover wait this long before their first notification, so
-# that an outage found in the same step inhibits them first (Alertmanager's group_wait).
-GROUP_WAIT = timedelta(seconds=2)
+# Per-home alarms a grid outage may cover wait this long before their first notification
+# (Alertmanager's group_wait). An outage found in the same step needs no wait: apply_findings
+# applies it first, so the homes' alarms open already inhibited. A deployment whose outage and
+# home alarms arrive in separate steps a few seconds apart may set a wait.
+GROUP_WAIT = timedelta(seconds=float(os.environ.get("LIANXIN_NOTIFY_GROUP_WAIT_SECONDS", "0")))
 FINE_LINK_HOURS = 6
 AWAY_LINK_HOURS = 72
 STOPPING = {
@@ -135,24 +139,59 @@ def on_alert_event(sender, instance: AlertEvent, created: bool, **kwargs):
     alert = instance.alert
     if instance.action in (Action.OPENED, Action.RELEASED) and alert.status == Status.OPEN:
         start(alert, instance.at, fresh=instance.action == Action.OPENED)
+    elif instance.action == Action.ESCALATED and alert.status == Status.OPEN:
+        restart(alert, instance.at)
     elif instance.action in STOPPING:
         stop(alert, STOPPING[instance.action], instance.at)
 
 
-def start(alert: Alert, at: datetime, fresh: bool = False) -> Escalation | None:
+def restart(alert: Alert, at: datetime) -> Escalation | None:
+    """The alert's severity rose while nobody had taken it: the chain starts again from step 1
+    with the policy of the new severity (a critical one is faster and wider than a warning),
+    and what the old chain had not sent yet is dropped. The resident is not asked again."""
+    current = Escalation.objects.filter(alert=alert).first()
+    if current is None:
+        return start(alert, at)
+    if not Channel.objects.filter(enabled=True).exists():
+        return None
+    was = current.policy_name
+    dropped = Notification.objects.filter(alert=alert, status=Notification.Status.PENDING).update(
+        status=Notification.Status.CANCELLED, last_error="severity rose"
+    )
+    _timeline(
+        alert,
+        at,
+        _(
+            "Severity rose to %(severity)s: escalation restarts from step 1 "
+            "(was %(was)s); %(n)s waiting notification(s) dropped."
+        )
+        % {"severity": alert.get_severity_display(), "was": was, "n": dropped},
+        {"restarted": alert.severity, "was": was, "cancelled": dropped},
+    )
+    return start(alert, at, current=current, ask_resident=False)
+
+
+def start(
+    alert: Alert,
+    at: datetime,
+    fresh: bool = False,
+    current: Escalation | None = None,
+    ask_resident: bool = True,
+) -> Escalation | None:
     """Copy the matching policy onto the alert and run its first step (into the outbox).
     `fresh`: the alert has just opened, so it cannot have a chain yet (one query fewer on the
-    path every finding takes)."""
-    current = None if fresh else Escalation.objects.filter(alert=alert).first()
-    if current is not None and current.stopped_at is None:
-        return current
+    path every finding takes). `current`: the chain to replace (restart), running or not."""
+    if current is None:
+        current = None if fresh else Escalation.objects.filter(alert=alert).first()
+        if current is not None and current.stopped_at is None:
+            return current
     if not Channel.objects.filter(enabled=True).exists():
         # Nowhere to send: no chain, and nothing on the timeline about one.
         return None
     teams = _team_ids(alert)
     plan = choose_plan(alert, teams)
     steps = list(plan.steps)
-    found = _resident(alert) if alert.kind == Kind.INACTIVITY else None
+    found = _resident(alert) if ask_resident and alert.kind == Kind.INACTIVITY else None
     if found is not None and steps:
         _, pref = found
         steps = (
@@ -261,13 +300,34 @@ def _channels(audience: str, teams: list[int], kind: str | None = None):
     return list(qs.filter(kind=kind) if kind else qs)
 
 
-def _staff_phones(teams: list[int], role: str) -> list[str]:
-    return list(
-        Membership.objects.filter(team_id__in=teams, user__groups__name=role)
-        .exclude(phone="")
-        .values_list("phone", flat=True)
-        .distinct()
-    )
+def on_duty(teams: list[int], at: datetime) -> dict[int, list[int]]:
+    """{team id: [user ids rostered at `at`]} for the teams that have someone rostered then."""
+    found: dict[int, list[int]] = {}
+    for team_id, user_id in RosterShift.objects.filter(
+        team_id__in=teams, starts_at__lte=at, ends_at__gt=at
+    ).values_list("team_id", "user_id"):
+        found.setdefault(team_id, []).append(user_id)
+    return found
+
+
+def _staff_phones(teams: list[int], role: str, at: datetime | None = None) -> list[tuple[str, int]]:
+    """(phone, user id) of the team members with `role`, one row per phone. For duty operators
+    at `at`: the people on the roster then, in the teams that roster that moment."""
+    members = Membership.objects.filter(team_id__in=teams, user__groups__name=role)
+    if at is not None and role == Role.DUTY_OPERATOR:
+        rostered = on_duty(teams, at)
+        if rostered:
+            members = Membership.objects.filter(
+                Q(team_id__in=[t for t in teams if t not in rostered]) & Q(user__groups__name=role)
+                | Q(
+                    *[Q(team_id=t, user_id__in=users) for t, users in rostered.items()],
+                    _connector=Q.OR,
+                )
+            )
+    found: dict[str, int] = {}
+    for phone, user_id in members.exclude(phone="").values_list("phone", "user_id").order_by("pk"):
+        found.setdefault(phone, user_id)
+    return list(found.items())
 
 
 def _run_step(alert, teams, target, index, now, delay, repeat: int = 0, late=True) -> int:
@@ -277,8 +337,14 @@ def _run_step(alert, teams, target, index, now, delay, repeat: int = 0, late=Tru
         role = Role.DUTY_OPERATOR if target == Target.DUTY else Role.TEAM_LEAD
         for ch in _channels(target, teams):
             title, text, link = messages.staff(alert, ch.language, index if late else 0, repeat)
-            addresses = _staff_phones(teams, role) if ch.kind in ("sms", "voice") else [""]
-            for address in addresses:
+            person = ch.kind in ("sms", "voice")
+            addresses = _staff_phones(teams, role, now) if person else [("", None)]
+            for address, user_id in addresses:
+                if ch.kind == "voice":
+                    # The call says what it is; pressing 1 acknowledges as this member.
+                    link = make_link(
+                        OneTimeLink.Purpose.ACK, alert, now, channel=ch, user_id=user_id
+                    )
                 rows.append(
                     _row(
                         alert,
@@ -298,6 +364,8 @@ def _run_step(alert, teams, target, index, now, delay, repeat: int = 0, late=Tru
     elif target == Target.RESIDENT:
         rows += _resident_rows(alert, index, now, due, teams)
     Notification.objects.bulk_create(rows)
+    if rows:
+        wake.soon()
     label = Target(target).label
     if repeat:
         note = _("Reminder %(n)s: %(target)s, %(count)s notification(s).") % {
@@ -385,7 +453,8 @@ def _resident_rows(alert, index, now, due, teams) -> list[Notification]:
         return []
     if pref.reach_by == PersonPreference.Reach.VOICE:
         title, text = messages.resident_voice(pref.resident_language)
-        link = ""
+        # The gateway's callback URL: the provider reports the key the resident pressed.
+        link = make_link(OneTimeLink.Purpose.VOICE, alert, now, channel=chans[0])
     else:
         link = make_link(OneTimeLink.Purpose.FINE, alert, now)
         title, text = messages.resident(pref.resident_language, link)
@@ -458,23 +527,35 @@ def silence_for(alert: Alert, now: datetime) -> Silence | None:
 _SIGNER = signing.Signer(salt="lianxin.notify.link")
 
 
-def make_link(purpose: str, alert: Alert | None, now: datetime, contact=None) -> str:
+LINK_PREFIX = {
+    OneTimeLink.Purpose.FINE: "f",
+    OneTimeLink.Purpose.AWAY: "a",
+    OneTimeLink.Purpose.VOICE: "v",
+    OneTimeLink.Purpose.ACK: "v",
+}
+
+
+def make_link(
+    purpose: str, alert: Alert | None, now: datetime, contact=None, channel=None, user_id=None
+) -> str:
     """A single-use, expiring link: a random token (only its SHA-256 is stored), signed with
-    the deployment's secret so a forged one is refused before any lookup."""
+    the deployment's secret so a forged one is refused before any lookup. Voice purposes give
+    the callback URL a voice gateway calls with the key pressed."""
     token = secrets.token_urlsafe(24)
-    hours = FINE_LINK_HOURS if purpose == OneTimeLink.Purpose.FINE else AWAY_LINK_HOURS
+    hours = AWAY_LINK_HOURS if purpose == OneTimeLink.Purpose.AWAY else FINE_LINK_HOURS
     OneTimeLink.objects.create(
         digest=OneTimeLink.hash(token),
         purpose=purpose,
         alert=alert,
         household_id=alert.household_id,
         contact=contact,
+        channel=channel,
+        user_id=user_id,
         created_at=now,
         expires_at=now + timedelta(hours=hours),
     )
     signed = _SIGNER.sign(token)
-    prefix = "f" if purpose == OneTimeLink.Purpose.FINE else "a"
-    return f"{messages.base_url()}/n/{prefix}/{signed}"
+    return f"{messages.base_url()}/n/{LINK_PREFIX[purpose]}/{signed}"
 
 
 class LinkRefused(Exception):
@@ -483,13 +564,16 @@ class LinkRefused(Exception):
         self.why = why  # "forged", "expired", "used"
 
 
-def check_link(signed: str, purpose: str, now: datetime | None = None) -> OneTimeLink:
+def check_link(
+    signed: str, purpose: str | tuple[str, ...], now: datetime | None = None
+) -> OneTimeLink:
     now = now or timezone.now()
     try:
         token = _SIGNER.unsign(signed)
     except signing.BadSignature as exc:
         raise LinkRefused("forged") from exc
-    link = OneTimeLink.objects.filter(digest=OneTimeLink.hash(token), purpose=purpose).first()
+    purposes = (purpose,) if isinstance(purpose, str) else purpose
+    link = OneTimeLink.objects.filter(digest=OneTimeLink.hash(token), purpose__in=purposes).first()
     if link is None:
         raise LinkRefused("forged")
     if link.used_at is not None:
@@ -505,20 +589,79 @@ def confirm_fine(signed: str, now: datetime | None = None) -> Alert | None:
     now = now or timezone.now()
     with transaction.atomic():
         link = check_link(signed, OneTimeLink.Purpose.FINE, now)
-        if OneTimeLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now) != 1:
-            raise LinkRefused("used")
-        alert = Alert.objects.select_for_update().get(pk=link.alert_id)
-        if alert.status == Status.RESOLVED:
-            return alert
-        alert.outcome = Outcome.RESIDENT_FINE
-        alert.transition(
-            Status.RESOLVED,
-            action=Action.RESOLVED,
-            note=_("The resident confirmed they are fine (one-time link)."),
-            data={"outcome": Outcome.RESIDENT_FINE, "source": "resident"},
-            at=now,
-        )
+        _spend(link, now)
+        return _resident_fine(link, now, _("The resident confirmed they are fine (one-time link)."))
+
+
+def _spend(link: OneTimeLink, now: datetime) -> None:
+    if OneTimeLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now) != 1:
+        raise LinkRefused("used")
+
+
+def _resident_fine(link: OneTimeLink, now: datetime, note: str, via: str = "link") -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=link.alert_id)
+    if alert.status == Status.RESOLVED:
+        return alert
+    alert.outcome = Outcome.RESIDENT_FINE
+    alert.transition(
+        Status.RESOLVED,
+        action=Action.RESOLVED,
+        note=note,
+        data={"outcome": Outcome.RESIDENT_FINE, "source": "resident", "via": via},
+        at=now,
+    )
     return alert
+
+
+# Keys on a voice call. The resident: 1 "I am fine", 2 "I need help". Staff: 1 acknowledges.
+KEY_FINE, KEY_HELP, KEY_ACK = "1", "2", "1"
+
+
+def voice_answer(signed: str, digits: str, now: datetime | None = None) -> str:
+    """The voice gateway reports the key pressed on a call (the callback URL of the call).
+    Returns what it did: "resident_fine", "help", "acknowledged", "already" (the alert was
+    taken or closed meanwhile) or "ignored" (another key: recorded, the link stays usable).
+    Raises LinkRefused for a forged, expired or spent callback."""
+    now = now or timezone.now()
+    digits = (digits or "").strip()[:8]
+    with transaction.atomic():
+        link = check_link(signed, (OneTimeLink.Purpose.VOICE, OneTimeLink.Purpose.ACK), now)
+        alert = Alert.objects.select_for_update().get(pk=link.alert_id)
+        resident = link.purpose == OneTimeLink.Purpose.VOICE
+        if digits not in ((KEY_FINE, KEY_HELP) if resident else (KEY_ACK,)):
+            who = _("The resident") if resident else _("The staff member called")
+            _timeline(
+                alert,
+                now,
+                _("%(who)s pressed %(key)s on the voice call: no action.")
+                % {"who": who, "key": digits or "-"},
+                {"voice": "ignored", "digits": digits},
+            )
+            return "ignored"
+        _spend(link, now)
+        if resident and digits == KEY_FINE:
+            if alert.status == Status.RESOLVED:
+                return "already"
+            _resident_fine(
+                link, now, _("The resident pressed 1 on the voice call: I am fine."), via="voice"
+            )
+            return "resident_fine"
+        if resident:
+            # Help asked for: the next step of the chain (the duty room) goes out now.
+            _timeline(
+                alert,
+                now,
+                _("The resident pressed 2 on the voice call: asks for help. Escalating now."),
+                {"voice": "help", "digits": digits},
+            )
+            Escalation.objects.filter(alert=alert, stopped_at__isnull=True).update(next_at=now)
+            return "help"
+        if alert.status != Status.OPEN or link.user is None:
+            return "already"
+        from lianxin.alerts.service import acknowledge
+
+        acknowledge(alert, link.user, _("Acknowledged by pressing 1 on the voice call."))
+        return "acknowledged"
 
 
 def family_link_user():
@@ -596,4 +739,6 @@ def enqueue_system(
                     due_at=at,
                 )
             )
+    if rows:
+        wake.soon()
     return Notification.objects.bulk_create(rows)

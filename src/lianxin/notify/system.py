@@ -5,7 +5,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from lianxin.health.models import SystemAlert
-from lianxin.health.templatetags.health import _span, system_alert_text
+from lianxin.health.templatetags.health import duration_text, system_alert_text
 from lianxin.notify import messages
 from lianxin.notify.service import enqueue_system
 
@@ -24,7 +24,7 @@ def _texts(alert: SystemAlert, cleared: bool) -> tuple[str, str]:
             text = system_alert_text(alert)
             if cleared:
                 text = _("Resolved after %(t)s: %(what)s") % {
-                    "t": _span(alert.duration.total_seconds()),
+                    "t": duration_text(alert.duration.total_seconds()),
                     "what": text,
                 }
             out.append(text)

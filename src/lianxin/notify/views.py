@@ -5,14 +5,18 @@ The public pages change nothing on GET (an SMS app's link preview must not spend
 a refused link (forged, expired, used) gets a clear page and changes nothing.
 """
 
+import json
+import time as time_module
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages as flash
 from django.db.models import Q
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lianxin.alerts.models import ACTIVE, Alert, Status, TransitionError
@@ -21,7 +25,14 @@ from lianxin.care.models import Household, TransformerArea
 from lianxin.care.roles import require
 from lianxin.notify import service
 from lianxin.notify.forms import FamilyNoteForm, HandoverForm, SilenceForm
-from lianxin.notify.models import HandoverNote, Notification, OneTimeLink, PersonPreference, Silence
+from lianxin.notify.models import (
+    HandoverNote,
+    Notification,
+    OneTimeLink,
+    PersonPreference,
+    RosterShift,
+    Silence,
+)
 
 AWAY_MAX_DAYS = 60
 REFUSED_STATUS = {"forged": 404, "expired": 410, "used": 410}
@@ -98,6 +109,50 @@ def family_away(request, token: str):
         return render(request, "notify/away.html", ctx)
 
 
+# --- voice-call callbacks ------------------------------------------------------------------
+
+CALLBACK_MAX_AGE = 300  # seconds, as the webhook scheme asks of receivers
+
+
+@csrf_exempt
+@require_POST
+def voice_callback(request, token: str):
+    """The voice gateway reports the key pressed on a call (channels/gateway.py). The signed,
+    single-use token in the URL names the call; a channel with a secret also signs the body."""
+    import hmac
+
+    from lianxin.notify.channels.webhook import sign
+
+    try:
+        link = service.check_link(token, (OneTimeLink.Purpose.VOICE, OneTimeLink.Purpose.ACK))
+    except service.LinkRefused as refused:
+        return JsonResponse({"error": refused.why}, status=REFUSED_STATUS[refused.why])
+    secret = link.channel.secret if link.channel_id else ""
+    if secret:
+        ts = request.headers.get("X-Lianxin-Timestamp", "")
+        given = request.headers.get("X-Lianxin-Signature", "")
+        fresh = ts.isdigit() and abs(time_module.time() - int(ts)) <= CALLBACK_MAX_AGE
+        if not fresh or not hmac.compare_digest(given, sign(secret, ts, request.body)):
+            return JsonResponse({"error": "bad signature"}, status=403)
+    digits = ""
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return JsonResponse({"error": "body is not JSON"}, status=400)
+        if isinstance(body, dict):
+            digits = body.get("digits") or body.get("Digits") or ""
+    else:
+        digits = request.POST.get("digits") or request.POST.get("Digits") or ""
+    if not isinstance(digits, str | int) or isinstance(digits, bool):
+        return JsonResponse({"error": "digits must be text"}, status=400)
+    try:
+        result = service.voice_answer(token, str(digits))
+    except service.LinkRefused as refused:
+        return JsonResponse({"error": refused.why}, status=REFUSED_STATUS[refused.why])
+    return JsonResponse({"result": result})
+
+
 # --- the duty room ------------------------------------------------------------------------
 
 SHIFT_HOURS = 8
@@ -130,6 +185,10 @@ def shift(request):
             status__in=ACTIVE, escalation__resident_unanswered=True
         ).select_related("household"),
         "notes": HandoverNote.objects.select_related("author")[:5],
+        # The roster: who is on duty now and the next shifts (edited in the admin).
+        "roster": RosterShift.objects.filter(ends_at__gt=now)
+        .select_related("user", "team")
+        .order_by("starts_at")[:12],
         "silences": service.active_silences(now).select_related(
             "transformer_area", "household", "author"
         ),

@@ -4,7 +4,9 @@ from django.utils.translation import gettext as _
 register = template.Library()
 
 
-def _span(seconds) -> str:
+def duration_text(seconds) -> str:
+    """A duration for people ("2 h 5 min"), in the active language; public for other apps
+    (notify's all-clear messages) as well as the `span` filter."""
     seconds = int(seconds or 0)
     if seconds >= 86400:
         return _("%(d)d d %(h)d h") % {"d": seconds // 86400, "h": seconds % 86400 // 3600}
@@ -17,7 +19,7 @@ def _span(seconds) -> str:
 
 @register.filter
 def span(seconds) -> str:
-    return _span(seconds)
+    return duration_text(seconds)
 
 
 @register.filter
@@ -27,22 +29,22 @@ def system_alert_text(alert) -> str:
     k = alert.kind
     if k == "monitor_down":
         return _("The monitor has not stepped for %(t)s: no new alerts are being raised.") % {
-            "t": _span(d.get("silent_s"))
+            "t": duration_text(d.get("silent_s"))
         }
     if k == "engine_lag":
         return _("The engine's clock is %(t)s behind: alerts come late.") % {
-            "t": _span(d.get("lag_s"))
+            "t": duration_text(d.get("lag_s"))
         }
     if k == "process_down":
         return _("Process %(p)s has not reported for %(t)s.") % {
             "p": alert.subject,
-            "t": _span(d.get("silent_s")),
+            "t": duration_text(d.get("silent_s")),
         }
     if k == "source_silent":
         return _("Data source %(s)s silent for %(t)s (it usually sends every %(u)s).") % {
             "s": alert.subject,
-            "t": _span(d.get("silent_s")),
-            "u": _span(d.get("usual_gap_s")),
+            "t": duration_text(d.get("silent_s")),
+            "u": duration_text(d.get("usual_gap_s")),
         }
     if k == "concentrator_down":
         return _(
@@ -53,6 +55,6 @@ def system_alert_text(alert) -> str:
         return _("%(p)s: %(n)d waiting, not going down for %(t)s.") % {
             "p": alert.subject,
             "n": d.get("backlog", 0),
-            "t": _span(d.get("since_s")),
+            "t": duration_text(d.get("since_s")),
         }
     return str(alert.get_kind_display())

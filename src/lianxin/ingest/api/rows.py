@@ -21,6 +21,7 @@ import polars as pl
 from lianxin.errors import LianxinError
 from lianxin.ingest.readers import ALIASES
 from lianxin.meterdata import (
+    CHECK_FIELD,
     EARLIEST,
     FUTURE_TOLERANCE,
     METER_MAX_LEN,
@@ -28,6 +29,7 @@ from lianxin.meterdata import (
     UNITS,
     limit,
     to_utc,
+    value_checks,
 )
 
 # Units, their meter kinds and plausibility limits are the contract's (lianxin.meterdata), as for
@@ -35,6 +37,13 @@ from lianxin.meterdata import (
 # of the longest interval (an hour), as a long-format file's is.
 EVENT_KINDS = STORED_EVENTS
 KEEP_ERRORS = 1000
+# What the push API says for each of the contract's reading checks (the field is named apart).
+_REASONS = {
+    "not_a_number": "not a finite number",
+    "negative": "negative",
+    "future": f"in the future (more than {FUTURE_TOLERANCE.seconds // 60} minutes ahead)",
+    "absurd_date": "before 2000-01-01: a wrong date",
+}
 
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M")
@@ -328,14 +337,6 @@ def _readings_frame(cols, errors, prefix, meter_kinds, time_zone, now, typed=Fal
             "bad_time",
         ),
         (
-            pl.col("ts") > now + FUTURE_TOLERANCE,
-            "ts",
-            "ts_raw",
-            f"in the future (more than {FUTURE_TOLERANCE.seconds // 60} minutes ahead)",
-            "future",
-        ),
-        (pl.col("ts") < EARLIEST, "ts", "ts_raw", "before 2000-01-01: a wrong date", "absurd_date"),
-        (
             pl.col("meter").str.len_chars() > METER_MAX_LEN,
             "meter",
             "meter",
@@ -349,26 +350,35 @@ def _readings_frame(cols, errors, prefix, meter_kinds, time_zone, now, typed=Fal
             f"not a known unit ({', '.join(UNITS)})",
             "unknown_unit",
         ),
-        (
-            pl.col("value").is_nan() | pl.col("value").is_infinite(),
-            "value",
-            "value",
-            "not a finite number",
-            "not_a_number",
-        ),
-        (pl.col("value") < 0, "value", "value", "negative", "negative"),
     ]
-    for unit_name in UNITS:
-        top = limit(unit_name)
-        checks.append(
-            (
-                (pl.col("unit") == unit_name) & (pl.col("value") > top),
-                "value",
-                "value",
-                f"absurd for {unit_name} (above {top:g}): wrong unit or a meter fault",
-                "absurd",
-            )
-        )
+    # A reading's value and time: the contract's row checks (lianxin.meterdata), every field
+    # of a row reported. A missing value or time was reported above as missing.
+    limits = {u: limit(u) for u in UNITS}
+    contract = value_checks(
+        pl.col("value"),
+        pl.col("ts"),
+        pl.col("unit").replace_strict(limits, default=float("inf"), return_dtype=pl.Float64),
+        now,
+        every_field=True,
+    )
+    for code, mask in contract.items():
+        field = CHECK_FIELD[code]
+        present = pl.col("value" if field == "value" else "ts").is_not_null()
+        if code == "absurd":
+            # Named per unit, with the unit's limit, so the sender sees which limit it broke.
+            for unit_name, top in limits.items():
+                checks.append(
+                    (
+                        mask & (pl.col("unit") == unit_name),
+                        "value",
+                        "value",
+                        f"absurd for {unit_name} (above {top:g}): wrong unit or a meter fault",
+                        code,
+                    )
+                )
+        else:
+            shown = "ts_raw" if field == "ts" else "value"
+            checks.append((mask & present, field, shown, _REASONS[code], code))
     _apply_checks(df, checks, prefix, errors)
     _check_meters(df, prefix, errors, meter_kinds, unit_column=True)
     return df.filter(~pl.Series(_mask({e.row for e in errors}, n), dtype=pl.Boolean)).select(
