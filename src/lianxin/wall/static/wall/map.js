@@ -1,0 +1,87 @@
+// The town map: transformer areas drawn from their homes' geo points (a GeoJSON the server
+// builds, registered with ECharts as the base layer: no tile service, works offline), homes
+// coloured by their worst open alert, and the crews' open work orders. Refreshes every 30 s.
+(function () {
+  var el = document.getElementById("town-map");
+  if (!el || !window.echarts) return;
+  var dark = el.dataset.dark === "1";
+  var chart = echarts.init(el, dark ? "dark" : null, {renderer: "canvas"});
+  var SEV = {critical: "#e74c3c", warning: "#f39c12", info: "#3498db"};
+  var ink = dark ? "#e8ecf2" : "#1d2330";
+  window.lianxinMap = chart;
+
+  function draw(data) {
+    echarts.registerMap("lianxin-town", data.areas);
+    var L = data.labels;
+    var quiet = [], alarmed = {critical: [], warning: [], info: []};
+    data.homes.forEach(function (h) {
+      if (h.alert) alarmed[h.alert.severity] && alarmed[h.alert.severity].push(h);
+      else quiet.push(h);
+    });
+    var regions = data.areas.features.map(function (f) {
+      return {
+        name: f.properties.name,
+        itemStyle: f.properties.outage ? {areaColor: dark ? "#5c1f1f" : "#f6d5d1", borderColor: SEV.critical} : {},
+      };
+    });
+    var labels = {};
+    data.areas.features.forEach(function (f) { labels[f.properties.name] = f.properties.label; });
+    function tip(p) {
+      var d = p.data || {};
+      if (p.componentType === "geo" || p.seriesType === undefined) return labels[p.name] || p.name;
+      if (d.assignee) return L.order + " #" + d.id + "<br>" + d.assignee + " · " + d.status + "<br>" + d.home;
+      var s = d.code + "<br>" + (d.address || "") + "<br>" + (d.area || "");
+      if (d.alert) s += "<br><b>" + d.alert.kind + "</b>";
+      return s;
+    }
+    var series = [
+      {name: L.home, type: "scatter", coordinateSystem: "geo", data: quiet, symbolSize: 6,
+       itemStyle: {color: dark ? "#7f8c9d" : "#95a5a6"}},
+    ];
+    ["info", "warning", "critical"].forEach(function (sev) {
+      series.push({
+        name: L[sev], type: sev === "critical" ? "effectScatter" : "scatter", coordinateSystem: "geo",
+        data: alarmed[sev], symbolSize: sev === "critical" ? 18 : 14, zlevel: 2,
+        rippleEffect: {scale: 3, brushType: "stroke"}, itemStyle: {color: SEV[sev]},
+      });
+    });
+    series.push({
+      name: L.order, type: "scatter", coordinateSystem: "geo", data: data.orders, zlevel: 3,
+      symbol: "pin", symbolSize: 28, symbolOffset: [0, "-40%"], itemStyle: {color: "#27ae60"},
+    });
+    chart.setOption({
+      backgroundColor: "transparent",
+      tooltip: {trigger: "item", formatter: tip},
+      legend: {top: 4, textStyle: {color: ink, fontSize: dark ? 18 : 12}},
+      geo: {
+        map: "lianxin-town", roam: true, aspectScale: 0.87, top: 40, bottom: 10,
+        label: {show: true, color: ink, fontSize: dark ? 14 : 11,
+                formatter: function (p) { return labels[p.name] || p.name; }},
+        itemStyle: {areaColor: dark ? "#1f2a3a" : "#e8eef5", borderColor: dark ? "#4a6fa5" : "#7f9cc0", borderWidth: 1.5},
+        emphasis: {label: {show: true}, itemStyle: {areaColor: dark ? "#2c3e57" : "#d4e1ef"}},
+        regions: regions,
+      },
+      series: series,
+    }, true);
+    el.dataset.ready = "1";
+    el.dataset.homes = String(data.homes.length);
+    el.dataset.orders = String(data.orders.length);
+    el.dataset.alerts = String(data.homes.length - quiet.length);
+  }
+
+  chart.on("click", function (p) {
+    var d = p.data || {};
+    if (d.alert && el.dataset.case) window.location = el.dataset.case + d.alert.id + "/";
+    else if (d.code && el.dataset.home) window.location = el.dataset.home.replace("CODE", encodeURIComponent(d.code));
+  });
+
+  function load() {
+    fetch(el.dataset.url, {credentials: "same-origin", headers: {Accept: "application/json"}})
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(draw)
+      .catch(function () { el.dataset.error = "1"; });
+  }
+  load();
+  setInterval(load, 30000);
+  window.addEventListener("resize", function () { chart.resize(); });
+})();
