@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 OPEN_ORDERS = [WorkOrder.Status.ASSIGNED, WorkOrder.Status.ARRIVED]
 SEVERITIES = [SeverityChoices.CRITICAL, SeverityChoices.WARNING, SeverityChoices.INFO]
 STATES = [s for s in Status if s != Status.RESOLVED]
+LATEST = 5  # newest alerts listed on the wall: as many as fit at wall-size type
 
 
 def _local(value, field: str) -> str:
@@ -72,6 +73,11 @@ def wall_figures(now: datetime | None = None) -> dict:
         .order_by("opened_at", "pk")
         .first()
     )
+    latest = (
+        Alert.objects.filter(status__in=ACTIVE)
+        .select_related("household", "transformer_area")
+        .order_by("-opened_at", "-pk")[:LATEST]
+    )
     start = day_start(now)
     done_today = WorkOrder.objects.filter(status=WorkOrder.Status.DONE, done_at__gte=start)
     return {
@@ -114,6 +120,16 @@ def wall_figures(now: datetime | None = None) -> dict:
                 "label": _("crews out now"),
                 "n": WorkOrder.objects.filter(status__in=OPEN_ORDERS).count(),
             },
+        ],
+        "latest": [
+            {
+                "id": a.pk,
+                "kind": a.get_kind_display(),
+                "severity": a.severity,
+                "state": a.get_status_display(),
+                "where": _where(a),
+            }
+            for a in latest
         ],
         "system_alerts": len(open_system_alerts()),
     }

@@ -1,5 +1,6 @@
 """The resident directory, the wall screen (大屏) and the map."""
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -52,7 +53,7 @@ def directory(request):
 
 @require("alerts.view_alert")
 def wall(request):
-    return render(request, "wall/screen.html")
+    return render(request, "wall/screen.html", {"TIME_ZONE": settings.TIME_ZONE})
 
 
 @never_cache

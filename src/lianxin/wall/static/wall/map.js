@@ -35,8 +35,8 @@
       return s;
     }
     var series = [
-      {name: L.home, type: "scatter", coordinateSystem: "geo", data: quiet, symbolSize: 6,
-       itemStyle: {color: dark ? "#7f8c9d" : "#95a5a6"}},
+      {name: L.home, type: "scatter", coordinateSystem: "geo", data: quiet, symbolSize: dark ? 9 : 8,
+       itemStyle: {color: dark ? "#8a9bb0" : "#5d6d7e"}},
     ];
     ["info", "warning", "critical"].forEach(function (sev) {
       series.push({
@@ -51,11 +51,13 @@
     });
     chart.setOption({
       backgroundColor: "transparent",
+      // Drawn at once: a screen that refreshes every 30 s has nothing to gain from fading in.
+      animation: false,
       tooltip: {trigger: "item", formatter: tip},
       legend: {top: 4, textStyle: {color: ink, fontSize: dark ? 18 : 12}},
       geo: {
         map: "lianxin-town", roam: true, aspectScale: 0.87, top: 40, bottom: 10,
-        label: {show: true, color: ink, fontSize: dark ? 14 : 11,
+        label: {show: true, color: ink, fontSize: dark ? 20 : 12,
                 formatter: function (p) { return labels[p.name] || p.name; }},
         itemStyle: {areaColor: dark ? "#1f2a3a" : "#e8eef5", borderColor: dark ? "#4a6fa5" : "#7f9cc0", borderWidth: 1.5},
         emphasis: {label: {show: true}, itemStyle: {areaColor: dark ? "#2c3e57" : "#d4e1ef"}},

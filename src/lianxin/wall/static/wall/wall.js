@@ -33,7 +33,9 @@
   function tick() {
     var now = Date.now() + skew;
     var clock = document.getElementById("wall-clock");
-    clock.textContent = new Date(now).toLocaleTimeString(document.documentElement.lang, {hour12: false});
+    // The deployment's time, whatever zone the display's computer is set to.
+    clock.textContent = new Date(now).toLocaleTimeString(document.documentElement.lang,
+      {hour12: false, timeZone: body.dataset.tz || undefined});
     var t = document.getElementById("oldest-timer");
     if (t && since !== null) t.textContent = hms(now - since);
     var stale = Date.now() - lastOk > 35000;
@@ -62,6 +64,26 @@
     tick();
   }
 
+  function latest(items) {
+    var ul = document.getElementById("wall-latest");
+    ul.textContent = "";
+    items.forEach(function (a) {
+      var li = document.createElement("li");
+      li.className = "sev-" + a.severity;
+      li.dataset.id = a.id;
+      var kind = document.createElement("strong");
+      kind.textContent = a.kind;
+      var where = document.createElement("span");
+      where.textContent = a.where;
+      var state = document.createElement("em");
+      state.textContent = a.state;
+      li.appendChild(kind);
+      li.appendChild(state);
+      li.appendChild(where);
+      ul.appendChild(li);
+    });
+  }
+
   function draw(d) {
     skew = Date.parse(d.now) - Date.now();
     lastOk = Date.now();
@@ -69,6 +91,7 @@
     list("wall-states", d.states);
     list("wall-today", d.today);
     oldest(d.oldest);
+    latest(d.latest);
     var sys = document.getElementById("wall-system");
     sys.hidden = !d.system_alerts;
     sys.querySelector("strong").textContent = d.system_alerts;
