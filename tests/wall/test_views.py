@@ -198,3 +198,21 @@ def test_a_prepaid_case_shows_balance_payments_and_previous_alerts(client, case,
     # A no_power case shows the previous alerts but no payments.
     first = client.get(reverse("alerts:detail", args=[case["alert"].pk])).content.decode()
     assert 'id="prepaid"' not in first and f'href="/alerts/{cut.pk}/"' in first
+
+
+def test_every_post_in_the_url_conf_is_refused_to_the_wall(client, case):
+    """Walks the URL conf (a new view is covered the day it is added): whatever a wall session
+    posts, with real ids, answers 403 and changes nothing; only sign-out and the language pass."""
+    from tests.web import test_fuzz_views as fuzz
+
+    as_user(client, "wall")
+    before = list(Alert.objects.values_list("pk", "status", "holder_id").order_by("pk"))
+    answers = {}
+    for route, name in fuzz.VIEWS:
+        if name in ("logout", "set_language"):
+            continue
+        for value in fuzz.real_path_values(route, case["home"])[:1]:
+            answers[name] = client.post(fuzz.url_for(route, value), {"outcome": "false_alarm"})
+    assert len(answers) > 20
+    assert {n: r.status_code for n, r in answers.items() if r.status_code != 403} == {}
+    assert list(Alert.objects.values_list("pk", "status", "holder_id").order_by("pk")) == before
