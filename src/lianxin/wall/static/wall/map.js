@@ -57,7 +57,8 @@
       legend: {top: 4, textStyle: {color: ink, fontSize: dark ? 18 : 12}},
       geo: {
         map: "lianxin-town", roam: true, aspectScale: 0.87, top: 40, bottom: 10,
-        label: {show: true, color: ink, fontSize: dark ? 20 : 12,
+        label: {show: true, color: ink, fontSize: dark ? 18 : 12, width: dark ? 150 : 110, overflow: "break",
+                textBorderColor: dark ? "#0d1117" : "#fff", textBorderWidth: 2,
                 formatter: function (p) { return labels[p.name] || p.name; }},
         itemStyle: {areaColor: dark ? "#1f2a3a" : "#e8eef5", borderColor: dark ? "#4a6fa5" : "#7f9cc0", borderWidth: 1.5},
         emphasis: {label: {show: true}, itemStyle: {areaColor: dark ? "#2c3e57" : "#d4e1ef"}},
@@ -85,5 +86,7 @@
   }
   load();
   setInterval(load, 30000);
-  window.addEventListener("resize", function () { chart.resize(); });
+  // The wall's panels settle their sizes once the counters are filled in: follow the box.
+  if (window.ResizeObserver) new ResizeObserver(function () { chart.resize(); }).observe(el);
+  else window.addEventListener("resize", function () { chart.resize(); });
 })();
