@@ -198,18 +198,13 @@ def map_data(homes) -> dict:
         if h.transformer_area_id:
             by_area.setdefault(h.transformer_area_id, []).append(point)
         alert = worst.get(h.pk)
-        out_homes.append(
-            {
-                "code": h.code,
-                "value": [point[0], point[1]],
-                "address": _local(h, "address"),
-                "area": _local(h.transformer_area, "name"),
-                "enrolled": h.pk in enrolled,
-                "alert": None
-                if alert is None
-                else {"id": alert[0], "severity": alert[1], "kind": str(kinds.get(alert[2], ""))},
-            }
-        )
+        row = {"code": h.code, "value": [point[0], point[1]], "enrolled": h.pk in enrolled}
+        if alert is not None:
+            # Only alerted homes carry their address: the map is polled, and a city's quiet
+            # homes would make it megabytes.
+            row["alert"] = {"id": alert[0], "severity": alert[1], "kind": str(kinds.get(alert[2]))}
+            row["address"] = _local(h, "address")
+        out_homes.append(row)
     outages = set(
         Alert.objects.filter(
             status__in=ACTIVE, kind=Kind.GRID_OUTAGE, transformer_area_id__in=by_area

@@ -28,10 +28,10 @@
     data.areas.features.forEach(function (f) { labels[f.properties.name] = f.properties.label; });
     function tip(p) {
       var d = p.data || {};
-      if (p.componentType === "geo" || p.seriesType === undefined) return labels[p.name] || p.name;
-      if (d.assignee) return L.order + " #" + d.id + "<br>" + d.assignee + " · " + d.status + "<br>" + d.home;
-      var s = d.code + "<br>" + (d.address || "") + "<br>" + (d.area || "");
-      if (d.alert) s += "<br><b>" + d.alert.kind + "</b>";
+      if (p.componentType === "geo" || p.seriesType === undefined) return echarts.format.encodeHTML(labels[p.name] || p.name);
+      if (d.assignee) return L.order + " #" + d.id + "<br>" + echarts.format.encodeHTML(d.assignee + " · " + d.status + " · " + d.home);
+      var s = echarts.format.encodeHTML(d.code);
+      if (d.alert) s += "<br>" + echarts.format.encodeHTML(d.address) + "<br><b>" + echarts.format.encodeHTML(d.alert.kind) + "</b>";
       return s;
     }
     var series = [
