@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lianxin.alerts.models import ACTIVE, NOT_RESOLVED, Alert, SeverityChoices, Status
-from lianxin.care.models import CareRecipient, TransformerArea
+from lianxin.care.models import CareRecipient, Household, TransformerArea
 from lianxin.dispatch.models import Call, WorkOrder
 from lianxin.engine.findings import Kind
 from lianxin.health.context import open_alerts as open_system_alerts
@@ -179,7 +179,7 @@ def map_data(homes) -> dict:
     """The map of `homes` (a queryset the reader may see): their transformer areas as a GeoJSON
     base layer (outlines drawn from the homes' geo points: no tile service), the homes with
     their worst open alert, and the crews' open work orders."""
-    homes = homes.filter(latitude__isnull=False).select_related("transformer_area")
+    homes = homes.filter(latitude__isnull=False)
     active = (
         Alert.objects.filter(status__in=ACTIVE, household__in=homes)
         .order_by("household_id", "-severity_rank", "opened_at")
@@ -192,18 +192,22 @@ def map_data(homes) -> dict:
     enrolled = set(
         CareRecipient.objects.filter(household__in=homes).values_list("household_id", flat=True)
     )
+    # Only alerted homes carry their address: the map is polled, and a city's quiet homes
+    # would make it megabytes.
+    addresses = {h.pk: _local(h, "address") for h in Household.objects.filter(pk__in=worst)}
     out_homes, by_area = [], {}
-    for h in homes:
-        point = (float(h.longitude), float(h.latitude))
-        if h.transformer_area_id:
-            by_area.setdefault(h.transformer_area_id, []).append(point)
-        alert = worst.get(h.pk)
-        row = {"code": h.code, "value": [point[0], point[1]], "enrolled": h.pk in enrolled}
+    rows = homes.order_by("code").values_list(
+        "pk", "code", "longitude", "latitude", "transformer_area_id"
+    )
+    for pk, code, lon, lat, area_id in rows.iterator(chunk_size=5000):
+        point = (float(lon), float(lat))
+        if area_id:
+            by_area.setdefault(area_id, []).append(point)
+        row = {"code": code, "value": [point[0], point[1]], "enrolled": pk in enrolled}
+        alert = worst.get(pk)
         if alert is not None:
-            # Only alerted homes carry their address: the map is polled, and a city's quiet
-            # homes would make it megabytes.
             row["alert"] = {"id": alert[0], "severity": alert[1], "kind": str(kinds.get(alert[2]))}
-            row["address"] = _local(h, "address")
+            row["address"] = addresses.get(pk, "")
         out_homes.append(row)
     outages = set(
         Alert.objects.filter(
