@@ -36,7 +36,7 @@ SRC = Path(lianxin.__file__).parent
 APPS = sorted(p.parent.name for p in SRC.glob("*/apps.py")) + ["web"]
 READ_BY_HAND = re.compile(r"""request\.(?:GET|POST)(?:\.get\(|\[)["'](\w+)["']""")
 INPUT_NAME = re.compile(r"""\bname=["'](\w+)["']""")
-ROLES = [None, "operator", "field1", "lead", "admin"]
+ROLES = [None, "operator", "field1", "lead", "admin", "wall"]
 AWKWARD = [
     "²",
     "٣",

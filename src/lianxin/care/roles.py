@@ -17,6 +17,8 @@ class Role(TextChoices):
     TEAM_LEAD = "team_lead", _("team lead")
     DUTY_OPERATOR = "duty_operator", _("duty operator")
     FIELD_MEMBER = "field_member", _("field member")
+    # The duty room's big display: sees the queue's figures and the map, acts on nothing.
+    WALL = "wall", _("wall screen")
 
 
 _CARE_MODELS = [
@@ -77,6 +79,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Field members work their own team's orders; the alert queue is not theirs.
     Role.FIELD_MEMBER: _view("care", ["household", "meter", "carerecipient", "emergencycontact"])
     + ["dispatch.view_workorder", "dispatch.change_workorder", "dispatch.add_call"],
+    # View rights only; lianxin.wall also refuses every POST of a wall session (403).
+    Role.WALL: _view("care", ["household", "transformerarea"])
+    + _view("alerts", ["alert"])
+    + _view("dispatch", ["workorder"]),
 }
 
 
@@ -109,6 +115,11 @@ def user_roles(user) -> set[str]:
 
 def has_role(user, *roles: str) -> bool:
     return user.is_superuser or bool(user_roles(user) & set(roles))
+
+
+def is_wall(user) -> bool:
+    """A wall-screen session: read-only, whatever else the account was given."""
+    return user.is_authenticated and not user.is_superuser and Role.WALL in user_roles(user)
 
 
 def sees_everything(user) -> bool:

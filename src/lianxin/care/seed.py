@@ -154,6 +154,7 @@ DEMO_USERS = [
     DemoUser("field1", Role.FIELD_MEMBER, "张磊"),
     DemoUser("field2", Role.FIELD_MEMBER, "刘浩"),
     DemoUser("field3", Role.FIELD_MEMBER, "杨洋"),
+    DemoUser("wall", Role.WALL, "值班室大屏"),
 ]
 
 
@@ -231,8 +232,10 @@ def seed_demo_town(seed: int = 2021, households: int = 240, areas: int = 10) -> 
             f"{number} {street_en}, Dongpo District, Meishan, Sichuan",
             community=community,
             transformer_area=ta,
-            latitude=CENTER[0] + Decimal(rng.randint(-20000, 20000)) / Decimal(1_000_000),
-            longitude=CENTER[1] + Decimal(rng.randint(-20000, 20000)) / Decimal(1_000_000),
+            # Homes cluster around their transformer area's spot (a few hundred metres), as
+            # homes on one transformer do, so the map's areas are places.
+            latitude=_near(_area_spot(tas.index(ta), areas)[0], rng.randint(-20000, 20000)),
+            longitude=_near(_area_spot(tas.index(ta), areas)[1], rng.randint(-20000, 20000)),
         )
         homes.append(home)
     Household.objects.bulk_create(homes)
@@ -274,6 +277,22 @@ def seed_demo_town(seed: int = 2021, households: int = 240, areas: int = 10) -> 
     )
 
 
+def _area_spot(i: int, areas: int) -> tuple[Decimal, Decimal]:
+    """Where transformer area i sits: on a grid around the town centre, about 1.2 km apart."""
+    cols = max(1, round(areas**0.5))
+    rows = -(-areas // cols)
+    row, col = divmod(i, cols)
+    return (
+        CENTER[0] + Decimal(row * 2 - rows + 1) * Decimal("0.006"),
+        CENTER[1] + Decimal(col * 2 - cols + 1) * Decimal("0.007"),
+    )
+
+
+def _near(centre: Decimal, step: int) -> Decimal:
+    # up to ±0.004° (about 400 m), at the field's six decimal places
+    return (centre + Decimal(step) / Decimal(5_000_000)).quantize(Decimal("0.000001"))
+
+
 def _create_users(rng, teams):
     User = get_user_model()
     users = {}
@@ -286,7 +305,7 @@ def _create_users(rng, teams):
             is_superuser=demo.role == Role.ADMIN,
         )
         user.groups.add(Group.objects.get(name=demo.role))
-        if demo.role != Role.ADMIN:
+        if demo.role not in (Role.ADMIN, Role.WALL):
             # Field members 1-2 and the lead in the first team; field3 in the second.
             team = teams[1] if demo.username == "field3" else teams[0]
             Membership.objects.create(team=team, user=user, phone=_phone(rng))

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "lianxin.health",
     "lianxin.notify",
     "lianxin.datahealth",
+    "lianxin.wall",
     "axes",
 ]
 
@@ -69,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "lianxin.web.security.NoStoreMiddleware",
+    # A wall-screen session reads only (403 on POSTs) and keeps its long session alive.
+    "lianxin.wall.session.WallReadOnlyMiddleware",
     # Last, as django-axes requires: it answers a locked-out login.
     "axes.middleware.AxesMiddleware",
 ]
@@ -167,6 +170,8 @@ X_FRAME_OPTIONS = "DENY"
 # A duty shift, not 14 days: a shared duty-room PC must not stay signed in for a week.
 SESSION_COOKIE_AGE = env_int("LIANXIN_SESSION_HOURS", 12) * 3600
 SESSION_COOKIE_SAMESITE = "Lax"
+# The wall role's session (the duty room's big display) lasts this long from its last day of use.
+WALL_SESSION_AGE = env_int("LIANXIN_WALL_SESSION_DAYS", 30) * 86400
 
 # Content-Security-Policy (django-csp): scripts only from this site (the one inline script
 # carries the per-request nonce); ECharts sets inline styles, hence 'unsafe-inline' for styles.

@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/", include("lianxin.ingest.api.urls")),
     path("data-health/", include("lianxin.datahealth.urls")),
     path("", include("lianxin.notify.urls")),
+    path("", include("lianxin.wall.urls")),
     path("households/<str:code>/", care_views.household, name="household"),
     path("households/<str:code>/load.json", views.household_load, name="household_load"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
