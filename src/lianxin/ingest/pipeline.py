@@ -39,6 +39,8 @@ class Summary:
     topology_updated: int = 0
     quarantine_file: str = ""
     held_files: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # columns used and ignored
+    notes: list[str] = field(default_factory=list)  # e.g. registers read as a rollover
 
     @property
     def good(self) -> int:
@@ -59,7 +61,9 @@ class Summary:
         if self.error:
             return [f"{self.source}: FAILED: {self.error}"]
         t = self.total()
-        out = [f"{self.source}: {self.description}", f"  rows read     {self.rows:>12,}"]
+        out = [f"{self.source}: {self.description}"]
+        out.extend(f"  columns {c}" for c in self.columns)
+        out.append(f"  rows read     {self.rows:>12,}")
         for name, w in self.written.items():
             out.append(
                 f"  {name:<13} accepted {w.accepted:,}, replaced {w.replaced:,}, "
@@ -75,6 +79,7 @@ class Summary:
         if self.registered:
             made = ", ".join(f"{n:,} {what}" for what, n in self.registered.items())
             out.append(f"  registered    {made}")
+        out.extend(f"  note          {n}" for n in self.notes)
         n_rej = sum(self.rejected.values())
         out.append(f"  rejected      {n_rej:>12,}")
         for code, n in self.rejected.most_common():
@@ -259,6 +264,7 @@ def _meter_kind(row: dict) -> str:
 HELD_COLUMNS = {
     "readings": ["_line", "meter", "household", "ts", "value", "unit"],
     "registers": ["_line", "meter", "ts", "value", "unit"],
+    "interval_registers": ["_line", "meter", "ts", "value", "unit"],
     "events": ["_line", "meter", "ts", "event", "detail"],
     "payments": ["_line", "account", "meter", "ts", "amount", "channel"],
     "balances": ["_line", "meter", "ts", "balance"],
@@ -350,8 +356,11 @@ def import_file(
     quarantine = Quarantine(run, home)
     directory = Directory(register_unknown, summary)
     try:
+        if options.previous is None:
+            options.previous = _previous_registers(stores)
         source = open_source(path, options)
         summary.description = source.describe()
+        summary.columns = source.columns_note()
         for batch in source.batches():
             summary.rows += batch.rows
             if progress is not None:
@@ -367,6 +376,8 @@ def import_file(
             rej = pl.concat([r for r in rejections if r.height] or [rejections[0]]).sort("line")
             _count(rej, summary, path)
             quarantine.add(rej)
+        summary.description = source.describe()  # a 日期 column may have shown times of day
+        _register_notes(source, summary)
     except FileError as exc:
         summary.error = str(exc).removeprefix(f"{path}: ")
     finally:
@@ -488,6 +499,12 @@ def _store(batch: Batch, stores, summary: Summary, options: Options, rejections:
         rejections.append(rej)
         if daily.height:
             _add(summary, "daily energy", stores.readings.write(daily))
+    elif batch.kind == "interval_registers":
+        from lianxin.ingest.readers.intervals import SET_NAME
+
+        for (unit,), part in recs.partition_by("unit", as_dict=True, maintain_order=True).items():
+            name = SET_NAME.get(unit, unit)
+            _add(summary, name, stores.readings.write(part.select("meter", "ts", "value", "unit")))
     elif batch.kind == "events":
         _add(summary, "events", stores.events.write(recs.select("meter", "ts", "event", "detail")))
     elif batch.kind == "payments":
@@ -495,6 +512,39 @@ def _store(batch: Batch, stores, summary: Summary, options: Options, rejections:
         _add(summary, "payments", stores.payments.write(recs.select(cols)))
     elif batch.kind == "balances":
         _add(summary, "balances", stores.balances.write(recs.select("meter", "ts", "balance")))
+
+
+def _previous_registers(stores):
+    """Earlier registers from the store, so a file's first point of each meter has its
+    predecessor (yesterday's 23:45 before today's 00:00)."""
+
+    def previous(meters: list[str], start, end) -> pl.DataFrame:
+        return stores.readings.read(meters, start, end)
+
+    return previous
+
+
+def _register_notes(source, summary: Summary) -> None:
+    notes = source.register_notes
+    if notes.get("rollover"):
+        summary.notes.append(
+            f"{notes['rollover']:,} register rollovers (the register wrapped at its digit limit)"
+        )
+    if notes.get("replaced"):
+        summary.notes.append(
+            f"{notes['replaced']:,} meter replacements by --replaced-below (the interval "
+            "across each is left as a gap)"
+        )
+    if source.skipped_rows.get("reactive"):
+        summary.notes.append(
+            f"{source.skipped_rows['reactive']:,} rows of reactive energy (无功) ignored"
+        )
+    spans = summary.written.get("gap-spanning energy")
+    if spans and spans.total:
+        summary.notes.append(
+            f"{spans.total:,} differences span missing points: kept as one longer interval each "
+            "(`kWh span`); --spread spreads them evenly"
+        )
 
 
 def _add(summary: Summary, name: str, result: WriteResult) -> None:
