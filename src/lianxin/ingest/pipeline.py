@@ -376,7 +376,9 @@ def import_file(
             rej = pl.concat([r for r in rejections if r.height] or [rejections[0]]).sort("line")
             _count(rej, summary, path)
             quarantine.add(rej)
-        summary.description = source.describe()  # a 日期 column may have shown times of day
+        # A 日期 column may have shown times of day: say what the file turned out to be.
+        summary.description = source.describe()
+        summary.columns = source.columns_note()
         _register_notes(source, summary)
     except FileError as exc:
         summary.error = str(exc).removeprefix(f"{path}: ")
