@@ -13,7 +13,8 @@ the acquisition system's 96点示值查询 shows them. Each file carries the tro
 - registers_wide.csv / registers_wide.xlsx: wide, one row per meter and day, points 0:00 … 23:45
   (UTF-8 with BOM; XLSX with a title row).
 - registers_replaced.csv: meter 5 replaced at 12:00 of day 1 (new register starts at 0.52);
-  registers_replacement_record.csv is its 换表 record.
+  registers_new_meter.csv is the same change with a new meter number from 12:00, and
+  meter_replacement_gb18030.csv its 换表 record.
 
     .venv/bin/python tests/data/make_register_fixtures.py
 """
@@ -115,6 +116,28 @@ def main():
             reg = round(0.52 + reg - new_base, 4)
         lines.append(f"{meter},{t:%Y-%m-%d %H:%M},{num(reg)}")
     (OUT / "registers_replaced.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    # The same replacement as it is usually exported: a new meter number from 12:00, and its
+    # 换表 record (GB18030). The old meter came off at 11:50, 30% into the 11:45-12:00 quarter;
+    # the new one reads 0.52 when installed.
+    new_meter = "3330001000000000000099"
+    e = homes[4][3][47]  # energy of 11:45-12:00
+    old_final = round(points[47][1] + 0.3 * e, 4)
+    lines = ["电能表资产编号,采集时间,正向有功总(kWh)"]
+    for k, (t, reg, _rev) in enumerate(points):
+        if k < 48:
+            lines.append(f"{meter},{t:%Y-%m-%d %H:%M},{num(reg)}")
+        else:
+            new_reg = 0.52 + (reg - old_final)
+            lines.append(f"{new_meter},{t:%Y-%m-%d %H:%M},{num(new_reg)}")
+    (OUT / "registers_new_meter.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    record = [
+        "户号,旧表号,新表号,旧表止码,新表起码,换表时间",
+        f"{account},{meter},{new_meter},{num(old_final)},0.5200,2024-03-01 11:50:00",
+    ]
+    (OUT / "meter_replacement_gb18030.csv").write_bytes(
+        ("\r\n".join(record) + "\r\n").encode("gb18030")
+    )
 
 
 if __name__ == "__main__":

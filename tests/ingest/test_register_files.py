@@ -235,3 +235,39 @@ def test_fuzz_register_reader(tmp_path, meters, cells):
     keys = {(ln.split(",")[0], ln.split(",")[1]) for ln in lines[1:]}
     assert regs + len(rejected) >= len(keys) - len([c for c in cells if c == ""])
     assert energy <= regs
+
+
+def test_replacement_record_carries_the_household_across_two_meters(home, homes, capsys):
+    from lianxin.care.models import Household, Meter, MeterReplacement
+    from lianxin.monitor.loop import Monitor
+    from lianxin.web.load import load_chart
+
+    old = homes[4][0]
+    household = Household.objects.create(code="3000000005", address="眉山市东坡区苏祠路16号")
+    Meter.objects.create(number=old, account_number="3000000005", household=household)
+    out = run(capsys, FIXTURES / "meter_replacement_gb18030.csv")
+    assert "meter replacements (换表), csv, GB18030" in out
+    assert "旧表止码 (old meter's final register)" in out
+    assert "replacements  1 换表 records kept" in out
+    record = MeterReplacement.objects.get()
+    assert record.new_meter.household == household and not record.old_meter.active
+    assert record.new_meter.number == "3330001000000000000099"
+    out = main(["import", str(FIXTURES / "registers_new_meter.csv")])
+    out = capsys.readouterr().out
+    assert "1 intervals across a meter replacement, from its 换表 record" in out
+    assert "rejected                 0" in out
+    # Every quarter-hour of the two days has its energy, across the two meters; the one across
+    # the change is the old meter's last part plus the new meter's first.
+    want = curve(homes, 4)
+    got = {**energy_of(home, old), **energy_of(home, "3330001000000000000099")}
+    assert len(got) == 192
+    assert {t: round(v, 6) for t, v in got.items() if abs(v - want[t]) > 1e-6} == {}
+    # The engine judges the household on both meters (the old one is kept for its history).
+    monitor = Monitor(home, "Asia/Shanghai", history_days=3)
+    monitor.sync_registry()
+    assert set(monitor.meters["meter"]) == {old, "3330001000000000000099"}
+    assert set(monitor.meters["household_id"]) == {"3000000005"}
+    monitor.close()
+    # The chart draws both meters' readings as one line.
+    chart = load_chart(household, "7d", now=datetime(2024, 3, 3, tzinfo=UTC))
+    assert len(chart["load"]) == 192

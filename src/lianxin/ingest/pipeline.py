@@ -17,7 +17,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from lianxin.care.models import Feeder, Household, Meter, TransformerArea, valid_household_code
+from lianxin.care.models import (
+    Feeder,
+    Household,
+    Meter,
+    MeterReplacement,
+    TransformerArea,
+    valid_household_code,
+)
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection
 from lianxin.ingest.readers import REJECTION_SCHEMA, Batch, FileError, Options, open_source
 from lianxin.store import WriteResult, open_stores
@@ -37,6 +44,7 @@ class Summary:
     examples: list[str] = field(default_factory=list)
     registered: Counter = field(default_factory=Counter)
     topology_updated: int = 0
+    replacements: int = 0  # 换表 records kept
     quarantine_file: str = ""
     held_files: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)  # columns used and ignored
@@ -48,6 +56,7 @@ class Summary:
         return (
             sum(w.total for w in self.written.values())
             + self.topology_updated
+            + self.replacements
             + self.rejected.get("unknown_meter", 0)
         )
 
@@ -76,6 +85,8 @@ class Summary:
             )
         if self.topology_updated:
             out.append(f"  topology      {self.topology_updated:,} meters placed in their 台区")
+        if self.replacements:
+            out.append(f"  replacements  {self.replacements:,} 换表 records kept")
         if self.registered:
             made = ", ".join(f"{n:,} {what}" for what, n in self.registered.items())
             out.append(f"  registered    {made}")
@@ -218,6 +229,68 @@ class Directory:
         return areas
 
     @transaction.atomic
+    def replace(self, records: pl.DataFrame, headers: dict[str, str]) -> tuple[int, pl.DataFrame]:
+        """Keep 换表 records: the new meter joins the old one's household (created like it if
+        new), the old one is no longer active. Re-importing a record updates it."""
+        rejected = []
+        kept = 0
+        for r in records.iter_rows(named=True):
+            old = Meter.objects.filter(number=r["old_meter"]).first()
+            field = headers.get("old_meter", "old_meter")
+            if old is None:
+                rejected.append(
+                    (
+                        r["_line"],
+                        field,
+                        r["old_meter"],
+                        "unknown old meter: import its readings or register it first",
+                        "unknown_meter",
+                    )
+                )
+                continue
+            new = Meter.objects.filter(number=r["new_meter"]).first()
+            if new is None:
+                new = Meter.objects.create(
+                    number=r["new_meter"][:32],
+                    account_number=old.account_number,
+                    household=old.household,
+                    kind=old.kind,
+                    interval_minutes=old.interval_minutes,
+                    prepaid=old.prepaid,
+                    installed_on=r["ts"].date(),
+                )
+                self.summary.registered["meters"] += 1
+                self.known[new.number] = new.account_number
+                self.absent.discard(new.number)
+            elif new.household_id != old.household_id:
+                rejected.append(
+                    (
+                        r["_line"],
+                        headers.get("new_meter", "new_meter"),
+                        r["new_meter"],
+                        f"the new meter belongs to household {new.household.code}, the old one "
+                        f"to {old.household.code}: a replacement stays in one household",
+                        "replacement_mismatch",
+                    )
+                )
+                continue
+            MeterReplacement.objects.update_or_create(
+                old_meter=old,
+                new_meter=new,
+                defaults={
+                    "household": old.household,
+                    "replaced_at": r["ts"],
+                    "old_final": r["old_final"],
+                    "new_initial": r["new_initial"],
+                },
+            )
+            if old.pk != new.pk and old.active:
+                old.active = False
+                old.save(update_fields=["active"])
+            kept += 1
+        return kept, pl.DataFrame(rejected, schema=REJECTION_SCHEMA, orient="row")
+
+    @transaction.atomic
     def place(self, info: pl.DataFrame) -> int:
         """Topology: put each known meter's household in its transformer area."""
         rows = list(info.iter_rows(named=True))
@@ -358,6 +431,7 @@ def import_file(
     try:
         if options.previous is None:
             options.previous = _previous_registers(stores)
+        options.replacements = _replacements()
         source = open_source(path, options)
         summary.description = source.describe()
         summary.columns = source.columns_note()
@@ -371,6 +445,10 @@ def import_file(
                 quarantine.hold(batch.kind, batch.held)
             if batch.kind == "topology":
                 summary.topology_updated += directory.place(batch.records)
+            elif batch.kind == "replacements":
+                kept, rej = directory.replace(batch.records, source._columns)
+                summary.replacements += kept
+                rejections.append(rej)
             elif batch.records.height:
                 _store(batch, stores, summary, options, rejections)
             rej = pl.concat([r for r in rejections if r.height] or [rejections[0]]).sort("line")
@@ -393,7 +471,7 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
     """Map records to known meters; quarantine (or register) unknown ones. Mutates batch.records.
     Returns the rejections for unknown meters: one per source line."""
     recs = batch.records
-    if not recs.height:
+    if not recs.height or batch.kind == "replacements":
         return pl.DataFrame(schema=REJECTION_SCHEMA)
     if "_by_household" in recs.columns:
         return _resolve_households(batch, directory, headers)
@@ -526,8 +604,24 @@ def _previous_registers(stores):
     return previous
 
 
+def _replacements() -> dict:
+    """Every 换表 record, by new meter number (replacements are rare: one dict per import)."""
+    out: dict[str, list] = {}
+    rows = MeterReplacement.objects.values_list(
+        "new_meter__number", "old_meter__number", "replaced_at", "old_final", "new_initial"
+    )
+    for new, old, at, old_final, new_initial in rows:
+        out.setdefault(new, []).append((old, at, old_final, new_initial))
+    return out
+
+
 def _register_notes(source, summary: Summary) -> None:
     notes = source.register_notes
+    if notes.get("replaced_record"):
+        summary.notes.append(
+            f"{notes['replaced_record']:,} intervals across a meter replacement, from its 换表 "
+            "record (old meter's last part + new meter's first)"
+        )
     if notes.get("rollover"):
         summary.notes.append(
             f"{notes['rollover']:,} register rollovers (the register wrapped at its digit limit)"

@@ -67,6 +67,9 @@ class Options:
     # (meters, start, end) -> store rows (meter, ts, value, unit): earlier registers, so a file's
     # first point has its predecessor. Set by the pipeline; None in pure reads.
     previous: object = None
+    # Meter replacements (换表): new meter -> [(old meter, replaced at (UTC), old meter's final
+    # register, new meter's initial register)]. Set by the pipeline from care.MeterReplacement.
+    replacements: dict | None = None
     chunk_bytes: int = 16 * 1024 * 1024  # about 25,000 96-point rows: 2.4 M readings
     now: datetime | None = None  # for "in the future" checks; default: the current time
 

@@ -55,13 +55,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "area_name": ("台区名称", "transformer_area_name", "area_name"),
     "feeder": ("馈线", "馈线编号", "线路", "线路编号", "线路名称", "feeder"),
-    "date": ("数据日期", "日期", "冻结日期", "抄表日期", "date", "day"),
+    "date": ("数据日期", "日期", "换表日期", "冻结日期", "抄表日期", "date", "day"),
     "ts": (
         "时间",
         "数据时间",
         "采集时间",
         "冻结时间",
         "抄表时间",
+        "换表时间",
+        "装拆时间",
         "时间戳",
         "发生时间",
         "事件时间",
@@ -101,6 +103,35 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "反向有功电能",
         "register_reverse",
         "register_export",
+    ),
+    # A meter replacement (换表) record.
+    "old_meter": (
+        "旧表号",
+        "原表号",
+        "旧表资产编号",
+        "旧电能表资产编号",
+        "拆除表号",
+        "拆表表号",
+        "old_meter",
+    ),
+    "new_meter": (
+        "新表号",
+        "新表资产编号",
+        "新电能表资产编号",
+        "装出表号",
+        "新装表号",
+        "装表表号",
+        "new_meter",
+    ),
+    "old_final": ("旧表止码", "旧表示值", "拆表示值", "拆除示值", "旧表底度", "止码", "old_final"),
+    "new_initial": (
+        "新表起码",
+        "新表示值",
+        "装表示值",
+        "新装示值",
+        "新表底度",
+        "起码",
+        "new_initial",
     ),
     "event": ("事件类型", "事件", "事件名称", "event", "event_type"),
     "detail": ("事件详情", "详情", "描述", "事件描述", "detail", "details"),
@@ -216,7 +247,15 @@ def _classify_header(path: Path, cells: list, title: str, options: Options) -> S
         src.kind = "load_curve"
         src._unit, src.unit_note = _curve_unit(path, cells, title, columns, options)
         return src
-    if "register" in columns and "meter" in columns and "ts" in columns:
+    if {"old_meter", "new_meter"} <= columns.keys():
+        missing = [c for c in ("old_final", "new_initial") if c not in columns]
+        if missing or not ({"ts", "date"} & columns.keys()):
+            raise FileError(
+                f"{path}: a meter replacement (换表) record needs 旧表号, 新表号, 旧表止码, "
+                f"新表起码 and 换表时间; found: {found}"
+            )
+        src.kind = "replacements"
+    elif "register" in columns and "meter" in columns and "ts" in columns:
         src.kind = "interval_registers"
     elif "register" in columns and "meter" in columns and "date" in columns:
         # 日期 may hold a date (daily frozen) or a full timestamp (interval registers): the

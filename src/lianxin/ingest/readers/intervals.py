@@ -224,6 +224,8 @@ def derive(
                 .iter_rows()
             ):
                 carry[m] = (t, v)
+    if opts.replacements and flow == FORWARD:
+        _across_replacements(src, regs, carry)
     if carry:
         known = {m: carry[m] for m in meters if m in carry}
         if known:
@@ -350,10 +352,45 @@ def derive(
     return good, energy_rows, rejections
 
 
+def _across_replacements(src: Source, regs: pl.DataFrame, carry: dict) -> None:
+    """A new meter's first point takes as predecessor the old meter's last register before the
+    replacement, moved to the new meter's scale (value - old_final + new_initial): the interval
+    across the change then gets the old meter's last part plus the new meter's first."""
+    opts = src.options
+    firsts = (
+        regs.filter(pl.col("meter").is_in(list(opts.replacements)))
+        .group_by("meter")
+        .agg(pl.col("ts").min())
+    )
+    for meter, first in firsts.iter_rows():
+        records = [r for r in opts.replacements[meter] if r[1] <= first and r[0] != meter]
+        if not records:
+            continue
+        old, at, old_final, new_initial = max(records, key=lambda r: r[1])
+        if meter in carry and carry[meter][0] >= at:
+            continue  # already past the change
+        found = []
+        mine = regs.filter((pl.col("meter") == old) & (pl.col("ts") <= at))
+        if mine.height:
+            found.append(mine.sort("ts").row(-1, named=True))
+        if old in carry and carry[old][0] <= at:
+            found.append({"ts": carry[old][0], "value": carry[old][1]})
+        if not found and opts.previous is not None:
+            prev = opts.previous([old], at - timedelta(hours=2), at + timedelta(microseconds=1))
+            if prev is not None and prev.height:
+                prev = prev.filter(pl.col("unit") == REG_UNIT[FORWARD]).sort("ts")
+                if prev.height:
+                    found.append(prev.row(-1, named=True))
+        if found:
+            last = max(found, key=lambda r: r["ts"])
+            carry[meter] = (last["ts"], last["value"] - old_final + new_initial)
+            src.register_notes["replaced_record"] = src.register_notes.get("replaced_record", 0) + 1
+
+
 def _count(notes: list[tuple]) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in notes:
-        if r[4] in ("rollover", "replaced"):
+        if r[4] in ("rollover", "replaced", "replaced_record"):
             out[r[4]] = out.get(r[4], 0) + 1
     return out
 
@@ -397,6 +434,14 @@ def _walk(src, flow, idx, m_arr, t, v, carried, regs, accepted, energy, prev_idx
                 notes.append((lines[i], fields[i], raws[i], "", "rollover"))
                 last = i
                 continue
+            record = _same_meter_record(opts, m_arr[i], t[last], t[i])
+            if record is not None:
+                across = (record[2] - pv) + (cv - record[3])
+                if 0 <= across <= lim:
+                    energy[i] = across
+                    notes.append((lines[i], fields[i], raws[i], "", "replaced_record"))
+                    last = i
+                    continue
             if opts.replaced_below is not None and cv <= opts.replaced_below:
                 energy[i] = np.nan  # the interval across the replacement is a gap
                 notes.append((lines[i], fields[i], raws[i], "", "replaced"))
@@ -432,6 +477,15 @@ def _walk(src, flow, idx, m_arr, t, v, carried, regs, accepted, energy, prev_idx
         else:
             energy[i] = d
             last = i
+
+
+def _same_meter_record(opts, meter, after_us: int, until_us: int):
+    """A 换表 record that kept the meter's number, dated between two of its points."""
+    for record in (opts.replacements or {}).get(meter, ()):
+        at = int(record[1].timestamp() * 1e6)
+        if record[0] == meter and after_us < at <= until_us:
+            return record
+    return None
 
 
 def _when(us: int, src) -> str:

@@ -16,6 +16,7 @@ from lianxin.ingest.readers import (
     long,
     payments,
     registers,
+    replacements,
     topology,
 )
 from lianxin.ingest.readers.common import Batch, Options, _needs_strip
@@ -26,6 +27,7 @@ READERS = {
     "registers": registers.read,
     "interval_registers": registers.read,
     "register_curve": intervals.read_wide,
+    "replacements": replacements.read,
     "long": long.read,
     "events": events.read,
     "payments": payments.read_payments,
@@ -61,6 +63,7 @@ class Source:
                 "registers": "daily frozen registers",
                 "interval_registers": "interval registers (示值)",
                 "register_curve": "96-point register curve (示值)",
+                "replacements": "meter replacements (换表)",
                 "long": "long-format readings",
                 "events": "meter events",
                 "payments": "payment records",
@@ -87,6 +90,10 @@ class Source:
             "register_reverse": "reverse active register (export)",
             "value": "value",
             "unit": "unit / data type",
+            "old_meter": "old meter",
+            "new_meter": "new meter",
+            "old_final": "old meter's final register",
+            "new_initial": "new meter's initial register",
         }
         used = [f"{raw} ({what.get(canon, canon)})" for canon, raw in self._columns.items()]
         if self._points:
@@ -101,7 +108,11 @@ class Source:
     def batches(self) -> Iterator[Batch]:
         now = self.options.now or datetime.now(UTC)
         process = READERS[self.kind]
-        ids = [c for c in ("meter", "account", "household", "area_code") if c in self._columns]
+        ids = [
+            c
+            for c in ("meter", "account", "household", "area_code", "old_meter", "new_meter")
+            if c in self._columns
+        ]
         for chunk, rejected, rows in self._chunks:
             chunk = chunk.with_columns(
                 pl.col(c).cast(pl.String).str.strip_chars() for c in ids if _needs_strip(chunk[c])
