@@ -69,18 +69,16 @@ def read_long(src: Source, chunk: pl.DataFrame, ts: pl.Series, ok: pl.Series, re
     flows = [f for f in (FORWARD, REVERSE) if f in chunk.columns]
     parts = []
     for flow in flows:
-        raw = chunk[flow].cast(pl.String)
-        present = raw.is_not_null() & (raw.str.strip_chars() != "")
-        frame = (
-            chunk.select("_line", "meter")
-            .with_columns(
-                ts=ts,
-                _raw=raw,
-                value=raw.str.strip_chars().str.replace_all(",", "").cast(pl.Float64, strict=False)
-                * src._factors.get(flow, 1.0),
-            )
-            .filter(ok & present)
-        )
+        col = chunk[flow]
+        factor = src._factors.get(flow, 1.0)
+        if col.dtype == pl.String:
+            present = col.is_not_null() & (col.str.strip_chars() != "")
+            text = col.str.strip_chars().str.replace_all(",", "")
+            extra = {"_raw": col, "value": text.cast(pl.Float64, strict=False) * factor}
+        else:  # typed (Parquet, XLSX numbers): the text of a rejected value is made from it
+            present = col.is_not_null()
+            extra = {"value": col.cast(pl.Float64, strict=False) * factor}
+        frame = chunk.select("_line", "meter").with_columns(ts=ts, **extra).filter(ok & present)
         parts.append((flow, frame))
     return _derive_batch(src, parts, rej, info=_info(chunk))
 
@@ -173,10 +171,11 @@ def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
             else frame.with_columns(unit=pl.lit(REG_UNIT[flow]))
         )
         # (the value checks drop _field and _raw; derive names them in its own rejections)
-        frame = frame.with_columns(_f=pl.col("_field"), _r=pl.col("_raw"))
+        raw = "_raw" in frame.columns
+        frame = frame.with_columns(_f=pl.col("_field"), **({"_r": pl.col("_raw")} if raw else {}))
         checked, bad = _check_values(frame, now or datetime.now(UTC), interval=timedelta(0))
         rej.append(bad)
-        checked = checked.rename({"_f": "_field", "_r": "_raw"})
+        checked = checked.rename({"_f": "_field", **({"_r": "_raw"} if raw else {})})
         regs, energy, bad2 = derive(src, flow, checked)
         rej.append(bad2)
         records.append(regs)
@@ -201,155 +200,149 @@ def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
 def derive(
     src: Source, flow: str, regs: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Registers (meter, ts, value, _line, _field, _raw) of one flow -> (accepted registers,
-    interval energy rows, rejections). Uses and updates the carried last point per meter."""
+    """Registers (meter, ts, value, _line, _field[, _raw]) of one flow -> (accepted registers,
+    interval energy rows, rejections). Uses and updates the carried last point per meter.
+
+    Vectorised over the chunk (meters as contiguous runs after sorting); only meters with a
+    backwards step or a jump are walked point by point."""
     opts = src.options
     carry = src._carry.setdefault(flow, {})
-    regs = regs.select("meter", "ts", "value", "_line", "_field", "_raw").sort(
-        "meter", "ts", "_line"
-    )
-    # Two rows for one meter and time: the later line wins, as a store write would.
-    regs = regs.unique(["meter", "ts"], keep="last", maintain_order=True)
-    meters = regs["meter"].unique().to_list()
-    missing = [m for m in meters if m not in carry]
-    if missing and opts.previous is not None and regs.height:
-        first = regs["ts"].min()
-        prev = opts.previous(missing, first - timedelta(hours=2), first)
-        if prev is not None and prev.height:
-            prev = prev.filter(pl.col("unit") == REG_UNIT[flow]).sort("ts")
-            for m, t, v in (
-                prev.group_by("meter", maintain_order=True)
-                .last()
-                .select("meter", "ts", "value")
-                .iter_rows()
-            ):
-                carry[m] = (t, v)
-    if opts.replacements and flow == FORWARD:
-        _across_replacements(src, regs, carry)
-    if carry:
-        known = {m: carry[m] for m in meters if m in carry}
-        if known:
-            head = pl.DataFrame(
-                {
-                    "meter": list(known),
-                    "ts": [t for t, _ in known.values()],
-                    "value": [v for _, v in known.values()],
-                },
-                schema={"meter": pl.String, "ts": regs["ts"].dtype, "value": pl.Float64},
-            ).with_columns(
-                _line=pl.lit(None, pl.Int64),
-                _field=pl.lit(None, pl.String),
-                _raw=pl.lit(None, pl.String),
+    if not regs.height:
+        return regs.select("meter", "ts", "value", "_line"), _empty_energy(), _rejection_frame([])
+    # Exports come sorted by meter and time; sort only when this chunk is not.
+    unsorted = regs.select(
+        (
+            (pl.col("meter") > pl.col("meter").shift(-1))
+            | (
+                (pl.col("meter") == pl.col("meter").shift(-1))
+                & (pl.col("ts") > pl.col("ts").shift(-1))
             )
-            # A carried point at or after a chunk's point is not its predecessor (rows out of
-            # order across chunks): those points take no predecessor from the carry.
-            regs = pl.concat([head, regs]).sort("meter", "ts", nulls_last=False)
-    m_arr = regs["meter"].to_numpy()
+        ).any()
+    ).item()
+    if unsorted:
+        regs = regs.sort("meter", "ts", "_line")
+    # Two rows for one meter and time: the later line wins, as a store write would.
+    same_next = (pl.col("meter") == pl.col("meter").shift(-1)) & (
+        pl.col("ts") == pl.col("ts").shift(-1)
+    )
+    if regs.select(same_next.any()).item():
+        regs = regs.sort("meter", "ts", "_line").filter(~same_next.fill_null(False))
+    n = regs.height
+    first = (
+        regs.select((pl.col("meter") != pl.col("meter").shift(1)).fill_null(True))
+        .to_series()
+        .to_numpy()
+    )
+    starts = np.flatnonzero(first)
+    meters_first = regs["meter"].gather(starts).to_list()
     t = regs["ts"].dt.epoch("us").to_numpy()
     v = regs["value"].to_numpy()
-    carried = regs["_line"].is_null().to_numpy()
-    n = len(v)
-    same = np.zeros(n, dtype=bool)
-    if n > 1:
-        same[1:] = m_arr[1:] == m_arr[:-1]
-    dt = np.zeros(n, dtype=np.int64)
-    dt[1:] = t[1:] - t[:-1]
-    d = np.zeros(n)
-    d[1:] = v[1:] - v[:-1]
-    # The meter's interval: given, or its shortest step.
+    # Each meter's predecessor: carried from an earlier chunk, else the store's last register.
+    missing = [m for m in meters_first if m not in carry]
+    if missing and opts.previous is not None:
+        firsts = pl.DataFrame({"meter": meters_first, "_first": regs["ts"].gather(starts)}).filter(
+            pl.col("meter").is_in(missing)
+        )
+        lo, hi = firsts["_first"].min(), firsts["_first"].max()
+        prev = opts.previous(missing, lo - timedelta(hours=2), hi)
+        if prev is not None and prev.height:
+            last = (
+                prev.filter(pl.col("unit") == REG_UNIT[flow])
+                .join(firsts, on="meter")
+                .filter(pl.col("ts") < pl.col("_first"))
+                .sort("meter", "ts")
+                .group_by("meter", maintain_order=True)
+                .last()
+            )
+            for m, ts_, val in last.select("meter", "ts", "value").iter_rows():
+                carry[m] = (ts_, val)
+    if opts.replacements and flow == FORWARD:
+        _across_replacements(src, regs, carry)
+    prev_t = np.empty(n, dtype=np.int64)
+    prev_v = np.empty(n)
+    prev_t[1:], prev_v[1:] = t[:-1], v[:-1]
+    has_prev = ~first
+    for j, m in enumerate(meters_first):
+        i = int(starts[j])
+        c = carry.get(m)
+        if c is not None:
+            ct = int(c[0].timestamp() * 1_000_000)
+            if ct < t[i]:  # a carried point at or after this one is not its predecessor
+                prev_t[i], prev_v[i], has_prev[i] = ct, c[1], True
+    dt = np.where(has_prev, t - prev_t, 0)
+    d = np.where(has_prev, v - prev_v, 0.0)
+    lengths = np.diff(np.append(starts, n))
+    # The meter's interval: given, or its shortest step (1 to 60 minutes).
     if opts.interval_given:
         step = np.full(n, opts.interval_minutes * _NS_MIN, dtype=np.int64)
     else:
-        steps = (
-            pl.DataFrame({"m": m_arr, "dt": np.where(same, dt, 0)})
-            .with_columns(s=pl.col("dt").filter(pl.col("dt") > 0).min().over("m"))["s"]
-            .fill_null(opts.interval_minutes * _NS_MIN)
-        )
-        step = np.minimum(steps.to_numpy().astype(np.int64), 60 * _NS_MIN)
-        step = np.maximum(step, _NS_MIN)
-    hours = dt / 3.6e9
-    lim = limit("kWh", timedelta(hours=1)) * hours
-    clean = same & (d >= 0) & (d <= lim)
-    trouble_rows = same & ~clean
-    prev_idx = np.arange(n) - 1
+        masked = np.where(has_prev & (dt > 0), dt, np.iinfo(np.int64).max)
+        mins = np.minimum.reduceat(masked, starts)
+        mins = np.where(mins == np.iinfo(np.int64).max, opts.interval_minutes * _NS_MIN, mins)
+        step = np.repeat(np.clip(mins, _NS_MIN, 60 * _NS_MIN), lengths)
+    lim = limit("kWh", timedelta(hours=1)) * (dt / 3.6e9)
+    clean = has_prev & (d >= 0) & (d <= lim)
     accepted = np.ones(n, dtype=bool)
     energy = np.where(clean, d, np.nan)
+    start = prev_t.copy()
     notes: list[tuple] = []
-    if trouble_rows.any():
-        bad_meters = set(m_arr[trouble_rows].tolist())
-        idx = np.flatnonzero(np.isin(m_arr, list(bad_meters)))
-        _walk(src, flow, idx, m_arr, t, v, carried, regs, accepted, energy, prev_idx, notes)
-    has_pair = same & accepted & ~np.isnan(energy)
-    if not has_pair.any():
-        energy_rows = _empty_energy()
-    else:
-        pi = prev_idx[has_pair]
-        e = energy[has_pair]
-        start = t[pi]
-        span = t[has_pair] - start
-        stp = step[has_pair]
-        exact = span == stp
-        lines = regs["_line"].to_numpy()[has_pair]
-        mm = m_arr[has_pair]
-        out = [
-            pl.DataFrame(
-                {"meter": mm[exact], "ts": start[exact], "value": e[exact], "_line": lines[exact]},
-                schema_overrides={"_line": pl.Int64},
-            ).with_columns(unit=pl.lit(ENERGY_UNIT[flow]))
-        ]
-        longer = ~exact
-        if longer.any():
-            divisible = (span % stp == 0) & longer
-            if opts.spread and divisible.any():
-                cnt = (span[divisible] // stp[divisible]).astype(np.int64)
-                rep = np.repeat(np.arange(int(divisible.sum())), cnt)
-                k = (
-                    np.concatenate([np.arange(c) for c in cnt])
-                    if len(cnt)
-                    else np.zeros(0, np.int64)
-                )
-                out.append(
-                    pl.DataFrame(
-                        {
-                            "meter": mm[divisible][rep],
-                            "ts": start[divisible][rep] + k * stp[divisible][rep],
-                            "value": (e[divisible] / cnt)[rep],
-                            "_line": lines[divisible][rep],
-                        },
-                        schema_overrides={"_line": pl.Int64},
-                    ).with_columns(unit=pl.lit(ENERGY_UNIT[flow]))
-                )
-                longer &= ~divisible
+    trouble = has_prev & ~clean
+    if trouble.any():
+        groups = np.repeat(np.arange(len(starts)), lengths)
+        for g in np.unique(groups[trouble]).tolist():
+            lo, hi = int(starts[g]), int(starts[g]) + int(lengths[g])
+            _walk(src, regs, lo, hi, t, v, has_prev, prev_t, prev_v, accepted, energy, start, notes)
+    pair = accepted & ~np.isnan(energy)
+    span = t - start
+    exact = pair & (span == step)
+    longer = pair & ~exact
+    out = [_energy_rows(regs, np.flatnonzero(exact), start, energy, ENERGY_UNIT[flow])]
+    if longer.any():
+        divisible = longer & (span % step == 0)
+        if opts.spread and divisible.any():
+            idx = np.flatnonzero(divisible)
+            cnt = (span[idx] // step[idx]).astype(np.int64)
+            rep = np.repeat(idx, cnt)
+            k = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            spread_start = start[rep] + k * step[rep]
             out.append(
-                pl.DataFrame(
-                    {
-                        "meter": mm[longer],
-                        "ts": start[longer],
-                        "value": e[longer],
-                        "_line": lines[longer],
-                    },
-                    schema_overrides={"_line": pl.Int64},
-                ).with_columns(unit=pl.lit(SPAN_UNIT[flow]))
+                _energy_rows(
+                    regs,
+                    rep,
+                    spread_start,
+                    (energy[idx] / cnt)[np.repeat(np.arange(len(idx)), cnt)],
+                    ENERGY_UNIT[flow],
+                    direct=True,
+                )
             )
-        energy_rows = pl.concat([o for o in out if o.height] or [out[0]]).with_columns(
-            ts=pl.from_epoch(pl.col("ts"), time_unit="us").dt.replace_time_zone("UTC")
-        )
+            longer &= ~divisible
+        out.append(_energy_rows(regs, np.flatnonzero(longer), start, energy, SPAN_UNIT[flow]))
+    energy_rows = pl.concat(out)
     for kind, n_ in _count(notes).items():
         src.register_notes[kind] = src.register_notes.get(kind, 0) + n_
     rejections = _rejection_frame([r for r in notes if r[4] in ("register_down", "register_jump")])
-    keep = accepted & ~carried
-    good = regs.filter(pl.Series(keep)).select(
-        "meter", "ts", "value", "_line", unit=pl.lit(REG_UNIT[flow])
-    )
+    good = regs.select("meter", "ts", "value", "_line", unit=pl.lit(REG_UNIT[flow]))
+    if not accepted.all():
+        good = good.filter(pl.Series(accepted))
     # The last accepted point of each meter goes on to the next chunk.
-    last = (
-        regs.filter(pl.Series(accepted))
-        .group_by("meter")
-        .agg(pl.col("ts").last(), pl.col("value").last())
-    )
-    for m, ts_, val in last.iter_rows():
+    last_idx = np.maximum.reduceat(np.where(accepted, np.arange(n), -1), starts)
+    last_idx = last_idx[last_idx >= 0]
+    for m, ts_, val in regs.select("meter", "ts", "value")[last_idx].iter_rows():
         carry[m] = (ts_, val)
     return good, energy_rows, rejections
+
+
+def _energy_rows(regs, idx, start, energy, unit, direct=False) -> pl.DataFrame:
+    """Energy rows at `idx` of regs: meter and line from the later register, ts = the start of
+    the interval (the earlier one). `direct`: start and energy are already per output row."""
+    picked = regs.select("meter", "_line")[idx]
+    ts = start if direct else start[idx]
+    value = energy if direct else energy[idx]
+    return picked.with_columns(
+        ts=pl.Series(ts, dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+        value=pl.Series(value, dtype=pl.Float64),
+        unit=pl.lit(unit),
+    ).select("meter", "ts", "value", "_line", "unit")
 
 
 def _across_replacements(src: Source, regs: pl.DataFrame, carry: dict) -> None:
@@ -407,67 +400,62 @@ def _empty_energy() -> pl.DataFrame:
     )
 
 
-def _walk(src, flow, idx, m_arr, t, v, carried, regs, accepted, energy, prev_idx, notes) -> None:
-    """The meters with a backwards step or a jump, point by point: a rejected point is skipped,
+def _walk(src, regs, lo, hi, t, v, has_prev, prev_t, prev_v, accepted, energy, start, notes):
+    """One meter with a backwards step or a jump, point by point: a rejected point is skipped,
     so the next difference is taken from the last accepted point."""
     opts = src.options
-    lines = regs["_line"].to_list()
-    fields = regs["_field"].to_list()
-    raws = regs["_raw"].to_list()
-    last = None
-    for i in idx.tolist():
-        if last is None or m_arr[last] != m_arr[i]:
-            last = i
-            energy[i] = np.nan
+    meter = regs["meter"][lo]
+    lines = regs["_line"][lo:hi].to_list()
+    fields = regs["_field"][lo:hi].to_list()
+    raws = regs["_raw"][lo:hi].to_list() if "_raw" in regs.columns else [None] * (hi - lo)
+    if has_prev[lo]:
+        pt, pv = int(prev_t[lo]), float(prev_v[lo])
+    else:
+        pt = pv = None
+    for i in range(lo, hi):
+        j = i - lo
+        raw = raws[j] if raws[j] is not None else _num(float(v[i]))
+        energy[i] = np.nan
+        if pv is None:
+            pt, pv = int(t[i]), float(v[i])
             continue
-        prev_idx[i] = last
-        pv, cv = v[last], v[i]
-        minutes = (t[i] - t[last]) / _NS_MIN
+        cv = float(v[i])
+        minutes = (t[i] - pt) / _NS_MIN
         lim = limit("kWh", timedelta(minutes=minutes))
         d = cv - pv
-        where = _when(t[last], src)
+        where = _when(pt, src)
+        ok = False
         if d < 0:
             digits = opts.register_digits or max(1, len(str(int(math.floor(pv)))))
             wrapped = 10.0**digits - pv + cv
+            record = _same_meter_record(opts, meter, pt, int(t[i]))
             if 0 <= wrapped <= lim and (opts.register_digits or pv >= 0.9 * 10.0**digits):
-                energy[i] = wrapped
-                notes.append((lines[i], fields[i], raws[i], "", "rollover"))
-                last = i
-                continue
-            record = _same_meter_record(opts, m_arr[i], t[last], t[i])
-            if record is not None:
-                across = (record[2] - pv) + (cv - record[3])
-                if 0 <= across <= lim:
-                    energy[i] = across
-                    notes.append((lines[i], fields[i], raws[i], "", "replaced_record"))
-                    last = i
-                    continue
-            if opts.replaced_below is not None and cv <= opts.replaced_below:
-                energy[i] = np.nan  # the interval across the replacement is a gap
-                notes.append((lines[i], fields[i], raws[i], "", "replaced"))
-                last = i
-                continue
-            accepted[i] = False
-            energy[i] = np.nan
-            notes.append(
-                (
-                    lines[i],
-                    fields[i],
-                    raws[i],
-                    f"register went back from {_num(pv)} (at {where}) to {_num(cv)}: not a "
-                    f"rollover of a {len(str(int(pv)))}-digit register; if the meter was replaced "
-                    "import its 换表 record or give --replaced-below",
-                    "register_down",
+                energy[i], ok = wrapped, True
+                notes.append((lines[j], fields[j], raw, "", "rollover"))
+            elif record is not None and 0 <= (record[2] - pv) + (cv - record[3]) <= lim:
+                energy[i], ok = (record[2] - pv) + (cv - record[3]), True
+                notes.append((lines[j], fields[j], raw, "", "replaced_record"))
+            elif opts.replaced_below is not None and cv <= opts.replaced_below:
+                ok = True  # the interval across the replacement is a gap
+                notes.append((lines[j], fields[j], raw, "", "replaced"))
+            else:
+                notes.append(
+                    (
+                        lines[j],
+                        fields[j],
+                        raw,
+                        f"register went back from {_num(pv)} (at {where}) to {_num(cv)}: not a "
+                        f"rollover of a {len(str(int(pv)))}-digit register; if the meter was "
+                        "replaced import its 换表 record or give --replaced-below",
+                        "register_down",
+                    )
                 )
-            )
         elif d > lim:
-            accepted[i] = False
-            energy[i] = np.nan
             notes.append(
                 (
-                    lines[i],
-                    fields[i],
-                    raws[i],
+                    lines[j],
+                    fields[j],
+                    raw,
                     f"register jumped from {_num(pv)} (at {where}) to {_num(cv)}: "
                     f"{_num(d)} kWh in {minutes:g} min, above the plausible maximum of "
                     f"{_num(lim)} kWh",
@@ -475,8 +463,12 @@ def _walk(src, flow, idx, m_arr, t, v, carried, regs, accepted, energy, prev_idx
                 )
             )
         else:
-            energy[i] = d
-            last = i
+            energy[i], ok = d, True
+        if ok:
+            start[i] = pt
+            pt, pv = int(t[i]), cv
+        else:
+            accepted[i] = False
 
 
 def _same_meter_record(opts, meter, after_us: int, until_us: int):
