@@ -33,7 +33,7 @@ def read(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
         local = ts.filter(~bad).dt.convert_time_zone(src.options.time_zone)
         if local.len() and (local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute()).max() > 0:
             src.kind = "interval_registers"
-            src._columns["ts"] = src._columns.pop("date")
+            src._columns = {("ts" if k == "date" else k): c for k, c in src._columns.items()}
     if src.kind == "interval_registers":
         if "date" in chunk.columns and "ts" not in chunk.columns:
             chunk = chunk.rename({"date": "ts"})
