@@ -141,3 +141,7 @@ class MeterReplacementAdmin(admin.ModelAdmin):
     )
     search_fields = ("old_meter__number", "new_meter__number", "household__code")
     raw_id_fields = ("household", "old_meter", "new_meter")
+
+
+# The role groups under their translated names.
+from lianxin.care import admin_roles  # noqa: E402,F401
