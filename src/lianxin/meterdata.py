@@ -142,6 +142,13 @@ UNITS: dict[str, Unit] = {
         Unit("kW", _ELEC, "power", 1.0, MAX_KW),
         Unit("kWh/d", _ELEC, "day", 1.0, MAX_KW * 24),
         Unit("kWh reg", _ELEC, "register", 1.0, 1e9),
+        # Interval registers (示值): the reverse register, energy exported in an interval
+        # (rooftop solar: never use), and a difference spanning missing points, stored at the
+        # gap's start and ending at the meter's next register (not a fixed interval).
+        Unit("kWh export reg", _ELEC, "register", 1.0, 1e9),
+        Unit("kWh export", _ELEC, "export", 1.0, MAX_KW),
+        Unit("kWh span", _ELEC, "span", 1.0, MAX_KW),
+        Unit("kWh export span", _ELEC, "span", 1.0, MAX_KW),
         Unit("V", _ELEC, "voltage", 1.0, 1_000.0),
         Unit("A", _ELEC, "current", 1.0, 1_000.0),
         Unit("m3", _FLOW, "interval", 1.0, MAX_M3_PER_H),

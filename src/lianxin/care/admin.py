@@ -10,6 +10,7 @@ from lianxin.care.models import (
     Household,
     Membership,
     Meter,
+    MeterReplacement,
     Team,
     TransformerArea,
 )
@@ -126,6 +127,21 @@ class MembershipInline(admin.TabularInline):
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "name_en"]
     inlines = [MembershipInline]
+
+
+@admin.register(MeterReplacement)
+class MeterReplacementAdmin(admin.ModelAdmin):
+    list_display = (
+        "household",
+        "old_meter",
+        "new_meter",
+        "replaced_at",
+        "old_final",
+        "new_initial",
+    )
+    search_fields = ("old_meter__number", "new_meter__number", "household__code")
+    raw_id_fields = ("household", "old_meter", "new_meter")
+
 
 # The role groups under their translated names.
 from lianxin.care import admin_roles  # noqa: E402,F401

@@ -192,6 +192,49 @@ class Meter(models.Model):
         return f"{self.number} ({self.get_kind_display()})"
 
 
+def with_replaced(meters):
+    """Active meters plus those a 换表 replaced: their readings are the household's history
+    (the engine and the chart judge and draw a household across the change)."""
+    return meters.filter(Q(active=True) | Q(replaced_by__isnull=False)).distinct()
+
+
+class MeterReplacement(models.Model):
+    """A meter replacement (换表): the old meter came off the wall at `replaced_at` reading
+    `old_final`, the new one went on reading `new_initial`. The household's history continues
+    across the two: the interval across the change gets the energy of both parts, the engine
+    judges the household on whichever meter reports, and the chart shows both."""
+
+    household = models.ForeignKey(
+        Household, verbose_name=_("household"), on_delete=models.PROTECT, related_name="+"
+    )
+    old_meter = models.ForeignKey(
+        Meter, verbose_name=_("old meter"), on_delete=models.PROTECT, related_name="replaced_by"
+    )
+    new_meter = models.ForeignKey(
+        Meter, verbose_name=_("new meter"), on_delete=models.PROTECT, related_name="replaces"
+    )
+    replaced_at = models.DateTimeField(_("replaced at"))
+    old_final = models.FloatField(_("old meter's final register (kWh)"))
+    new_initial = models.FloatField(_("new meter's initial register (kWh)"))
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-replaced_at"]
+        verbose_name = _("meter replacement")
+        verbose_name_plural = _("meter replacements")
+        constraints = [
+            # One record per replacement: a re-imported 换表 file updates it.
+            models.UniqueConstraint(fields=["old_meter", "new_meter"], name="one_replacement"),
+            models.CheckConstraint(
+                condition=Q(old_final__gte=0) & Q(new_initial__gte=0),
+                name="replacement_registers_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.old_meter.number} → {self.new_meter.number}"
+
+
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     name_en = models.CharField(_("name (English)"), max_length=100, blank=True)

@@ -33,14 +33,65 @@ def add_arguments(parser):
         default="start",
         help="long format: timestamps mark the start (default) or the end of the interval",
     )
-    parser.add_argument(
-        "--interval",
-        type=int,
-        default=15,
-        choices=[1, 15, 30, 60],
-        help="long format with --ts-marks end: interval length in minutes (default 15)",
-    )
+    add_register_arguments(parser)
     add_quiet(parser)
+
+
+def flag_is_interval(args) -> bool:
+    return not hasattr(args, "reading_interval")
+
+
+def _minutes(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {text!r}") from None
+    if not 1 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{value} minutes: an interval is 1 to 60 minutes")
+    return value
+
+
+def add_register_arguments(parser, flag: str = "--interval"):
+    """Options of interval readings and registers, shared by `import` and `watch`."""
+    parser.add_argument(
+        flag,
+        type=_minutes,
+        help="interval in minutes (1-60): of long files with --ts-marks end (default 15), and of "
+        "interval registers (示值), whose interval is otherwise inferred per meter",
+    )
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="interval registers: spread a difference that spans missing points evenly over "
+        "them (default: keep it as one longer interval, which the engine does not learn from)",
+    )
+    parser.add_argument(
+        "--register-digits",
+        type=int,
+        metavar="N",
+        help="interval registers: the register's width in integer digits (a rollover wraps at "
+        "10^N); default: from the value before the wrap, when it is close to its limit",
+    )
+    parser.add_argument(
+        "--replaced-below",
+        type=float,
+        metavar="KWH",
+        help="interval registers: a register that falls to KWH or less is a replaced meter "
+        "(the interval across it is left as a gap) rather than a rejected backwards step",
+    )
+
+
+def register_options(args, interval: int | None = None) -> dict:
+    interval = args.interval if interval is None and flag_is_interval(args) else interval
+    return {
+        "interval_minutes": interval or 15,
+        "interval_given": interval is not None,
+        "spread": args.spread,
+        "register_digits": args.register_digits,
+        "replaced_below": args.replaced_below,
+    }
 
 
 def run(args) -> int:
@@ -57,7 +108,7 @@ def run(args) -> int:
         time_zone=args.time_zone or settings.TIME_ZONE,
         unit=args.unit,
         ts_marks=args.ts_marks,
-        interval_minutes=args.interval,
+        **register_options(args),
     )
     anything = False
     for path in args.paths:

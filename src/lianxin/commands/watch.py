@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from lianxin.commands.import_ import add_register_arguments, register_options
 from lianxin.commands.progress import add_quiet, bar
 from lianxin.errors import LianxinError
 
@@ -30,6 +31,8 @@ def add_arguments(parser):
         help="create unknown meters from the export's columns (see `import`)",
     )
     parser.add_argument("--unit", choices=["kWh", "kW"], help="see `lianxin import --unit`")
+    # (--interval is the poll here: the readings' interval is --reading-interval)
+    add_register_arguments(parser, flag="--reading-interval")
     add_quiet(parser)
 
 
@@ -45,7 +48,11 @@ def run(args) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise LianxinError(f"{folder} is not a folder")
-    options = Options(time_zone=settings.TIME_ZONE, unit=args.unit)
+    options = Options(
+        time_zone=settings.TIME_ZONE,
+        unit=args.unit,
+        **register_options(args, args.reading_interval),
+    )
     print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     seen: dict[Path, tuple[int, int]] = {}
     from lianxin import health

@@ -48,7 +48,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from lianxin.ingest.api.rows import BodyError, RowError, decode_json, parse_rows, rejected_rows
+from lianxin.ingest.api.rows import (
+    BodyError,
+    RowError,
+    decode_json,
+    parse_rows,
+    rejected_rows,
+    row_list,
+)
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 BEAT_EVERY = 10.0  # seconds between heartbeats
@@ -67,6 +74,7 @@ class _Message:
 class Stats:
     messages: int = 0
     readings: int = 0
+    payments: int = 0  # payments and balances
     events: int = 0
     duplicate: int = 0
     rejected: int = 0
@@ -290,15 +298,13 @@ class Subscriber:
         from django.db import close_old_connections
 
         close_old_connections()
-        readings: list = []
-        events: list = []
+        lists: dict[str, list] = {"": [], "events.": [], "payments.": [], "balances.": []}
         # The message and the index within it of each decoded row, to name them in errors.
-        reading_origin: list[tuple[int, int]] = []
-        event_origin: list[tuple[int, int]] = []
+        origins: dict[str, list[tuple[int, int]]] = {k: [] for k in lists}
         errors: dict[int, list[RowError]] = {}
         for index, message in enumerate(batch):
             try:
-                r, e = decode_json(message.payload)
+                decoded = decode_json(message.payload)
             except BodyError as exc:
                 errors[index] = [
                     RowError(0, "payload", _preview(message.payload), str(exc), "unreadable")
@@ -317,17 +323,20 @@ class Subscriber:
                 ]
                 self.stats.bad_messages += 1
                 continue
-            reading_origin.extend((index, i) for i in range(len(r)))
-            event_origin.extend((index, i) for i in range(len(e)))
-            readings.extend(r)
-            events.extend(e)
+            for key, rows in zip(lists, decoded, strict=True):
+                origins[key].extend((index, i) for i in range(len(rows)))
+                lists[key].extend(rows)
         parsed = parse_rows(
-            readings, events, meter_kinds=self.intake.meter_kinds, time_zone=self.intake.time_zone
+            lists[""],
+            lists["events."],
+            payments=lists["payments."],
+            balances=lists["balances."],
+            meter_kinds=self.intake.meter_kinds,
+            time_zone=self.intake.time_zone,
         )
         rejected = rejected_rows(parsed.errors)
         for e in parsed.errors:
-            origin = event_origin if e.field.startswith("events.") else reading_origin
-            index, row = origin[e.row]
+            index, row = origins[row_list(e.field)][e.row]
             errors.setdefault(index, []).append(RowError(row, e.field, e.value, e.reason, e.code))
         parsed.errors = []
         outcome = self.intake.take(parsed, source="mqtt", description="MQTT messages")
@@ -347,7 +356,8 @@ class Subscriber:
         s.messages += len(batch)
         s.readings += outcome.readings.accepted + outcome.readings.replaced
         s.events += outcome.events.accepted + outcome.events.replaced
-        s.duplicate += outcome.readings.duplicate + outcome.events.duplicate
+        s.payments += sum(w.accepted + w.replaced for w in (outcome.payments, outcome.balances))
+        s.duplicate += outcome.total().duplicate
         s.rejected += rejected
 
     def _subscription(self, topic: str) -> str:
@@ -358,7 +368,8 @@ class Subscriber:
         self.log(
             f"{s.messages} message(s): {s.readings} reading(s) and {s.events} event(s) stored, "
             f"{s.duplicate} duplicate, {s.rejected} row(s) rejected, "
-            f"{s.bad_messages} unreadable message(s)"
+            f"{s.bad_messages} unreadable message(s), "
+            f"{s.payments} payment(s) and balance(s) stored"
         )
 
 

@@ -17,7 +17,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from lianxin.care.models import Feeder, Household, Meter, TransformerArea, valid_household_code
+from lianxin.care.models import (
+    Feeder,
+    Household,
+    Meter,
+    MeterReplacement,
+    TransformerArea,
+    valid_household_code,
+)
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection
 from lianxin.ingest.readers import REJECTION_SCHEMA, Batch, FileError, Options, open_source
 from lianxin.store import WriteResult, open_stores
@@ -37,8 +44,11 @@ class Summary:
     examples: list[str] = field(default_factory=list)
     registered: Counter = field(default_factory=Counter)
     topology_updated: int = 0
+    replacements: int = 0  # 换表 records kept
     quarantine_file: str = ""
     held_files: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # columns used and ignored
+    notes: list[str] = field(default_factory=list)  # e.g. registers read as a rollover
 
     @property
     def good(self) -> int:
@@ -46,6 +56,7 @@ class Summary:
         return (
             sum(w.total for w in self.written.values())
             + self.topology_updated
+            + self.replacements
             + self.rejected.get("unknown_meter", 0)
         )
 
@@ -59,7 +70,9 @@ class Summary:
         if self.error:
             return [f"{self.source}: FAILED: {self.error}"]
         t = self.total()
-        out = [f"{self.source}: {self.description}", f"  rows read     {self.rows:>12,}"]
+        out = [f"{self.source}: {self.description}"]
+        out.extend(f"  columns {c}" for c in self.columns)
+        out.append(f"  rows read     {self.rows:>12,}")
         for name, w in self.written.items():
             out.append(
                 f"  {name:<13} accepted {w.accepted:,}, replaced {w.replaced:,}, "
@@ -72,9 +85,12 @@ class Summary:
             )
         if self.topology_updated:
             out.append(f"  topology      {self.topology_updated:,} meters placed in their 台区")
+        if self.replacements:
+            out.append(f"  replacements  {self.replacements:,} 换表 records kept")
         if self.registered:
             made = ", ".join(f"{n:,} {what}" for what, n in self.registered.items())
             out.append(f"  registered    {made}")
+        out.extend(f"  note          {n}" for n in self.notes)
         n_rej = sum(self.rejected.values())
         out.append(f"  rejected      {n_rej:>12,}")
         for code, n in self.rejected.most_common():
@@ -213,6 +229,68 @@ class Directory:
         return areas
 
     @transaction.atomic
+    def replace(self, records: pl.DataFrame, headers: dict[str, str]) -> tuple[int, pl.DataFrame]:
+        """Keep 换表 records: the new meter joins the old one's household (created like it if
+        new), the old one is no longer active. Re-importing a record updates it."""
+        rejected = []
+        kept = 0
+        for r in records.iter_rows(named=True):
+            old = Meter.objects.filter(number=r["old_meter"]).first()
+            field = headers.get("old_meter", "old_meter")
+            if old is None:
+                rejected.append(
+                    (
+                        r["_line"],
+                        field,
+                        r["old_meter"],
+                        "unknown old meter: import its readings or register it first",
+                        "unknown_meter",
+                    )
+                )
+                continue
+            new = Meter.objects.filter(number=r["new_meter"]).first()
+            if new is None:
+                new = Meter.objects.create(
+                    number=r["new_meter"][:32],
+                    account_number=old.account_number,
+                    household=old.household,
+                    kind=old.kind,
+                    interval_minutes=old.interval_minutes,
+                    prepaid=old.prepaid,
+                    installed_on=r["ts"].date(),
+                )
+                self.summary.registered["meters"] += 1
+                self.known[new.number] = new.account_number
+                self.absent.discard(new.number)
+            elif new.household_id != old.household_id:
+                rejected.append(
+                    (
+                        r["_line"],
+                        headers.get("new_meter", "new_meter"),
+                        r["new_meter"],
+                        f"the new meter belongs to household {new.household.code}, the old one "
+                        f"to {old.household.code}: a replacement stays in one household",
+                        "replacement_mismatch",
+                    )
+                )
+                continue
+            MeterReplacement.objects.update_or_create(
+                old_meter=old,
+                new_meter=new,
+                defaults={
+                    "household": old.household,
+                    "replaced_at": r["ts"],
+                    "old_final": r["old_final"],
+                    "new_initial": r["new_initial"],
+                },
+            )
+            if old.pk != new.pk and old.active:
+                old.active = False
+                old.save(update_fields=["active"])
+            kept += 1
+        return kept, pl.DataFrame(rejected, schema=REJECTION_SCHEMA, orient="row")
+
+    @transaction.atomic
     def place(self, info: pl.DataFrame) -> int:
         """Topology: put each known meter's household in its transformer area."""
         rows = list(info.iter_rows(named=True))
@@ -259,6 +337,7 @@ def _meter_kind(row: dict) -> str:
 HELD_COLUMNS = {
     "readings": ["_line", "meter", "household", "ts", "value", "unit"],
     "registers": ["_line", "meter", "ts", "value", "unit"],
+    "interval_registers": ["_line", "meter", "ts", "value", "unit"],
     "events": ["_line", "meter", "ts", "event", "detail"],
     "payments": ["_line", "account", "meter", "ts", "amount", "channel"],
     "balances": ["_line", "meter", "ts", "balance"],
@@ -350,8 +429,12 @@ def import_file(
     quarantine = Quarantine(run, home)
     directory = Directory(register_unknown, summary)
     try:
+        if options.previous is None:
+            options.previous = _previous_registers(stores)
+        options.replacements = _replacements()
         source = open_source(path, options)
         summary.description = source.describe()
+        summary.columns = source.columns_note()
         for batch in source.batches():
             summary.rows += batch.rows
             if progress is not None:
@@ -362,11 +445,19 @@ def import_file(
                 quarantine.hold(batch.kind, batch.held)
             if batch.kind == "topology":
                 summary.topology_updated += directory.place(batch.records)
+            elif batch.kind == "replacements":
+                kept, rej = directory.replace(batch.records, source._columns)
+                summary.replacements += kept
+                rejections.append(rej)
             elif batch.records.height:
                 _store(batch, stores, summary, options, rejections)
             rej = pl.concat([r for r in rejections if r.height] or [rejections[0]]).sort("line")
             _count(rej, summary, path)
             quarantine.add(rej)
+        # A 日期 column may have shown times of day: say what the file turned out to be.
+        summary.description = source.describe()
+        summary.columns = source.columns_note()
+        _register_notes(source, summary)
     except FileError as exc:
         summary.error = str(exc).removeprefix(f"{path}: ")
     finally:
@@ -380,7 +471,7 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
     """Map records to known meters; quarantine (or register) unknown ones. Mutates batch.records.
     Returns the rejections for unknown meters: one per source line."""
     recs = batch.records
-    if not recs.height:
+    if not recs.height or batch.kind == "replacements":
         return pl.DataFrame(schema=REJECTION_SCHEMA)
     if "_by_household" in recs.columns:
         return _resolve_households(batch, directory, headers)
@@ -488,6 +579,12 @@ def _store(batch: Batch, stores, summary: Summary, options: Options, rejections:
         rejections.append(rej)
         if daily.height:
             _add(summary, "daily energy", stores.readings.write(daily))
+    elif batch.kind == "interval_registers":
+        from lianxin.ingest.readers.intervals import SET_NAME
+
+        for (unit,), part in recs.partition_by("unit", as_dict=True, maintain_order=True).items():
+            name = SET_NAME.get(unit, unit)
+            _add(summary, name, stores.readings.write(part.select("meter", "ts", "value", "unit")))
     elif batch.kind == "events":
         _add(summary, "events", stores.events.write(recs.select("meter", "ts", "event", "detail")))
     elif batch.kind == "payments":
@@ -495,6 +592,55 @@ def _store(batch: Batch, stores, summary: Summary, options: Options, rejections:
         _add(summary, "payments", stores.payments.write(recs.select(cols)))
     elif batch.kind == "balances":
         _add(summary, "balances", stores.balances.write(recs.select("meter", "ts", "balance")))
+
+
+def _previous_registers(stores):
+    """Earlier registers from the store, so a file's first point of each meter has its
+    predecessor (yesterday's 23:45 before today's 00:00)."""
+
+    def previous(meters: list[str], start, end) -> pl.DataFrame:
+        return stores.readings.read(meters, start, end)
+
+    return previous
+
+
+def _replacements() -> dict:
+    """Every 换表 record, by new meter number (replacements are rare: one dict per import)."""
+    out: dict[str, list] = {}
+    rows = MeterReplacement.objects.values_list(
+        "new_meter__number", "old_meter__number", "replaced_at", "old_final", "new_initial"
+    )
+    for new, old, at, old_final, new_initial in rows:
+        out.setdefault(new, []).append((old, at, old_final, new_initial))
+    return out
+
+
+def _register_notes(source, summary: Summary) -> None:
+    notes = source.register_notes
+    if notes.get("replaced_record"):
+        summary.notes.append(
+            f"{notes['replaced_record']:,} intervals across a meter replacement, from its 换表 "
+            "record (old meter's last part + new meter's first)"
+        )
+    if notes.get("rollover"):
+        summary.notes.append(
+            f"{notes['rollover']:,} register rollovers (the register wrapped at its digit limit)"
+        )
+    if notes.get("replaced"):
+        summary.notes.append(
+            f"{notes['replaced']:,} meter replacements by --replaced-below (the interval "
+            "across each is left as a gap)"
+        )
+    if source.skipped_rows.get("reactive"):
+        summary.notes.append(
+            f"{source.skipped_rows['reactive']:,} rows of reactive energy (无功) ignored"
+        )
+    spans = summary.written.get("gap-spanning energy")
+    if spans and spans.total:
+        summary.notes.append(
+            f"{spans.total:,} differences span missing points: kept as one longer interval each "
+            "(`kWh span`); --spread spreads them evenly"
+        )
 
 
 def _add(summary: Summary, name: str, result: WriteResult) -> None:

@@ -83,10 +83,10 @@ class Monitor:
         """Register every active meter's home with the engine and apply per-person settings.
         Away periods are not handed to the engine: the alerts layer silences and releases
         alerts by them (see Engine.apply_settings)."""
-        from lianxin.care.models import CareRecipient, Meter
+        from lianxin.care.models import CareRecipient, Meter, with_replaced
 
         rows = list(
-            Meter.objects.filter(active=True).values_list(
+            with_replaced(Meter.objects).values_list(
                 "number",
                 "account_number",
                 "household__code",

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from lianxin import meterdata
+from lianxin.care.models import with_replaced
 from lianxin.store import ReadingsStore
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def load_chart(household, range_key: str, alert=None, now: datetime | None = Non
     span = RANGES[range_key]
     tz = settings.TIME_ZONE
     meters = dict(
-        household.meters.filter(kind="electricity", active=True).values_list(
+        with_replaced(household.meters.filter(kind="electricity")).values_list(
             "number", "interval_minutes"
         )
     )

@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from lianxin.atomic import atomic_write
 from lianxin.care.models import Meter
-from lianxin.ingest.api.rows import KEEP_ERRORS, Parsed, RowError, errors_json, rejected_rows
+from lianxin.ingest.api.rows import (
+    KEEP_ERRORS,
+    Parsed,
+    RowError,
+    errors_json,
+    rejected_rows,
+)
 from lianxin.ingest.models import KEEP_IN_DB, ImportRun, Rejection, db_text
 from lianxin.store import WriteResult, open_stores
 
@@ -57,6 +63,29 @@ class MeterDirectory:
                 kinds = self._kinds
         return {n: kinds[n] for n in numbers if n in kinds}
 
+    def accounts_of(self, numbers: Iterable[str]) -> dict[str, str]:
+        """Meter number -> its account (户号), for payments sent by meter."""
+        numbers = list(numbers)
+        out = {}
+        for i in range(0, len(numbers), 900):
+            out.update(
+                Meter.objects.filter(number__in=numbers[i : i + 900]).values_list(
+                    "number", "account_number"
+                )
+            )
+        return out
+
+    def known_accounts(self, accounts: Iterable[str]) -> set[str]:
+        accounts = list(accounts)
+        out = set()
+        for i in range(0, len(accounts), 900):
+            out.update(
+                Meter.objects.filter(account_number__in=accounts[i : i + 900]).values_list(
+                    "account_number", flat=True
+                )
+            )
+        return out
+
 
 @dataclass
 class Outcome:
@@ -66,17 +95,23 @@ class Outcome:
     readings: WriteResult
     events: WriteResult
     errors: list[RowError] = field(default_factory=list)
+    payments: WriteResult = field(default_factory=WriteResult)
+    balances: WriteResult = field(default_factory=WriteResult)
+
+    def total(self) -> WriteResult:
+        return self.readings + self.events + self.payments + self.balances
 
     @property
     def rejected(self) -> int:
         return rejected_rows(self.errors)
 
     def to_dict(self) -> dict:
-        return {
+        total = self.total()
+        out = {
             "received": self.received,
-            "accepted": self.readings.accepted + self.events.accepted,
-            "replaced": self.readings.replaced + self.events.replaced,
-            "duplicate": self.readings.duplicate + self.events.duplicate,
+            "accepted": total.accepted,
+            "replaced": total.replaced,
+            "duplicate": total.duplicate,
             "rejected": self.rejected,
             "readings": {
                 "accepted": self.readings.accepted,
@@ -91,6 +126,17 @@ class Outcome:
             "errors": errors_json(self.errors, KEEP_ERRORS),
             "errors_truncated": len(self.errors) > KEEP_ERRORS,
         }
+        # Payments and balances are answered when a batch holds them (older senders' answers
+        # keep their shape).
+        for name in ("payments", "balances"):
+            w = getattr(self, name)
+            if w.total:
+                out[name] = {
+                    "accepted": w.accepted,
+                    "replaced": w.replaced,
+                    "duplicate": w.duplicate,
+                }
+        return out
 
 
 # Sent (robustly: a receiver's failure never fails the batch) once a batch is durable, with
@@ -102,14 +148,14 @@ class PartlyStored(Exception):
     """A batch failed after some of it was stored: says exactly which part (a re-send of the
     whole batch is safe: the stored part counts as duplicate)."""
 
-    def __init__(self, stored: list[str], readings: WriteResult, events: WriteResult):
+    def __init__(self, stored: list[str], results: dict[str, WriteResult]):
         super().__init__(f"stored {' and '.join(stored)} only")
-        self.stored, self.readings, self.events = stored, readings, events
+        self.stored, self.results = stored, results
 
     def to_dict(self) -> dict:
         return {
             name: {"accepted": w.accepted, "replaced": w.replaced, "duplicate": w.duplicate}
-            for name, w in (("readings", self.readings), ("events", self.events))
+            for name, w in self.results.items()
             if name in self.stored
         }
 
@@ -124,25 +170,38 @@ class Intake:
     def take(self, parsed: Parsed, *, source: str, description: str) -> Outcome:
         """Write the valid rows durably and quarantine the others (source and description name
         where the batch came from, for the person who reads the quarantine)."""
-        readings = WriteResult()
-        events = WriteResult()
+        results = {name: WriteResult() for name in ("readings", "events", "payments", "balances")}
         stored: list[str] = []
+        frames = {
+            "readings": parsed.readings,
+            "events": parsed.events,
+            "payments": None
+            if parsed.payments is None
+            else parsed.payments.select("account", "ts", "amount", "channel"),
+            "balances": None if parsed.balances is None else parsed.balances.drop("row"),
+        }
         try:
             # Each store writes all of its days or none (see Dataset.write).
-            if parsed.readings.height:
-                readings = self.stores.readings.write(parsed.readings.drop("row"))
-                stored.append("readings")
-            if parsed.events.height:
-                events = self.stores.events.write(parsed.events.drop("row"))
-                stored.append("events")
-            outcome = Outcome(parsed.received, readings, events, parsed.errors)
+            for name, frame in frames.items():
+                if frame is not None and frame.height:
+                    store = getattr(self.stores, name)
+                    results[name] = store.write(frame.drop("row", strict=False))
+                    stored.append(name)
+            outcome = Outcome(
+                parsed.received,
+                results["readings"],
+                results["events"],
+                parsed.errors,
+                payments=results["payments"],
+                balances=results["balances"],
+            )
             if parsed.errors:
                 self.quarantine(
                     parsed.errors, source=source, description=description, outcome=outcome
                 )
         except Exception as exc:
             if stored:
-                raise PartlyStored(stored, readings, events) from exc
+                raise PartlyStored(stored, results) from exc
             raise
         for _receiver, result in batch_taken.send_robust(Intake, source=source, outcome=outcome):
             if isinstance(result, Exception):
@@ -156,7 +215,7 @@ class Intake:
         database (up to KEEP_IN_DB) and all of them in a Parquet file beside the stores."""
         by_code = Counter(e.code for e in errors)
         rejected = rejected_rows(errors)
-        both = outcome.readings + outcome.events if outcome else WriteResult()
+        both = outcome.total() if outcome else WriteResult()
         with transaction.atomic():
             run = ImportRun.objects.create(
                 source=db_text(source, 500),

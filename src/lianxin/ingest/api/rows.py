@@ -1,4 +1,5 @@
-"""Pushed readings and meter events, from JSON or CSV to validated frames plus per-row errors.
+"""Pushed readings, meter events, payments and prepaid balances, from JSON or CSV to validated
+frames plus per-row errors.
 
 Shared by the HTTP push API and the MQTT subscriber. No Django here: meter look-up is passed in as
 a function, so this module can be tested and benchmarked alone.
@@ -93,7 +94,9 @@ class Parsed:
     readings: pl.DataFrame  # row, meter, ts, value, unit
     events: pl.DataFrame  # row, meter, ts, event, detail
     errors: list[RowError]
-    received: int  # rows in the body, readings and events together
+    received: int  # rows in the body, of every kind together
+    payments: pl.DataFrame | None = None  # row, account, meter, ts, amount, channel
+    balances: pl.DataFrame | None = None  # row, meter, ts, balance
 
 
 # ---- JSON -------------------------------------------------------------------------------------
@@ -107,15 +110,24 @@ def parse_json(
     now: datetime | None = None,
 ) -> Parsed:
     """A JSON body (see decode_json) to valid rows and per-row errors."""
-    readings, events = decode_json(body)
-    return parse_rows(readings, events, meter_kinds=meter_kinds, time_zone=time_zone, now=now)
+    readings, events, payments, balances = decode_json(body)
+    return parse_rows(
+        readings,
+        events,
+        payments=payments,
+        balances=balances,
+        meter_kinds=meter_kinds,
+        time_zone=time_zone,
+        now=now,
+    )
 
 
-def decode_json(body: bytes | str) -> tuple[list, list]:
-    """The readings and events of a JSON document. Three shapes are accepted:
+def decode_json(body: bytes | str) -> tuple[list, list, list, list]:
+    """The readings, events, payments and balances of a JSON document. Three shapes are
+    accepted:
 
-    - {"readings": [...], "events": [...], "unit": "kWh"}: either list may be absent; a top-level
-      `unit` applies to readings that do not name their own;
+    - {"readings": [...], "events": [...], "payments": [...], "balances": [...], "unit": "kWh"}:
+      any list may be absent; a top-level `unit` applies to readings that do not name their own;
     - a bare list of readings;
     - one reading or one event as an object (it has a "meter" key), handy for a meter that
       publishes each reading on its own.
@@ -123,6 +135,8 @@ def decode_json(body: bytes | str) -> tuple[list, list]:
     A reading is {"meter": "3200012345", "ts": "2026-11-27T08:15:00+08:00", "value": 0.42,
     "unit": "kWh"}. An event is {"meter": ..., "ts": ..., "event": "power_off", "detail": "..."};
     detail is optional text (an object is kept as its JSON text). Other keys are ignored.
+    A payment is {"account": "3000000001" (户号; or "meter"), "ts": ..., "amount": 50.0,
+    "channel": "wechat"}; a prepaid balance is {"meter": ..., "ts": ..., "balance": 12.5}.
     """
     _check_size(body)
     try:
@@ -134,19 +148,23 @@ def decode_json(body: bytes | str) -> tuple[list, list]:
             "body is not a batch: JSON nested too deeply (a batch is at most 3 levels deep)"
         ) from None
     default_unit = None
+    payments: list = []
+    balances: list = []
     if isinstance(doc, list):
         readings, events = doc, []
     elif isinstance(doc, dict) and "meter" in doc:
         readings, events = ([], [doc]) if "event" in doc else ([doc], [])
     elif isinstance(doc, dict):
-        unknown = sorted(set(doc) - {"readings", "events", "unit"})
+        unknown = sorted(set(doc) - {"readings", "events", "payments", "balances", "unit"})
         if unknown:
             raise BodyError(
-                f"unknown top-level key(s) {', '.join(map(repr, unknown))}: "
-                "expected 'readings', 'events' and optionally 'unit'"
+                f"unknown top-level key(s) {', '.join(map(repr, unknown))}: expected "
+                "'readings', 'events', 'payments', 'balances' and optionally 'unit'"
             )
         readings = doc.get("readings", [])
         events = doc.get("events", [])
+        payments = doc.get("payments", [])
+        balances = doc.get("balances", [])
         default_unit = doc.get("unit")
         if default_unit is not None and (
             type(default_unit) is not str or default_unit not in UNITS
@@ -154,22 +172,24 @@ def decode_json(body: bytes | str) -> tuple[list, list]:
             raise BodyError(
                 f"top-level unit {_short(default_unit)!r} is not one of {', '.join(UNITS)}"
             )
-        for name, value in (("readings", readings), ("events", events)):
+        lists = (("readings", readings), ("events", events))
+        lists += (("payments", payments), ("balances", balances))
+        for name, value in lists:
             if not isinstance(value, list):
                 raise BodyError(f"'{name}' must be a JSON array, not {_json_type(value)}")
     else:
         raise BodyError(
             f"body must be a JSON object with 'readings' and/or 'events', not {_json_type(doc)}"
         )
-    if not readings and not events:
+    if not readings and not events and not payments and not balances:
         raise BodyError("the batch holds no readings and no events")
-    if len(readings) + len(events) > MAX_ROWS:
+    if len(readings) + len(events) + len(payments) + len(balances) > MAX_ROWS:
         raise TooManyRows(f"the batch holds more than {MAX_ROWS:,} rows: send smaller batches")
     if default_unit is not None:
         for r in readings:
             if type(r) is dict and r.get("unit") is None:
                 r["unit"] = default_unit
-    return readings, events
+    return readings, events, payments, balances
 
 
 def parse_rows(
@@ -179,8 +199,12 @@ def parse_rows(
     meter_kinds: Callable[[Iterable[str]], dict[str, str]],
     time_zone: str,
     now: datetime | None = None,
+    payments: list = (),
+    balances: list = (),
 ) -> Parsed:
-    """Decoded JSON rows to valid frames and per-row errors (row = index in its list)."""
+    """Decoded JSON rows to valid frames and per-row errors (row = index in its list).
+    Payments name an account (户号) or a meter; `meter_kinds.accounts`, when the directory
+    has it, says which accounts are known."""
     now = now or datetime.now(UTC)
     errors: list[RowError] = []
     cols = _object_columns(readings, ("meter", "ts", "value", "unit"), "", errors)
@@ -189,7 +213,196 @@ def parse_rows(
     ev_errors: list[RowError] = []
     ev_cols = _object_columns(events, ("meter", "ts", "event", "detail"), "events.", ev_errors)
     event_frame = _events_frame(ev_cols, ev_errors, meter_kinds, time_zone, now)
-    return Parsed(reading_frame, event_frame, errors + ev_errors, len(readings) + len(events))
+    pay_errors: list[RowError] = []
+    pay_cols = _object_columns(
+        list(payments), ("account", "meter", "ts", "amount", "channel"), "payments.", pay_errors
+    )
+    pay_frame = _payments_frame(pay_cols, pay_errors, meter_kinds, time_zone, now)
+    bal_errors: list[RowError] = []
+    bal_cols = _object_columns(list(balances), ("meter", "ts", "balance"), "balances.", bal_errors)
+    bal_frame = _balances_frame(bal_cols, bal_errors, meter_kinds, time_zone, now)
+    return Parsed(
+        reading_frame,
+        event_frame,
+        errors + ev_errors + pay_errors + bal_errors,
+        len(readings) + len(events) + len(payments) + len(balances),
+        payments=pay_frame,
+        balances=bal_frame,
+    )
+
+
+def _time_checks(now) -> list:
+    return [
+        (
+            pl.col("ts").is_null() & pl.col("ts_raw").is_not_null(),
+            "ts",
+            "ts_raw",
+            "not an ISO 8601 time (e.g. 2026-11-27T08:15:00+08:00)",
+            "bad_time",
+        ),
+        (pl.col("ts") > now + FUTURE_TOLERANCE, "ts", "ts_raw", "in the future", "future"),
+        (pl.col("ts") < EARLIEST, "ts", "ts_raw", "before 2000-01-01: a wrong date", "absurd_date"),
+    ]
+
+
+def _payments_frame(cols, errors, meter_kinds, time_zone, now) -> pl.DataFrame:
+    """Payments: the file importer's checks (a positive amount of at most 1,000,000 yuan, not
+    in the future), keyed by a known account (户号) or a known meter."""
+    n = len(cols["ts"])
+    out_schema = {
+        "row": pl.Int64,
+        "account": pl.String,
+        "meter": pl.String,
+        "ts": pl.Datetime("us", "UTC"),
+        "amount": pl.Float64,
+        "channel": pl.String,
+    }
+    if n == 0:
+        return pl.DataFrame(schema=out_schema)
+    prefix = "payments."
+    df = pl.DataFrame(
+        {
+            "row": pl.Series(range(n), dtype=pl.Int64),
+            "account": pl.Series(
+                _strings(cols["account"], prefix + "account", errors), dtype=pl.String
+            ),
+            "meter": pl.Series(_strings(cols["meter"], prefix + "meter", errors), dtype=pl.String),
+            "ts_raw": pl.Series(_strings(cols["ts"], prefix + "ts", errors), dtype=pl.String),
+            "amount": pl.Series(
+                _numbers(cols["amount"], prefix + "amount", errors), dtype=pl.Float64
+            ),
+            "channel": pl.Series(
+                _strings(cols["channel"], prefix + "channel", errors), dtype=pl.String
+            ).fill_null(""),
+        }
+    )
+    df = df.with_columns(ts=parse_times(df["ts_raw"], time_zone))
+    _required(df, ("ts_raw", "amount"), prefix, errors)
+    for i in df.filter(pl.col("account").is_null() & pl.col("meter").is_null())["row"].to_list():
+        errors.append(
+            RowError(i, prefix + "account", None, "missing (give account or meter)", "missing")
+        )
+    checks = _time_checks(now) + [
+        (
+            pl.col("amount").is_nan() | pl.col("amount").is_infinite(),
+            "amount",
+            "amount",
+            "not a finite number",
+            "not_a_number",
+        ),
+        (
+            pl.col("amount") <= 0,
+            "amount",
+            "amount",
+            "payment amount must be positive (refunds are not payments)",
+            "negative",
+        ),
+        (pl.col("amount") > 1e6, "amount", "amount", "amount above 1,000,000 yuan", "absurd"),
+        (
+            pl.col("account").str.len_chars() > METER_MAX_LEN,
+            "account",
+            "account",
+            f"longer than {METER_MAX_LEN} characters",
+            "bad_meter",
+        ),
+    ]
+    _apply_checks(df, checks, prefix, errors)
+    by_meter = df.filter(pl.col("account").is_null() & pl.col("meter").is_not_null())
+    accounts_of = getattr(meter_kinds, "accounts_of", None)
+    known_accounts = getattr(meter_kinds, "known_accounts", None)
+    found = (
+        accounts_of(by_meter["meter"].unique().to_list()) if accounts_of and by_meter.height else {}
+    )
+    df = df.with_columns(
+        account=pl.coalesce(
+            "account", pl.col("meter").replace_strict(found, default=None, return_dtype=pl.String)
+        )
+    )
+    for i, m in (
+        by_meter.filter(~pl.col("meter").is_in(list(found))).select("row", "meter").iter_rows()
+    ):
+        errors.append(
+            RowError(
+                i,
+                prefix + "meter",
+                m,
+                "unknown meter: register it in Lianxin first",
+                "unknown_meter",
+            )
+        )
+    sent = df.filter(pl.col("meter").is_null() & pl.col("account").is_not_null())
+    if known_accounts is not None and sent.height:
+        known = known_accounts(sent["account"].unique().to_list())
+        for i, a in (
+            sent.filter(~pl.col("account").is_in(list(known))).select("row", "account").iter_rows()
+        ):
+            errors.append(
+                RowError(
+                    i,
+                    prefix + "account",
+                    a,
+                    "unknown account: register its meters in Lianxin first",
+                    "unknown_meter",
+                )
+            )
+    return df.filter(~pl.Series(_mask({e.row for e in errors}, n), dtype=pl.Boolean)).select(
+        list(out_schema)
+    )
+
+
+def _balances_frame(cols, errors, meter_kinds, time_zone, now) -> pl.DataFrame:
+    """Prepaid (费控) balances: a known meter, a number within ±1,000,000 yuan (arrears are
+    negative), not in the future."""
+    n = len(cols["meter"])
+    out_schema = {
+        "row": pl.Int64,
+        "meter": pl.String,
+        "ts": pl.Datetime("us", "UTC"),
+        "balance": pl.Float64,
+    }
+    if n == 0:
+        return pl.DataFrame(schema=out_schema)
+    prefix = "balances."
+    df = pl.DataFrame(
+        {
+            "row": pl.Series(range(n), dtype=pl.Int64),
+            "meter": pl.Series(_strings(cols["meter"], prefix + "meter", errors), dtype=pl.String),
+            "ts_raw": pl.Series(_strings(cols["ts"], prefix + "ts", errors), dtype=pl.String),
+            "balance": pl.Series(
+                _numbers(cols["balance"], prefix + "balance", errors), dtype=pl.Float64
+            ),
+        }
+    )
+    df = df.with_columns(ts=parse_times(df["ts_raw"], time_zone))
+    _required(df, ("meter", "ts_raw", "balance"), prefix, errors)
+    checks = _time_checks(now) + [
+        (
+            pl.col("balance").is_nan() | pl.col("balance").is_infinite(),
+            "balance",
+            "balance",
+            "not a finite number",
+            "not_a_number",
+        ),
+        (
+            pl.col("balance").abs() > 1e6,
+            "balance",
+            "balance",
+            "balance beyond ±1,000,000 yuan",
+            "absurd",
+        ),
+        (
+            pl.col("meter").str.len_chars() > METER_MAX_LEN,
+            "meter",
+            "meter",
+            f"longer than {METER_MAX_LEN} characters",
+            "bad_meter",
+        ),
+    ]
+    _apply_checks(df, checks, prefix, errors)
+    _check_meters(df, prefix, errors, meter_kinds, unit_column=False)
+    return df.filter(~pl.Series(_mask({e.row for e in errors}, n), dtype=pl.Boolean)).select(
+        list(out_schema)
+    )
 
 
 def _json_type(value) -> str:
@@ -608,13 +821,22 @@ def parse_times(raw: pl.Series, time_zone: str) -> pl.Series:
     return pl.select(pl.coalesce(*tries, local)).to_series().alias("ts")
 
 
+_LISTS = ("events.", "payments.", "balances.")
+
+
+def row_list(field: str) -> str:
+    """Which list of the batch an error's row is in: "" (readings), "events.", "payments." or
+    "balances." (the prefix of its field)."""
+    return next((p for p in _LISTS if field.startswith(p)), "")
+
+
 def rejected_rows(errors: list[RowError]) -> int:
-    """How many rows (readings and events apart) the errors reject: a row may have several."""
-    return len({(e.field.startswith("events."), e.row) for e in errors})
+    """How many rows (each list apart) the errors reject: a row may have several."""
+    return len({(row_list(e.field), e.row) for e in errors})
 
 
 def errors_json(errors: list[RowError], limit: int = KEEP_ERRORS) -> list[dict]:
+    order = {"": 0, "events.": 1, "payments.": 2, "balances.": 3}
     return [
-        e.to_dict()
-        for e in sorted(errors, key=lambda e: (e.field.startswith("events."), e.row))[:limit]
+        e.to_dict() for e in sorted(errors, key=lambda e: (order[row_list(e.field)], e.row))[:limit]
     ]

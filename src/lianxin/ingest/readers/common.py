@@ -59,7 +59,17 @@ class Options:
     time_zone: str = field(default_factory=deployment_zone)
     unit: str | None = None  # "kWh" or "kW" for load curves when the file does not say
     ts_marks: str = "start"  # long format: timestamps mark the interval "start" or "end"
-    interval_minutes: int = 15  # long format with ts_marks="end"
+    interval_minutes: int = 15  # long format with ts_marks="end"; interval registers' default
+    interval_given: bool = False  # interval registers: use interval_minutes, do not infer it
+    spread: bool = False  # interval registers: spread a gap-spanning difference evenly
+    register_digits: int | None = None  # register width (rollover at 10**digits); None: inferred
+    replaced_below: float | None = None  # a register falling to <= this is a replaced meter
+    # (meters, start, end) -> store rows (meter, ts, value, unit): earlier registers, so a file's
+    # first point has its predecessor. Set by the pipeline; None in pure reads.
+    previous: object = None
+    # Meter replacements (换表): new meter -> [(old meter, replaced at (UTC), old meter's final
+    # register, new meter's initial register)]. Set by the pipeline from care.MeterReplacement.
+    replacements: dict | None = None
     chunk_bytes: int = 16 * 1024 * 1024  # about 25,000 96-point rows: 2.4 M readings
     now: datetime | None = None  # for "in the future" checks; default: the current time
 
@@ -82,7 +92,7 @@ _REGISTRATION = ("account", "name", "address", "area_code", "area_name", "feeder
 
 
 def _ragged(src, count: int, n_fields: int) -> str:
-    if src.kind == "load_curve":
+    if src.kind in ("load_curve", "register_curve"):
         points = len(src._points) + count - n_fields
         return f"row has {points} point values, expected 96 ({count} fields, header has {n_fields})"
     return f"row has {count} fields, the header has {n_fields}"

@@ -20,6 +20,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "电表编号",
         "表计编号",
         "电能表资产号",
+        "电能表资产编号",
+        "电能表编号",
+        "表计资产编号",
         "资产编号",
         "表计资产号",
         "meter",
@@ -52,11 +55,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "area_name": ("台区名称", "transformer_area_name", "area_name"),
     "feeder": ("馈线", "馈线编号", "线路", "线路编号", "线路名称", "feeder"),
-    "date": ("数据日期", "日期", "冻结日期", "抄表日期", "date", "day"),
+    "date": ("数据日期", "日期", "换表日期", "冻结日期", "抄表日期", "date", "day"),
     "ts": (
         "时间",
         "数据时间",
         "采集时间",
+        "冻结时间",
+        "抄表时间",
+        "换表时间",
+        "装拆时间",
         "时间戳",
         "发生时间",
         "事件时间",
@@ -76,6 +83,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "正向有功总示值",
         "正向有功总电能示值",
         "正向有功电能示值",
+        "正向有功总电能",
+        "正向有功电能",
+        "正向有功总示值(kwh)",
         "日冻结示值",
         "冻结示值",
         "示值",
@@ -83,12 +93,56 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "register",
         "register_kwh",
     ),
+    # The reverse (export) active register: energy sent to the grid (rooftop solar), never use.
+    "register_reverse": (
+        "反向有功总",
+        "反向有功总示值",
+        "反向有功总电能示值",
+        "反向有功电能示值",
+        "反向有功总电能",
+        "反向有功电能",
+        "register_reverse",
+        "register_export",
+    ),
+    # A meter replacement (换表) record.
+    "old_meter": (
+        "旧表号",
+        "原表号",
+        "旧表资产编号",
+        "旧电能表资产编号",
+        "拆除表号",
+        "拆表表号",
+        "old_meter",
+    ),
+    "new_meter": (
+        "新表号",
+        "新表资产编号",
+        "新电能表资产编号",
+        "装出表号",
+        "新装表号",
+        "装表表号",
+        "new_meter",
+    ),
+    "old_final": ("旧表止码", "旧表示值", "拆表示值", "拆除示值", "旧表底度", "止码", "old_final"),
+    "new_initial": (
+        "新表起码",
+        "新表示值",
+        "装表示值",
+        "新装示值",
+        "新表底度",
+        "起码",
+        "new_initial",
+    ),
     "event": ("事件类型", "事件", "事件名称", "event", "event_type"),
     "detail": ("事件详情", "详情", "描述", "事件描述", "detail", "details"),
     "amount": ("缴费金额", "金额", "交费金额", "amount"),
     "channel": ("缴费渠道", "渠道", "缴费方式", "交费渠道", "channel"),
     "balance": ("余额", "剩余金额", "账户余额", "当前余额", "balance"),
 }
+# Reactive energy or power columns (无功, kvarh, kvar): ignored with a note, never rejected.
+_REACTIVE_RE = re.compile(r"无功|kvarh|kvar|reactive")
+# A register column's unit in its header -> factor to kWh (a power unit is no register).
+_REGISTER_FACTORS = {"kwh": 1.0, "wh": 0.001, "mwh": 1000.0, "千瓦时": 1.0, "度": 1.0}
 _ALIAS_TO_CANON = {a.lower(): canon for canon, names in ALIASES.items() for a in names}
 _POINT_RE = re.compile(r"^(?:p|点|point_?|pt)(\d{1,3})$")
 _CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -115,7 +169,11 @@ def _point_index(norm: str, start_labelled: bool) -> int | None:
 
 def _looks_like_header(cells: list) -> bool:
     norm = [_norm_header(c) for c in cells]
-    known = sum(1 for n in norm if n in _ALIAS_TO_CANON)
+    known = sum(
+        1
+        for n in norm
+        if n in _ALIAS_TO_CANON or re.sub(r"[(（\[].*?[)）\]]", "", n) in _ALIAS_TO_CANON
+    )
     points = sum(1 for n in norm if _POINT_RE.match(n) or _CLOCK_RE.match(n))
     return known >= 2 or points >= 24
 
@@ -127,16 +185,30 @@ def _classify_header(path: Path, cells: list, title: str, options: Options) -> S
     start_labelled = bool(clock) and "24:00" not in clock and ("0:00" in clock or "00:00" in clock)
     columns: dict[str, str] = {}
     points: list[tuple[str, int]] = []
+    ignored: list[tuple[str, str]] = []  # (header, why)
+    factors: dict[str, float] = {}
     for raw, n in zip(cells, norm, strict=True):
         k = _point_index(n, start_labelled)
         if k is not None:
             points.append((str(raw).strip(), k))
             continue
-        # A unit in brackets after a header name: "值(kWh)", "负荷(kW)".
+        # A unit in brackets after a header name: "值(kWh)", "负荷(kW)", "正向有功总(kWh)".
         base = re.sub(r"[(（\[].*?[)）\]]", "", n)
+        bracket = re.findall(r"[(（\[](.*?)[)）\]]", n)
+        if _REACTIVE_RE.search(n):
+            ignored.append((str(raw), "reactive energy, not used"))
+            continue
         canon = _ALIAS_TO_CANON.get(n) or _ALIAS_TO_CANON.get(base)
+        if canon in ("register", "register_reverse") and bracket:
+            factor = _REGISTER_FACTORS.get(bracket[-1])
+            if factor is None:
+                ignored.append((str(raw), f"unit {bracket[-1]} is not an energy register"))
+                continue
+            factors[canon] = factor
         if canon and canon not in columns:
             columns[canon] = str(raw)
+        elif str(raw).strip() and raw is not None:
+            ignored.append((str(raw), "a second column of that name" if canon else "not used"))
     src = Source(
         path=path,
         container="",
@@ -145,6 +217,9 @@ def _classify_header(path: Path, cells: list, title: str, options: Options) -> S
         options=options,
         _columns=columns,
         _points=points,
+        _ignored=ignored,
+        _factors=factors,
+        _start_labelled=start_labelled,
     )
     found = ", ".join(str(c) for c in cells[:12]) + (" …" if len(cells) > 12 else "")
     if len(points) >= 24:
@@ -162,10 +237,29 @@ def _classify_header(path: Path, cells: list, title: str, options: Options) -> S
                 f"{path}: a 96-point curve needs the columns 表号 (meter) and 数据日期 "
                 f"(date); found: {found}"
             )
+        if re.search(r"示值|register", (title + " " + " ".join(str(c) for c in cells)).lower()):
+            # 96点示值: the points are the register at each instant, not the energy.
+            src.kind = "register_curve"
+            src.unit_note = "points are registers at " + (
+                "0:00 … 23:45" if start_labelled else "0:15 … 24:00 (24:00 = next midnight)"
+            )
+            return src
         src.kind = "load_curve"
         src._unit, src.unit_note = _curve_unit(path, cells, title, columns, options)
         return src
-    if "register" in columns and "meter" in columns and "date" in columns:
+    if {"old_meter", "new_meter"} <= columns.keys():
+        missing = [c for c in ("old_final", "new_initial") if c not in columns]
+        if missing or not ({"ts", "date"} & columns.keys()):
+            raise FileError(
+                f"{path}: a meter replacement (换表) record needs 旧表号, 新表号, 旧表止码, "
+                f"新表起码 and 换表时间; found: {found}"
+            )
+        src.kind = "replacements"
+    elif "register" in columns and "meter" in columns and "ts" in columns:
+        src.kind = "interval_registers"
+    elif "register" in columns and "meter" in columns and "date" in columns:
+        # 日期 may hold a date (daily frozen) or a full timestamp (interval registers): the
+        # reader tells them apart from the values.
         src.kind = "registers"
     elif "event" in columns and "meter" in columns and "ts" in columns:
         src.kind = "events"

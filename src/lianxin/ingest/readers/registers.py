@@ -1,4 +1,6 @@
-"""Daily frozen register readings (日冻结): the register value at local 00:00 of 数据日期."""
+"""Register readings: daily frozen (日冻结: the register value at local 00:00 of 数据日期), or
+interval registers (示值) when the file has a time column (数据时间, 采集时间, 冻结时间) or its
+日期 column holds times of day (see `intervals`)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,15 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from lianxin.ingest.readers import intervals
 from lianxin.ingest.readers.common import (
     Batch,
     _check_values,
     _concat,
+    _dated,
     _local_to_utc,
     _parse_date,
+    _parse_ts,
     _reject,
     _required,
 )
@@ -22,6 +27,20 @@ if TYPE_CHECKING:
 
 
 def read(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
+    if src.kind == "registers" and chunk.height:
+        # 日期 holding full timestamps: decided once per file, from the first chunk's values.
+        ts, bad = _parse_ts(chunk["date"], src.options.time_zone)
+        local = ts.filter(~bad).dt.convert_time_zone(src.options.time_zone)
+        if local.len() and (local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute()).max() > 0:
+            src.kind = "interval_registers"
+            src._columns = {("ts" if k == "date" else k): c for k, c in src._columns.items()}
+    if src.kind == "interval_registers":
+        if "date" in chunk.columns and "ts" not in chunk.columns:
+            chunk = chunk.rename({"date": "ts"})
+        rej = []
+        ok = _required(chunk, "meter", rej)
+        ts, _, ok = _dated(src, chunk, ok, rej)
+        return intervals.read_long(src, chunk, ts, ok, rej)
     rej = []
     ok = _required(chunk, "meter", rej)
     day, bad_day = _parse_date(chunk["date"])

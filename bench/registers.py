@@ -1,0 +1,225 @@
+"""Interval register (示值) import throughput, and the daily drop at utility scale.
+
+Cases (each in its own process, so its peak RSS is its own), 100,000 meters x 1 day:
+  long-parquet  电能表资产编号, 数据时间, 正向有功总(kWh): 97 points a meter (00:00 … 24:00)
+  long-csv      the same as UTF-8 CSV
+  wide-csv      96点示值 (one row per meter and day, 0:00 … 23:45), GB18030
+  wide-xlsx     96点示值 as XLSX, 10,000 meters (a 100,000-row sheet of 99 columns exceeds the
+                reader's 256 MiB sheet limit; the figure is per reading, so it compares)
+  daily-drop    `lianxin watch --once` takes yesterday's and today's wide CSV (100,000 meters
+                each); then `lianxin monitor --once --lateness` judges the day that arrived late;
+                prints the import time and the data-gap findings (0 expected)
+
+    .venv/bin/python bench/registers.py              # all cases
+    .venv/bin/python bench/registers.py long-csv     # one case
+
+Readings/s counts the registers read (the interval energies derived from them are written too).
+Targets (issue 17): >= 1 M readings/s long Parquet/CSV, >= 0.5 M/s XLSX (measure and say).
+"""
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+N_METERS = 100_000
+XLSX_METERS = 10_000
+DAY = date(2024, 3, 1)
+WORK = Path(os.environ.get("LIANXIN_BENCH_DIR") or tempfile.gettempdir()) / "lianxin-bench-reg"
+
+
+def _meter(i: int) -> str:
+    return f"3330001{i:015d}"
+
+
+def _registers(n_meters: int, points: int, day: date, seed: int = 1):
+    """(meters, matrix of registers n_meters x points) from a realistic start, 15-min steps."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(1_000, 60_000, size=(n_meters, 1))
+    start += (day - DAY).days * 96 * 0.15  # a later day starts where the earlier one ended
+    steps = rng.gamma(2.0, 0.075, size=(n_meters, points)).round(4)
+    steps[:, 0] = 0
+    return [_meter(i) for i in range(n_meters)], (start + steps.cumsum(axis=1)).round(4)
+
+
+def _long_frame(n_meters: int):
+    import numpy as np
+    import polars as pl
+
+    meters, regs = _registers(n_meters, 97, DAY)
+    t0 = np.datetime64(DAY.isoformat() + "T00:00", "us")
+    ts = t0 + np.arange(97) * np.timedelta64(15, "m")
+    return pl.DataFrame(
+        {
+            "电能表资产编号": np.repeat(meters, 97),
+            "数据时间": np.tile(ts, n_meters).astype("datetime64[us]"),
+            "正向有功总(kWh)": regs.ravel(),
+        }
+    )
+
+
+def _wide_lines(n_meters: int, day: date) -> list[str]:
+    meters, regs = _registers(n_meters, 96, day)
+    clock = [f"{(k * 15) // 60}:{(k * 15) % 60:02d}" for k in range(96)]
+    lines = ["用电信息采集系统 96点示值查询(kWh)", ",".join(["电能表资产编号", "数据日期", *clock])]
+    for m, row in zip(meters, regs, strict=True):
+        lines.append(f"{m},{day.isoformat()}," + ",".join(f"{v:.4f}" for v in row))
+    return lines
+
+
+def inputs(case: str) -> Path:
+    WORK.mkdir(parents=True, exist_ok=True)
+    if case == "long-parquet":
+        path = WORK / "long.parquet"
+        if not path.exists():
+            _long_frame(N_METERS).write_parquet(path, row_group_size=1_000_000)
+    elif case == "long-csv":
+        path = WORK / "long.csv"
+        if not path.exists():
+            _long_frame(N_METERS).write_csv(path, datetime_format="%Y-%m-%d %H:%M:%S")
+    elif case == "wide-csv":
+        path = WORK / "wide_gb18030.csv"
+        if not path.exists():
+            path.write_bytes(("\r\n".join(_wide_lines(N_METERS, DAY)) + "\r\n").encode("gb18030"))
+    elif case == "wide-xlsx":
+        path = WORK / "wide.xlsx"
+        if not path.exists():
+            import openpyxl
+
+            wb = openpyxl.Workbook(write_only=True)
+            ws = wb.create_sheet("96点示值")
+            for k, line in enumerate(_wide_lines(XLSX_METERS, DAY)):
+                cells = line.split(",")
+                ws.append(cells if k < 2 else cells[:2] + [float(v) for v in cells[2:]])
+            wb.save(path)
+    return path
+
+
+def setup_home(home: Path, n_meters: int):
+    """A data directory with `n_meters` registered meters (made once, then reused)."""
+    os.environ["LIANXIN_HOME"] = str(home)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "lianxin.web.settings"
+    from lianxin.web.setup import migrate, setup_django
+
+    setup_django()
+    migrate()
+    from lianxin.care.models import Household, Meter
+
+    if Meter.objects.count() < n_meters:
+        Household.objects.bulk_create(
+            [Household(code=f"H{i:07d}", address=f"addr {i}") for i in range(n_meters)],
+            batch_size=5000,
+            ignore_conflicts=True,
+        )
+        ids = dict(Household.objects.values_list("code", "id"))
+        Meter.objects.bulk_create(
+            [
+                Meter(number=_meter(i), account_number=f"A{i:09d}", household_id=ids[f"H{i:07d}"])
+                for i in range(n_meters)
+            ],
+            batch_size=5000,
+            ignore_conflicts=True,
+        )
+
+
+def run_import(case: str):
+    path = inputs(case)
+    home = WORK / "home"
+    setup_home(home, N_METERS)
+    shutil.rmtree(home / "readings", ignore_errors=True)
+    from lianxin.ingest.pipeline import import_file
+    from lianxin.ingest.readers import Options
+    from lianxin.meterdata import DEFAULT_TIME_ZONE
+
+    t0 = time.perf_counter()
+    summary = import_file(path, Options(time_zone=DEFAULT_TIME_ZONE), home=home)
+    dt = time.perf_counter() - t0
+    assert not summary.rejected and not summary.error, summary.lines()
+    regs = summary.written["registers"].accepted
+    energy = summary.written["interval energy"].accepted
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{case:<13} {regs:>10,} registers in {dt:6.2f} s = {regs / dt:>10,.0f} readings/s "
+        f"(+{energy:,} interval energies written; file {path.stat().st_size / 1e6:,.0f} MB, "
+        f"peak RSS {rss:,.0f} MB)",
+        flush=True,
+    )
+
+
+def daily_drop():
+    """Two days of 96点示值 dropped into a watched folder, then the monitor on the late day."""
+    home = WORK / "home-drop"
+    shutil.rmtree(home, ignore_errors=True)
+    setup_home(home, N_METERS)
+    drop = WORK / "drop"
+    shutil.rmtree(drop, ignore_errors=True)
+    drop.mkdir()
+    day2 = DAY + timedelta(days=1)
+    for day in (DAY, day2):
+        data = ("\r\n".join(_wide_lines(N_METERS, day)) + "\r\n").encode("gb18030")
+        (drop / f"sgcc_96_{day:%Y%m%d}.csv").write_bytes(data)
+    env = {**os.environ, "LIANXIN_HOME": str(home)}
+    lianxin = [sys.executable, "-m", "lianxin"]
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [*lianxin, "watch", str(drop), "--once", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dt = time.perf_counter() - t0
+    print(
+        f"{'daily-drop':<13} lianxin watch --once: 2 files x {N_METERS:,} meters x 96 registers "
+        f"in {dt:6.1f} s = {2 * N_METERS * 96 / dt:>10,.0f} readings/s (whole command)",
+        flush=True,
+    )
+    if "failed" in out.stdout + out.stderr and "0 failed" not in out.stdout + out.stderr:
+        print(out.stdout[-2000:], out.stderr[-2000:])
+    # The day arrived at 08:00 the next morning: judged with --lateness covering the delay, no
+    # meter is reported silent for a day whose data was merely late.
+    os.environ["LIANXIN_HOME"] = str(home)
+    from lianxin.monitor.loop import Monitor
+
+    now = datetime.fromisoformat(f"{day2 + timedelta(days=1)}T08:00:00+08:00")
+    monitor = Monitor(home, "Asia/Shanghai", history_days=2, lateness=timedelta(hours=10))
+    t0 = time.perf_counter()
+    report = monitor.step(now, raise_alerts=False)
+    dt = time.perf_counter() - t0
+    kinds: dict[str, int] = {}
+    for f in report.findings:
+        kinds[f.kind] = kinds.get(f.kind, 0) + 1
+    monitor.close()
+    print(
+        f"{'daily-drop':<13} monitor step --lateness 600 at {now:%Y-%m-%d %H:%M}: judged to "
+        f"{report.judged_to:%Y-%m-%d %H:%M} UTC, {report.readings:,} household-intervals in "
+        f"{dt:6.1f} s; data_gap findings: {kinds.get('data_gap', 0)}; all findings: {kinds}",
+        flush=True,
+    )
+
+
+def main():
+    cases = sys.argv[1:] or ["long-parquet", "long-csv", "wide-csv", "wide-xlsx", "daily-drop"]
+    if os.environ.get("_LIANXIN_BENCH_CHILD"):
+        daily_drop() if cases[0] == "daily-drop" else run_import(cases[0])
+        return
+    print(f"lianxin bench/registers.py  {date.today()}  cores={os.cpu_count()}  work={WORK}")
+    print(f"load average before: {os.getloadavg()[0]:.1f} (the machine may be shared)")
+    for case in cases:
+        subprocess.run(
+            [sys.executable, __file__, case],
+            env={**os.environ, "_LIANXIN_BENCH_CHILD": "1"},
+            check=True,
+        )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
