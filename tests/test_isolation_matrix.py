@@ -78,6 +78,8 @@ MATRIX = {
     "dispatch:done": ("POST", "order", own_order_as_assignee),
     # Cancelling is the duty room's decision, not the field's (it needs alerts.view_alert).
     "dispatch:cancel": ("POST", "order", duty_room_only),
+    # So is sending someone else.
+    "dispatch:reassign": ("POST", "order", duty_room_only),
     # Takes the household code in its body: field members cannot open work orders at all.
     "dispatch:hotline": ("POST", "body:code", duty_room_only),
     # The shift board: a case's live timeline, ending a maintenance silence of a home.

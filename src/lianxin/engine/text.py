@@ -39,6 +39,20 @@ def clock(ts_s: int, tz: ZoneInfo) -> str:
     return f"{t.hour:02d}:{t.minute:02d}"
 
 
+def window(start_s: int, end_s: int, tz: ZoneInfo) -> tuple[str, str]:
+    """A stretch of the day said the way a person would: 'in the day up to 12:45' for a
+    window of most of a day (not 'between 13:15 and 12:45'), 'between 22:00 the day before
+    and 07:00' across midnight, else 'between 06:10 and 09:00'."""
+    a, b = clock(start_s, tz), clock(end_s, tz)
+    if end_s - start_s >= 20 * 3600:
+        return f"in the day up to {b}", f"截至{b}的一天内"
+    d0 = datetime.fromtimestamp(int(start_s), tz).date()
+    d1 = datetime.fromtimestamp(int(end_s), tz).date()
+    if d0 != d1:
+        return f"between {a} the day before and {b}", f"在前一天{a}至{b}之间"
+    return f"between {a} and {b}", f"在{a}至{b}之间"
+
+
 def next_local_hour(ts_s: int, tz: ZoneInfo) -> int:
     """The instant the local hour containing ts_s ends (DST-safe: hours are absolute)."""
     t = datetime.fromtimestamp(int(ts_s), tz)
