@@ -2,6 +2,7 @@
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lianxin.alerts.models import Outcome
 from lianxin.care.forms import text_field
@@ -122,8 +123,8 @@ class AuditFilter(forms.Form):
     """The audit log's filters: who, which days, which resident (name or household code)."""
 
     user = forms.CharField(label=_("Who"), required=False, max_length=150)
-    since = forms.DateField(label=_("From"), required=False)
-    until = forms.DateField(label=_("To"), required=False)
+    since = forms.DateField(label=pgettext_lazy("date range", "From"), required=False)
+    until = forms.DateField(label=pgettext_lazy("date range", "To"), required=False)
     resident = forms.CharField(label=_("Resident"), required=False, max_length=100)
 
     def clean(self):
