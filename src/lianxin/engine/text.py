@@ -40,16 +40,12 @@ def clock(ts_s: int, tz: ZoneInfo) -> str:
 
 
 def window(start_s: int, end_s: int, tz: ZoneInfo) -> tuple[str, str]:
-    """A stretch of the day said the way a person would: 'in the day up to 12:45' for a
-    window of most of a day (not 'between 13:15 and 12:45'), 'between 22:00 the day before
-    and 07:00' across midnight, else 'between 06:10 and 09:00'."""
+    """A stretch of the day said the way a person would: 'in the day up to 12:45' for a window
+    of most of a day (not 'between 13:15 and 12:45', which reads as half an hour), else
+    'between 06:10 and 09:00'."""
     a, b = clock(start_s, tz), clock(end_s, tz)
     if end_s - start_s >= 20 * 3600:
-        return f"in the day up to {b}", f"截至{b}的一天内"
-    d0 = datetime.fromtimestamp(int(start_s), tz).date()
-    d1 = datetime.fromtimestamp(int(end_s), tz).date()
-    if d0 != d1:
-        return f"between {a} the day before and {b}", f"在前一天{a}至{b}之间"
+        return f"in the day up to {b}", f"在截至{b}的一天内"
     return f"between {a} and {b}", f"在{a}至{b}之间"
 
 
