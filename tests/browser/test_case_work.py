@@ -10,16 +10,20 @@ sessions few.
 """
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import polars as pl
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from lianxin.alerts.models import KindChoices
 from lianxin.alerts.service import apply_findings
-from lianxin.care.models import CareRecipient, Household, Team
+from lianxin.care.models import CareRecipient, Household, Meter, Team
 from lianxin.dispatch.models import AuditEntry, Call, WorkOrder
 from lianxin.dispatch.views import SCORES
 from lianxin.engine.findings import Finding
+from lianxin.store import ReadingsStore
 from tests.browser import test_duty_room as duty
 from tests.browser.test_duty_room import LOCALES, _t, shot, sign_in
 from tests.web.readings import write_real_curve
@@ -300,9 +304,10 @@ def test_an_operator_and_a_field_member_work_cases(chromium, live_server, town, 
     op_ctx.close()
 
 
-def test_audit_log_filters_admin_form_and_favicon(chromium, live_server, town):
+def test_audit_log_filters_admin_form_charts_and_favicon(chromium, live_server, town):
     """18: the audit log by user, day and resident; 21: the care-recipient admin form keeps the
-    consent section inside it; 19: /favicon.ico answers."""
+    consent section inside it; 22: water plotted, earlier alerts marked, a readable 30-day
+    view; 19: /favicon.ico answers."""
     from django.test import RequestFactory
 
     from lianxin.dispatch.service import audit
@@ -322,6 +327,49 @@ def test_audit_log_filters_admin_form_and_favicon(chromium, live_server, town):
         what="last month",
         path="/",
         at=datetime.now(UTC) - timedelta(days=40),
+    )
+
+    # 22. A home with an electricity curve, a water meter and an earlier alert.
+    home = person.household
+    now = datetime.now(UTC)
+    write_real_curve(home.meters.get(kind="electricity"), days=35, now=now)
+    water = home.meters.filter(kind="water").first() or Meter.objects.create(
+        number=f"W-{home.code}", account_number=home.code, household=home, kind="water"
+    )
+    Meter.objects.filter(pk=water.pk).update(interval_minutes=30)
+    stamps = [now - timedelta(minutes=30 * i) for i in range(1, 48 * 3)]
+    ReadingsStore(Path(settings.LIANXIN_HOME) / "readings").write(
+        pl.DataFrame(
+            {
+                "meter": [water.number] * len(stamps),
+                "ts": stamps,
+                "value": [0.004 + 0.01 * (t.hour in (7, 19)) for t in stamps],
+                "unit": ["m3"] * len(stamps),
+            }
+        ).with_columns(pl.col("ts").dt.replace_time_zone("UTC").dt.cast_time_unit("us"))
+    )
+    earlier_finding = Finding(
+        kind="high_load",
+        severity="warning",
+        started_at=now - timedelta(hours=30),
+        detected_at=now - timedelta(hours=29),
+        household_id=home.code,
+        reason_en="3.2 kW for 2 h.",
+        reason_zh="连续 2 小时负荷 3.2 千瓦。",
+    )
+    [earlier] = apply_findings([earlier_finding], now=now - timedelta(hours=29))
+    [current] = apply_findings(
+        [
+            Finding(
+                kind="no_power",
+                severity="critical",
+                started_at=now - timedelta(hours=1),
+                detected_at=now,
+                household_id=home.code,
+                reason_en="No power since 1 hour ago.",
+                reason_zh="一小时前起无电。",
+            )
+        ]
     )
 
     for lang in ("zh-hans", "en"):
@@ -352,6 +400,35 @@ def test_audit_log_filters_admin_form_and_favicon(chromium, live_server, town):
         box = inline.bounding_box()
         assert box["x"] + box["width"] <= form["x"] + form["width"] + 1
         shot(page, f"admin-care-recipient-{lang}")
+
+        # 22. Water plotted on its own axis; this alert and the earlier one marked.
+        page.goto(f"{base}/alerts/{current.pk}/")
+        chart = (
+            "const c = echarts.getInstanceByDom(document.getElementById('load-chart'));"
+            " const o = c && c.getOption(); if (!o || !o.series) return null;"
+        )
+        page.wait_for_function(f"() => {{ {chart} return o.series.length === 4; }}", timeout=15_000)
+        got = page.evaluate(
+            f"() => {{ {chart} return {{names: o.series.map(s => s.name), axes: o.yAxis.length,"
+            " water: o.series[3].data.length, axis: o.series[3].yAxisIndex,"
+            " marks: o.series[2].markLine.data.map(m => [m.isThis, m.name])}; }"
+        )
+        assert _t(lang, "water (L/h)") in got["names"] and got["axes"] == 2
+        assert got["water"] > 90 and got["axis"] == 1
+        assert [this for this, _ in got["marks"]] == [True, False]
+        assert _t(lang, KindChoices.HIGH_LOAD.label) in got["marks"][1][1]
+        shot(page, f"case-chart-water-{lang}")
+        # The 30-day view: hourly means, the band under them.
+        page.click(".ranges button[data-range='30d']")
+        page.wait_for_function(
+            f"() => {{ {chart} return o.series[2].data.length > 500; }}", timeout=15_000
+        )
+        month = page.evaluate(
+            f"() => {{ {chart} return [o.series[2].data.length, o.series[1].data.length]; }}"
+        )
+        assert 500 < month[0] <= 24 * 30 + 2 and month[1] > 500
+        shot(page, f"case-chart-30d-{lang}")
+        assert earlier.pk != current.pk
         wide = page.evaluate(
             "() => [...document.querySelectorAll('.inline-group, .inline-group *')]"
             ".filter(g => g.scrollWidth > g.clientWidth + 1)"
