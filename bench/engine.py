@@ -25,7 +25,8 @@ import polars as pl
 
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
-from lianxin.engine.replay import prepare_readings, replay
+from lianxin.engine.inputs import prepare_readings
+from lianxin.engine.replay import replay
 from lianxin.meterdata import DEFAULT_TIME_ZONE
 
 LCL = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcl_london" / "data.parquet"

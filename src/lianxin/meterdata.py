@@ -335,15 +335,16 @@ def value_checks(
     }
 
 
-def check_engine_quantities(values, keys: list[str] | None = None) -> None:
+def check_engine_quantities(values, keys=None) -> None:
     """Engine input: each interval quantity a finite number >= 0 (raises ValueError naming the
-    first row otherwise). numpy arrays: this is the engine's hot path."""
+    first row, and its household when `keys` gives them, otherwise). numpy arrays: this is the
+    engine's hot path (the live step and replay's input both)."""
     import numpy as np
 
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i = int(np.argmax(bad))
-        who = f" of {keys[i]}" if keys is not None else ""
+        who = f" for household {keys[i]}" if keys is not None else ""
         raise ValueError(
-            f"readings row {i + 1}: kwh {values[i]!r}{who} is not a non-negative number"
+            f"readings row {i + 1}: kwh {float(values[i])!r}{who} is not a non-negative number"
         )

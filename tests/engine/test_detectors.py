@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from lianxin.engine.config import EngineConfig
-from lianxin.engine.replay import InputError, replay
+from lianxin.engine.inputs import InputError
+from lianxin.engine.replay import replay
 from tests.engine.curves import STANDBY, START, at, drop, edit, home, local, raised
 
 DAYS = 28
@@ -224,6 +225,17 @@ def test_prepaid_cutoff_is_its_own_finding_not_no_power(town):
     (f,) = raised(findings, "prepaid_cutoff", "h4")
     assert f.severity == "critical" and "prepaid" in f.reason_en
     assert raised(findings, "no_power") == [] and raised(findings, "inactivity") == []
+
+
+def test_prepaid_cutoff_clears_when_normal_use_returns_without_a_relay_close(town):
+    # Many meters report the relay opening but never its closing: use coming back says it.
+    df = edit(town, "h4", at(22, 10), at(22, 13), pl.lit(0.0))
+    events = pl.DataFrame({"household_id": ["h4"], "ts": [at(22, 10, 2)], "event": ["relay_open"]})
+    findings = replay(df, events=events)
+    (f,) = raised(findings, "prepaid_cutoff", "h4")
+    [cleared] = [x for x in findings if x.event == "resolved" and x.finding_id == f.finding_id]
+    assert at(22, 13) <= local(cleared.detected_at) <= at(22, 14)
+    assert raised(findings, "no_power") == []
 
 
 def test_low_prepaid_balance_raises_payment_risk_and_a_payment_clears_it(town):

@@ -14,7 +14,8 @@ from lianxin.cli import main
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.findings import Finding
-from lianxin.engine.replay import InputError, replay
+from lianxin.engine.inputs import InputError
+from lianxin.engine.replay import replay
 from tests.engine.curves import at, home, raised
 from tests.engine.test_learn import assert_rows_last
 
@@ -266,3 +267,47 @@ def test_ticks_of_known_meters_fall_where_their_readings_end(monkeypatch):
     assert replay_ticks([("a", at(0, 0), 0.1), ("a", at(0, 0, 30), 0.1)]) == [0, 30]
     # One reading each, on the hour (taken as 30-minute ones): the ticks stay hourly.
     assert replay_ticks([("a", at(0, 0), 0.1), ("b", at(0, 1), 0.1)]) == [0, 60]
+
+
+@pytest.mark.parametrize("value", [-0.5, float("inf"), float("nan")])
+def test_a_negative_or_endless_quantity_is_refused_by_row_in_either_row_order(value):
+    # The engine's one row check (lianxin.meterdata) names the input row, whichever way the
+    # rows come; an infinite quantity is refused as a negative one is.
+    df = pl.concat([home("a", 2), home("b", 2)]).with_row_index("line", offset=1)
+    df = df.with_columns(
+        kwh=pl.when((pl.col("household_id") == "b") & (pl.col("line") == 150))
+        .then(value)
+        .otherwise(pl.col("kwh"))
+    )
+    by_time = df.sort("ts", "household_id")
+    for frame in (df, by_time):
+        line = frame.with_row_index("row", offset=1).filter(pl.col("line") == 150)["row"][0]
+        with pytest.raises(InputError) as err:
+            replay(frame.drop("line"))
+        assert str(err.value) == (
+            f"readings row {line}: kwh {value!r} for household b is not a non-negative number"
+        )
+
+
+def test_two_different_values_for_one_reading_name_the_input_row_in_time_order():
+    df = home("a", 2)
+    clash = df.slice(40, 1).with_columns(kwh=pl.col("kwh") + 1)
+    rows = pl.concat([df, home("b", 2), clash]).sort("ts", "household_id", maintain_order=True)
+    with pytest.raises(InputError, match="household a has two different kwh values for ts"):
+        replay(rows)
+
+
+def test_a_file_read_in_pieces_replays_exactly_as_in_one_piece(lcl):
+    # Homes are numbered by first appearance in the file, which orders the findings of one
+    # instant: a Parquet file of several row groups arrives as several pieces, and must give the
+    # very same list (in time order across meters, households in reverse order of name).
+    rows = lcl.sort("ts", "household_id", descending=[False, True])
+    cut = rows.height // 4
+    pieces = pl.concat([rows.slice(i * cut, cut) for i in range(3)] + [rows.slice(3 * cut)],
+                       rechunk=False)  # fmt: skip
+    assert pieces.n_chunks() == 4
+    whole = replay(rows.rechunk(), engine=Engine(EngineConfig(tz=TZ)))
+    assert whole
+    assert [f.to_dict() for f in replay(pieces, engine=Engine(EngineConfig(tz=TZ)))] == [
+        f.to_dict() for f in whole
+    ]

@@ -41,6 +41,15 @@ class ResolveForm(forms.Form):
         },
     )
     note = text_field(_("Note"))
+    # Ticked after the page said the meter still shows the condition.
+    confirm = forms.BooleanField(required=False)
+
+
+class CloseClearedForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=Outcome.choices,
+        error_messages={"required": CHOOSE_OUTCOME, "invalid_choice": CHOOSE_OUTCOME},
+    )
 
 
 class NoteForm(forms.Form):
@@ -63,6 +72,8 @@ def _local(value: str, default_time: time) -> datetime | None:
 
 class AwayForm(forms.Form):
     starts_at = forms.CharField(required=False, max_length=40)
+    # The case the form was sent from (the case page has one too): the answer goes back there.
+    alert = IdField(required=False)
     ends_at = forms.CharField(
         max_length=40, error_messages={"required": _("Give the date the resident is back.")}
     )

@@ -52,7 +52,8 @@ TRANSITIONS: dict[str, set[str]] = {
         Status.SILENCED,
         Status.RESOLVED,
     },
-    Status.ACKNOWLEDGED: {Status.DISPATCHED, Status.OPEN, Status.RESOLVED},
+    # Silenced too: an away period set after the call that found the resident away.
+    Status.ACKNOWLEDGED: {Status.DISPATCHED, Status.OPEN, Status.RESOLVED, Status.SILENCED},
     # Back to acknowledged when a work order is cancelled.
     Status.DISPATCHED: {Status.ACKNOWLEDGED, Status.RESOLVED},
     # Released when the outage or the away period ends while the condition persists.

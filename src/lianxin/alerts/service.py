@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Case, When
 from django.utils import timezone
@@ -61,6 +62,7 @@ def apply_findings(
     touched: list[Alert] = []
     now = now or timezone.now()
     release_expired_silences(now)
+    touched += reraise_persisting(now)
     for finding in findings:
         try:
             try:
@@ -144,13 +146,14 @@ def _raise(finding: Finding, now) -> Alert | None:
     if alert is not None:
         _update(alert, finding)
         return alert
+    reason_en, reason_zh = _reasons(finding, ta)
     alert = Alert(
         kind=finding.kind.value,
         key=key,
         household=home,
         transformer_area=ta,
-        reason_en=finding.reason_en,
-        reason_zh=finding.reason_zh,
+        reason_en=reason_en,
+        reason_zh=reason_zh,
         evidence=finding.evidence,
         started_at=finding.started_at,
         detected_at=finding.detected_at,
@@ -177,11 +180,21 @@ def _raise(finding: Finding, now) -> Alert | None:
     return alert
 
 
+def _reasons(finding: Finding, ta: TransformerArea | None) -> tuple[str, str]:
+    """The finding's reasons, with a grid outage's transformer area called by its name (the
+    engine knows areas by code only)."""
+    en, zh = finding.reason_en, finding.reason_zh
+    if finding.kind == Kind.GRID_OUTAGE and ta is not None and ta.name:
+        en = en.replace(ta.code, f"{ta.name_en or ta.name} ({ta.code})")
+        zh = zh.replace(ta.code, ta.name)
+    return en, zh
+
+
 def _update(alert: Alert, finding: Finding):
     """Deduplication: the open alert of this key takes the newer reason and time."""
     old_rank = alert.severity_rank
     recurred = alert.condition_cleared_at is not None
-    alert.reason_en, alert.reason_zh = finding.reason_en, finding.reason_zh
+    alert.reason_en, alert.reason_zh = _reasons(finding, alert.transformer_area)
     alert.evidence = finding.evidence
     alert.last_detected_at = max(alert.last_detected_at, finding.detected_at)
     alert.condition_cleared_at = None
@@ -261,7 +274,18 @@ def _clear(finding: Finding, now) -> Alert | None:
     alert = applied.alert if applied else None
     if alert is None:
         alert = Alert.objects.filter(key=alert_key(finding), status__in=NOT_RESOLVED).first()
-    if alert is None or alert.status == Status.RESOLVED:
+    if alert is not None and alert.status == Status.RESOLVED:
+        # Closed before the meter agreed: now it does, so the case is not raised again; the
+        # alert raised again meanwhile (same key) clears with it.
+        if alert.condition_cleared_at is None:
+            alert.condition_cleared_at = finding.detected_at
+            alert.save(update_fields=["condition_cleared_at"])
+            alert.log(Action.CLEARED, data={"finding_id": finding.finding_id}, at=now)
+        again = Alert.objects.filter(key=alert.key, status__in=NOT_RESOLVED).first()
+        if again is None:
+            return alert
+        alert = again
+    if alert is None:
         return alert
     alert.condition_cleared_at = finding.detected_at
     alert.save(update_fields=["condition_cleared_at"])
@@ -275,6 +299,61 @@ def _clear(finding: Finding, now) -> Alert | None:
                 Status.OPEN, action=Action.RELEASED, note=_("The grid outage is over."), at=now
             )
     return alert
+
+
+# Kinds whose persistence after a close means the person may still be in danger; outcomes that
+# say the alarm itself was wrong or explained are not raised again.
+RERAISE_KINDS = {Kind.NO_POWER.value, Kind.PREPAID_CUTOFF.value, Kind.INACTIVITY.value}
+NO_RERAISE_OUTCOMES = {Outcome.FALSE_ALARM, Outcome.DATA_PROBLEM, Outcome.AWAY}
+
+
+def reraise_persisting(now=None) -> list[Alert]:
+    """Cases closed while the meter still showed the condition, and still showing it
+    LIANXIN_RERAISE_AFTER_MINUTES later, are raised again as a new alert (linked to the closed
+    one in its log). A condition that clears and returns is raised by the engine itself."""
+    now = now or timezone.now()
+    wait = timedelta(minutes=settings.LIANXIN_RERAISE_AFTER_MINUTES)
+    raised = []
+    candidates = Alert.objects.filter(
+        status=Status.RESOLVED,
+        condition_cleared_at__isnull=True,
+        kind__in=RERAISE_KINDS,
+        resolved_at__lte=now - wait,
+        # Only recent closes: older ones were raised again already, or cleared.
+        resolved_at__gt=now - wait - timedelta(days=2),
+    ).exclude(outcome__in=NO_RERAISE_OUTCOMES)
+    for old in candidates.select_related("household", "transformer_area"):
+        with transaction.atomic():
+            if Alert.objects.filter(key=old.key, opened_at__gte=old.resolved_at).exists():
+                continue  # raised again already (by this step or by the engine)
+            if Alert.objects.filter(key=old.key, status__in=NOT_RESOLVED).exists():
+                continue
+            closed = timezone.localtime(old.resolved_at).strftime("%H:%M")
+            alert = Alert(
+                kind=old.kind,
+                key=old.key,
+                household=old.household,
+                transformer_area=old.transformer_area,
+                reason_en=f"Still going after the case was closed at {closed}: {old.reason_en}",
+                reason_zh=f"{closed}结案后仍未恢复：{old.reason_zh}",
+                evidence=old.evidence,
+                started_at=old.started_at,
+                detected_at=now,
+                last_detected_at=now,
+                opened_at=now,
+            )
+            alert.set_severity(old.severity)
+            alert.save()
+            alert.log(Action.OPENED, data={"reraised_from": old.pk}, at=now)
+            old.log(
+                Action.NOTE,
+                note=_("Raised again: the condition persists."),
+                data={"reraised_as": alert.pk},
+                at=now,
+            )
+            _inhibit_or_silence_new(alert, now)
+        raised.append(alert)
+    return raised
 
 
 def release_expired_silences(now=None):
@@ -300,13 +379,35 @@ def acknowledge(alert: Alert, user, note: str = "") -> Alert:
     return alert
 
 
-def resolve(alert: Alert, user, outcome: str, note: str = "") -> Alert:
+class StillPersists(TransitionError):
+    """Closing was asked while the meter data still shows the condition; the person must
+    confirm (the case is raised again if it still persists later)."""
+
+
+def persists_message(alert: Alert) -> str:
+    return _(
+        "The meter data still shows %(kind)s (since %(since)s): the condition has not cleared. "
+        "Close anyway? If it still persists in %(minutes)d min, it is raised again."
+    ) % {
+        "kind": alert.get_kind_display(),
+        "since": timezone.localtime(alert.started_at).strftime("%m-%d %H:%M"),
+        "minutes": settings.LIANXIN_RERAISE_AFTER_MINUTES,
+    }
+
+
+def resolve(
+    alert: Alert, user, outcome: str, note: str = "", ask_if_persisting: bool = False
+) -> Alert:
+    """Close the case. With ask_if_persisting (the case page, until the person confirms), a
+    condition the meter still shows refuses with StillPersists, which says so."""
     if outcome not in Outcome.values:
         raise TransitionError(_("Choose an outcome."))
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if alert.status == Status.RESOLVED:
             raise TransitionError(_("This alert is already resolved."))
+        if ask_if_persisting and alert.condition_cleared_at is None:
+            raise StillPersists(persists_message(alert))
         alert.outcome = outcome
         if alert.holder_id is None:
             alert.holder = user
@@ -320,6 +421,30 @@ def resolve(alert: Alert, user, outcome: str, note: str = "") -> Alert:
         if alert.kind == Kind.GRID_OUTAGE:
             _close_children(alert, user, outcome)
     return alert
+
+
+def cleared_in_queue():
+    """Alerts a person still holds open although the engine says the condition is over, and
+    no crew is out for: what the queue's bulk close offers."""
+    return Alert.objects.filter(
+        status__in=[Status.OPEN, Status.ACKNOWLEDGED], condition_cleared_at__isnull=False
+    )
+
+
+def close_cleared(user, outcome: str, ids=None) -> int:
+    """Resolve every alert of cleared_in_queue() (only those in `ids` when given) with one
+    outcome; returns how many were closed."""
+    qs = cleared_in_queue()
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    closed = 0
+    for alert in qs.order_by("pk"):
+        try:
+            resolve(alert, user, outcome, _("Closed together: the condition had cleared."))
+        except TransitionError:
+            continue  # closed by someone else meanwhile
+        closed += 1
+    return closed
 
 
 def _close_children(outage: Alert, user, outcome: str):
@@ -364,8 +489,11 @@ def add_away_period(household: Household, user, starts_at, ends_at, comment: str
         )
         now = timezone.now()
         if away.covers(now):
+            # Acknowledged too: the operator who calls often is the one who learns she is away.
             for alert in Alert.objects.filter(
-                household=household, kind__in=AwayPeriod.SILENCES, status=Status.OPEN
+                household=household,
+                kind__in=AwayPeriod.SILENCES,
+                status__in=[Status.OPEN, Status.ACKNOWLEDGED],
             ):
                 alert.transition(
                     Status.SILENCED,
@@ -388,10 +516,12 @@ def end_away_period(away: AwayPeriod, user) -> AwayPeriod:
     return away
 
 
-# Worst first: severity, then whether the condition is still going on (power back is less
-# urgent than power still off), then the oldest anomaly.
+# Worst first: severity, then whether anyone holds it (nobody works an unowned alert yet),
+# then whether the condition is still going on (power back is less urgent than power still
+# off), then the oldest anomaly.
 WORST_FIRST = [
     "-severity_rank",
+    Case(When(holder__isnull=True, then=0), default=1),
     Case(When(condition_cleared_at__isnull=True, then=0), default=1),
     "started_at",
     "id",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<id:pk>/acknowledge", views.acknowledge, name="acknowledge"),
     path("<id:pk>/resolve", views.resolve, name="resolve"),
     path("<id:pk>/note", views.note, name="note"),
+    path("close-cleared", views.close_cleared, name="close_cleared"),
     path("away/<str:code>", views.add_away, name="add_away"),
     path("away/<id:pk>/end", views.end_away, name="end_away"),
 ]

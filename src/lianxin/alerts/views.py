@@ -1,18 +1,27 @@
 """The duty room's queue (live) and the steps on an alert itself: acknowledge, resolve, note,
 and away periods. The case page, calls and work orders belong to lianxin.dispatch."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import ngettext, pgettext
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts import service
-from lianxin.alerts.forms import AwayForm, NoteForm, QueueFilter, ResolveForm
-from lianxin.alerts.models import Alert, AwayPeriod, KindChoices, Status, TransitionError
+from lianxin.alerts.cue import cued
+from lianxin.alerts.forms import AwayForm, CloseClearedForm, NoteForm, QueueFilter, ResolveForm
+from lianxin.alerts.models import (
+    Alert,
+    AwayPeriod,
+    KindChoices,
+    Outcome,
+    Status,
+    TransitionError,
+)
 from lianxin.care.audit import viewed
 from lianxin.care.forms import bad_request, errors_text
 from lianxin.care.models import Team, TransformerArea
@@ -42,6 +51,10 @@ def queue(request):
         "alerts/queue.html",
         {
             "rows": service.with_residents(alerts),
+            "resolved": query.filters()["state"] == "resolved",
+            "cued": _cued(alerts),
+            "cleared": service.cleared_in_queue().count(),
+            "outcomes": Outcome.choices,
             "outages": service.active_outages(),
             "counts": service.not_in_queue(),
             "teams": Team.objects.all(),
@@ -52,6 +65,14 @@ def queue(request):
             "now": timezone.now(),
         },
     )
+
+
+def _cued(alerts) -> set[int]:
+    return {
+        a.pk
+        for a in alerts
+        if a.status == Status.OPEN and cued(settings.LIANXIN_CUE, a.kind, a.severity)
+    }
 
 
 def _state_label(key):
@@ -67,9 +88,15 @@ def queue_fragment(request):
         return bad_request(request, query, json=True)
     alerts = _alerts(query)
     viewed(request, "alert queue")
+    cue = _cued(alerts)
     html = render_to_string(
         "alerts/_rows.html",
-        {"rows": service.with_residents(alerts), "now": timezone.now()},
+        {
+            "rows": service.with_residents(alerts),
+            "now": timezone.now(),
+            "resolved": query.filters()["state"] == "resolved",
+            "cued": cue,
+        },
         request=request,
     )
     return JsonResponse(
@@ -79,6 +106,9 @@ def queue_fragment(request):
             "critical_new": [
                 a.pk for a in alerts if a.severity == "critical" and a.status == Status.OPEN
             ],
+            # Unowned open alerts whose kind and severity sound and flash (LIANXIN_CUE).
+            "cue": sorted(cue),
+            "cleared": service.cleared_in_queue().count(),
             "at": timezone.localtime().strftime("%H:%M:%S"),
             # The footer's counts change during a shift too: the page replaces it as it polls.
             "footer": render_to_string(
@@ -123,9 +153,32 @@ def resolve(request, pk):
         request,
         pk,
         ResolveForm,
-        lambda a, d: service.resolve(a, request.user, d["outcome"], d["note"]),
+        lambda a, d: service.resolve(
+            a, request.user, d["outcome"], d["note"], ask_if_persisting=not d["confirm"]
+        ),
         success=_("Case closed."),
     )
+
+
+@require_POST
+@require("alerts.change_alert")
+def close_cleared(request):
+    """Close, with one outcome, the queue's alerts whose condition the engine says is over."""
+    form = CloseClearedForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, errors_text(form))
+    else:
+        n = service.close_cleared(request.user, form.cleaned_data["outcome"])
+        messages.success(
+            request,
+            ngettext(
+                "%(n)d alert whose condition cleared was closed.",
+                "%(n)d alerts whose condition cleared were closed.",
+                n,
+            )
+            % {"n": n},
+        )
+    return redirect("alerts:queue")
 
 
 @require_POST
@@ -150,6 +203,10 @@ def add_away(request, code):
         messages.success(request, _("Away period saved: inactivity alerts are silenced."))
     except TransitionError as exc:
         messages.error(request, " ".join(exc.messages))
+    # Set from a case page: back to that case.
+    back = Alert.objects.filter(pk=form.cleaned_data.get("alert") or 0, household=home).first()
+    if back is not None:
+        return redirect("alerts:detail", pk=back.pk)
     return redirect("household", code=home.code)
 
 

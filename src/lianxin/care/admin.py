@@ -132,3 +132,6 @@ class MembershipInline(admin.TabularInline):
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "name_en"]
     inlines = [MembershipInline]
+
+# The role groups under their translated names.
+from lianxin.care import admin_roles  # noqa: E402,F401

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 phone_validator = RegexValidator(
     r"^\+?[0-9][0-9 \-]{4,19}$", _("Enter a phone number of digits, spaces and dashes.")
@@ -237,8 +238,11 @@ class CareRecipient(models.Model):
         NORMAL = "normal", _("normal")
         HIGH = "high", _("high (alert sooner)")
 
-    name = models.CharField(_("name"), max_length=100)
-    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    # A person's name (姓名), not a thing's (名称).
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=100)
+    name_en = models.CharField(
+        pgettext_lazy("person", "name (English)"), max_length=100, blank=True
+    )
     birth_year = models.PositiveSmallIntegerField(
         _("birth year"), validators=[MinValueValidator(1900), MaxValueValidator(2100)]
     )
@@ -379,7 +383,7 @@ class EmergencyContact(models.Model):
         on_delete=models.CASCADE,
         related_name="contacts",
     )
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=100)
     relation = models.CharField(_("relation"), max_length=50)
     phone = models.CharField(_("phone"), max_length=20, validators=[phone_validator])
     notify_by = models.CharField(

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts import service as alerts
-from lianxin.alerts.models import Action, Alert, Outcome, TransitionError
+from lianxin.alerts.models import Action, Alert, AwayPeriod, Outcome, TransitionError
 from lianxin.care.forms import errors_text
 from lianxin.care.roles import require
 from lianxin.care.service import visible_households
@@ -41,6 +41,8 @@ def detail(request, pk: int):
             "home": home,
             "recipients": recipients,
             "away": alerts.active_away(home, timezone.now()),
+            # The case page offers an away period where one would silence this alert.
+            "away_kind": alert.kind in AwayPeriod.SILENCES,
         }
         service.audit(request, AuditEntry.Action.VIEW, f"alert {alert.pk}: {home.code}", home)
     if alert.kind == Kind.GRID_OUTAGE:

@@ -197,3 +197,10 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError(_("The audit log is append-only."))
+
+    @property
+    def described(self) -> str:
+        """`what` in the reader's language (lianxin.dispatch.audit_text)."""
+        from lianxin.dispatch.audit_text import describe
+
+        return describe(self.what)

@@ -48,7 +48,13 @@ def log_call(
                 Action.CALL,
                 actor=user,
                 note=call.note,
-                data={"call": call.pk, "result": result, "called": call.called},
+                data={
+                    "call": call.pk,
+                    "result": result,
+                    "called": call.called,
+                    # A welfare call (grid outage) reaches one of many homes: say which.
+                    "household": household.code,
+                },
                 at=call.at,
             )
     return call
@@ -73,12 +79,27 @@ def dispatch(user, alert: Alert, assignee, request: str) -> WorkOrder:
         )
         if alert.holder_id is None:
             alert.holder = user
+        if alert.status in (Status.OPEN, Status.INHIBITED, Status.SILENCED):
+            # Sending a crew is working the alert: it is acknowledged, at the same moment, so
+            # the response-time figures have no hole.
+            alert.transition(
+                Status.ACKNOWLEDGED,
+                actor=user,
+                action=Action.ACKNOWLEDGED,
+                data={"implied_by": "dispatch"},
+                at=order.created_at,
+            )
         alert.transition(
             Status.DISPATCHED,
             actor=user,
             action=Action.DISPATCHED,
             note=order.request,
-            data={"work_order": order.pk, "assignee": assignee.get_username()},
+            data={
+                "work_order": order.pk,
+                "assignee": assignee.get_username(),
+                "assignee_name": assignee.get_full_name() or assignee.get_username(),
+            },
+            at=order.created_at,
         )
     return order
 

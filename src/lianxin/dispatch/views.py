@@ -2,6 +2,7 @@
 
 import csv
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -10,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome, TransitionError
@@ -157,6 +159,21 @@ def done(request, pk):
     def do(order, d):
         service.done(request.user, order, d["outcome"], d["note"], d["satisfaction"])
         messages.success(request, _("Work order %(n)s done. Thank you.") % {"n": order.pk})
+        alert = order.alert
+        if alert is not None and alert.condition_cleared_at is None:
+            # Not refused at the door (the meter may lag the repair), but said: the duty room
+            # gets the case again if the meter keeps showing it.
+            messages.warning(
+                request,
+                _(
+                    "The meter data still shows %(kind)s. If it still does in %(minutes)d min, "
+                    "the alert is raised again."
+                )
+                % {
+                    "kind": alert.get_kind_display(),
+                    "minutes": settings.LIANXIN_RERAISE_AFTER_MINUTES,
+                },
+            )
 
     return _step(request, pk, DoneForm, do)
 
@@ -216,7 +233,7 @@ def export_residents(request):
     writer = csv.writer(response)
     writer.writerow(
         [
-            _("name"),
+            pgettext("person", "name"),
             _("birth year"),
             _("phone"),
             _("household code"),

@@ -6,7 +6,7 @@ This is the contract between the engine and everything after it (alerts, replay 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -78,13 +78,23 @@ class Finding:
         return self.household_id or f"ta:{self.transformer_area}"
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["kind"] = str(self.kind)
-        d["severity"] = str(self.severity)
-        d["households"] = list(self.households)
-        d["started_at"] = self.started_at.astimezone(UTC).isoformat()
-        d["detected_at"] = self.detected_at.astimezone(UTC).isoformat()
-        return d
+        # Field by field, not dataclasses.asdict: its deep copy of every evidence value was
+        # most of the time a replay spent writing its findings. Evidence holds plain values
+        # (Engine.finding makes them so); the dict is copied, its values are shared.
+        return {
+            "kind": str(self.kind),
+            "severity": str(self.severity),
+            "started_at": self.started_at.astimezone(UTC).isoformat(),
+            "detected_at": self.detected_at.astimezone(UTC).isoformat(),
+            "reason_en": self.reason_en,
+            "reason_zh": self.reason_zh,
+            "household_id": self.household_id,
+            "transformer_area": self.transformer_area,
+            "households": list(self.households),
+            "evidence": dict(self.evidence),
+            "event": self.event,
+            "finding_id": self.finding_id,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Finding:

@@ -4,8 +4,6 @@ of theirs (lianxin.meterdata says what a unit, a meter kind and a local time mea
 
 from __future__ import annotations
 
-from functools import reduce
-
 import numpy as np
 import polars as pl
 
@@ -57,13 +55,11 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         df = df.with_columns(kwh=num)
     df = df.with_columns(pl.col("kwh").cast(pl.Float64))
     no_nulls(df, "readings", ("household_id", "ts", "kwh"))
-    bad = df.filter(pl.col("kwh").is_nan() | (pl.col("kwh") < 0))
-    if bad.height:
-        b = bad.row(0, named=True)
-        raise InputError(
-            f"readings row {b['line']}: kwh {b['kwh']} for household {b['household_id']} "
-            "is not a non-negative number"
-        )
+    kwh = df["kwh"].to_numpy()
+    try:  # the engine's own row check (one place for what a reading's quantity may be)
+        meterdata.check_engine_quantities(kwh, df["household_id"])
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     bad = df.filter(~pl.col("meter_kind").is_in(METER_KINDS))
     if bad.height:
         b = bad.row(0, named=True)
@@ -80,30 +76,61 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         later = df.select(repeat > 0).to_series()
         start = epoch_seconds(df["ts"], tz, "readings", later=later)
     # Meters as small integer codes: sorting and grouping integers is what keeps a year of a
-    # thousand homes quick. Files list a meter's readings together, so a code is worked out once
-    # per run of rows of one household and kind (households are numbered by first appearance,
-    # the same over runs as over rows).
+    # thousand homes quick. A code is worked out once per run of rows of one household and kind
+    # (files usually list a meter's readings together; in time order across meters each row is
+    # a run). Households are numbered by first appearance, the same over runs as over rows.
     kind_code = pl.col("meter_kind").replace_strict(
         {k: i for i, k in enumerate(METER_KINDS)}, return_dtype=pl.Int64
     )
-    hid_code = pl.col("household_id").cast(pl.Categorical).to_physical().cast(pl.Int64)
-    run_ends = reduce(
-        np.union1d,
-        [
-            np.cumsum(df.select(pl.col(c).rle().struct.field("len")).to_series(), dtype=np.int64)
-            for c in ("household_id", "meter_kind")
-        ],
+    new_run = df.select(
+        (pl.col("household_id") != pl.col("household_id").shift())
+        | (pl.col("meter_kind") != pl.col("meter_kind").shift())
+    ).to_series()
+    run_heads = np.flatnonzero(new_run.fill_null(True).to_numpy())
+    heads_df = df.select("household_id", "meter_kind")
+    if len(run_heads) < df.height:  # in time order across meters every row is a run
+        heads_df = heads_df[run_heads]
+    # Numbered explicitly (a categorical's codes follow first appearance only in one chunk).
+    first_seen = heads_df["household_id"].unique(maintain_order=True)
+    hid_code = pl.col("household_id").replace_strict(
+        first_seen, pl.int_range(len(first_seen), dtype=pl.Int64, eager=True)
     )
-    codes = df[np.r_[0, run_ends[:-1]]].select(hid_code * 4 + kind_code).to_series().to_numpy()
-    df = df.with_columns(start=start, meter=np.repeat(codes, np.diff(run_ends, prepend=0)))
-    m, st = df["meter"].to_numpy(), df["start"].to_numpy()
+    heads_df = heads_df.select(meter=hid_code * 4 + kind_code, household_id="household_id",
+                               meter_kind="meter_kind")  # fmt: skip
+    codes = heads_df["meter"].to_numpy()
+    # Each meter's household and kind, from its first row; the row-long frames go now (a year
+    # of a thousand homes in time order is 16 M of them).
+    named = heads_df.unique("meter", keep="first", maintain_order=True).sort("meter")
+    del heads_df, new_run
+    # The engine's work from here on is on numbers alone (meter, start, kwh; line to name a row
+    # in an error): the text columns stay behind, unsorted and uncopied.
+    work = pl.DataFrame(
+        {
+            "line": df["line"],
+            "meter": codes
+            if len(codes) == df.height
+            else np.repeat(codes, np.diff(run_heads, append=df.height)),
+            "start": start,
+            "kwh": kwh,
+        }
+    )
+    del run_heads, start
+    m, st = work["meter"].to_numpy(), work["start"].to_numpy()
     within, step = m[1:] == m[:-1], st[1:] - st[:-1]
     # Files usually list each meter's readings together and in time order: then no sort is
     # needed, and no reading can be there twice (what follows needs each meter's readings
     # together and in time order, once each).
-    if len(np.unique(codes)) < len(codes) or (within & (step <= 0)).any():
-        df = _sort_once(df)
-        m, st = df["meter"].to_numpy(), df["start"].to_numpy()
+    # (codes are small: more runs than codes, or a code counted twice, is a meter in two runs)
+    if len(codes) > codes.max() + 1 or np.bincount(codes).max() > 1 or (within & (step <= 0)).any():
+        del m, st, within, step
+        order = _meter_time_order(work)
+        # Gathered a column at a time, each old one let go as its sorted copy is made.
+        cols = work.get_columns()
+        del work
+        work = pl.DataFrame([cols.pop(0).gather(order) for _ in range(len(cols))])
+        del order
+        work = _once_each(work, df)
+        m, st = work["meter"].to_numpy(), work["start"].to_numpy()
         within, step = m[1:] == m[:-1], st[1:] - st[:-1]
     # A meter's step changes only where its readings have a gap: take the steps a run of equal
     # ones at a time.
@@ -121,11 +148,7 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         .group_by("meter")
         .agg(interval_s=pl.col("step").filter(pl.col("n") == pl.col("n").max()).min())
     )
-    # Each meter's readings are one run of rows: its first row names it.
-    heads = np.concatenate([[0], np.flatnonzero(~within) + 1])
-    meters = (
-        df[heads].select("meter", "household_id", "meter_kind").join(steps, on="meter", how="left")
-    )
+    meters = named.join(steps, on="meter", how="left", maintain_order="left")
     common = meters["interval_s"].drop_nulls()
     default = int(common.mode().min()) if len(common) else 1800
     meters = meters.with_columns(pl.col("interval_s").fill_null(default).cast(pl.Int64))
@@ -141,28 +164,48 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
     # A reading may not overlap the next one of the same meter.
     off = runs["step"].to_numpy() % lookup[runs["meter"].to_numpy()] != 0
     if off.any():
-        b = df.row(int(runs["at"][int(np.argmax(off))]) + 1, named=True)
+        i = int(runs["at"][int(np.argmax(off))]) + 1
+        b = _source_row(df, work, i)
         raise InputError(
             f"readings row {b['line']}: ts {b['ts']} of household {b['household_id']} is off "
-            f"its {lookup[b['meter']] // 60}-minute grid"
+            f"its {lookup[work['meter'][i]] // 60}-minute grid"
         )
-    return df.select("meter", "start", "kwh"), meters.sort("meter")
+    return work.select("meter", "start", "kwh"), meters
 
 
-def _sort_once(df: pl.DataFrame) -> pl.DataFrame:
-    """Readings sorted by meter and time; a reading given twice (a re-sent file) is kept once,
-    two different kwh for one meter and time are an error."""
-    df = df.sort("meter", "start", "kwh")
-    m, st, kw = df["meter"].to_numpy(), df["start"].to_numpy(), df["kwh"].to_numpy()
+def _source_row(df: pl.DataFrame, work: pl.DataFrame, i: int) -> dict:
+    """The input row behind row i of the work frame (for an error message)."""
+    return df.row(int(work["line"][i]) - 1, named=True)
+
+
+def _meter_time_order(work: pl.DataFrame) -> pl.Series:
+    """Row order by meter, then time. One integer key sorts far quicker than two columns; the
+    order of one meter's repeats of one instant matters only for naming the row of a clash."""
+    st = work["start"].to_numpy()
+    smin = int(st.min())
+    key = work["meter"].to_numpy() * (int(st.max()) - smin + 1)
+    key += st
+    key -= smin
+    return pl.Series(key).arg_sort()
+
+
+def _once_each(work: pl.DataFrame, df: pl.DataFrame) -> pl.DataFrame:
+    """Sorted readings with a reading given twice (a re-sent file) kept once; two different
+    kwh for one meter and time are an error."""
+    m, st, kw = work["meter"].to_numpy(), work["start"].to_numpy(), work["kwh"].to_numpy()
     same = (m[1:] == m[:-1]) & (st[1:] == st[:-1])
     exact = same & (kw[1:] == kw[:-1])
     if (same & ~exact).any():
-        b = df.row(int(np.argmax(same & ~exact)) + 1, named=True)
+        # The row named is the larger value of the first clash in (meter, time, kwh) order.
+        work = work.sort("meter", "start", "kwh")
+        m, st, kw = work["meter"].to_numpy(), work["start"].to_numpy(), work["kwh"].to_numpy()
+        same = (m[1:] == m[:-1]) & (st[1:] == st[:-1])
+        b = _source_row(df, work, int(np.argmax(same & (kw[1:] != kw[:-1]))) + 1)
         raise InputError(
             f"readings row {b['line']}: household {b['household_id']} has two different kwh "
             f"values for ts {b['ts']}"
         )
-    return df.filter(np.concatenate([[True], ~exact])) if exact.any() else df
+    return work.filter(np.concatenate([[True], ~exact])) if exact.any() else work
 
 
 def epoch_seconds(

@@ -21,8 +21,6 @@ from lianxin.engine.findings import Finding
 from lianxin.engine.inputs import InputError, epoch_seconds, no_nulls, prepare_readings
 from lianxin.meterdata import ENGINE_EVENT_CODE, ENGINE_EVENTS
 
-__all__ = ["InputError", "epoch_seconds", "prepare_readings", "replay"]
-
 CHUNK_TICKS = 2048
 DENSE_CELLS = 1 << 25  # ticks x rows of one chunk's grid of readings (float32: 128 MiB)
 ALLOWED_INTERVALS_S = range(60, 3601)

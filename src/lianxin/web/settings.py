@@ -194,3 +194,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env_int("LIANXIN_PROXY_COUNT", 0) or None
+
+# The queue sounds and flashes for new alerts of these kinds, per severity (lianxin.alerts.cue).
+from lianxin.alerts.cue import DEFAULT as _CUE_DEFAULT  # noqa: E402
+from lianxin.alerts.cue import parse as _parse_cue  # noqa: E402
+
+LIANXIN_CUE = _parse_cue(env_str("LIANXIN_CUE", _CUE_DEFAULT))
+# A case closed while its condition persists is raised again when the meter still shows it
+# this many minutes later.
+LIANXIN_RERAISE_AFTER_MINUTES = env_int("LIANXIN_RERAISE_AFTER_MINUTES", 60)

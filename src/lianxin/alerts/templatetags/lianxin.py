@@ -58,3 +58,55 @@ def years_old(birth_year):
     if not birth_year:
         return ""
     return _("%(n)d y") % {"n": timezone.localdate().year - int(birth_year)}
+
+
+@register.filter
+def assignee(data):
+    """The name of the person a work order went to, from a 'dispatched' event's data (older
+    events hold only the user name: it is looked up)."""
+    if not data or not data.get("assignee"):
+        return ""
+    if data.get("assignee_name"):
+        return data["assignee_name"]
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=data["assignee"]).first()
+    return who(user) if user else data["assignee"]
+
+
+@register.filter
+def call_target(event):
+    """Who a call reached, for the timeline: what the caller wrote, and for a welfare call (an
+    outage covers many homes) the resident of the home that was called."""
+    data = event.data or {}
+    called = (data.get("called") or "").strip()
+    parts = []
+    if event.alert.household_id is None and data.get("household"):
+        from lianxin.care.models import CareRecipient
+
+        person = (
+            CareRecipient.objects.filter(household__code=data["household"])
+            .select_related("household")
+            .order_by("pk")
+            .first()
+        )
+        if person is not None:
+            name = loc(person, "name")
+            parts.append(f"{name} · {loc(person.household, 'address')}")
+            if called in (person.name, name):
+                called = ""
+        else:
+            parts.append(data["household"])
+    if called:
+        parts.append(called)
+    return " · ".join(parts)
+
+
+@register.filter
+def lasted(alert):
+    """How long a resolved alert's condition lasted: from its start to when the meter said it
+    was over, else to when the case was closed (not to now)."""
+    end = alert.condition_cleared_at or alert.resolved_at
+    if not end or not alert.started_at:
+        return ""
+    return age(alert.started_at, end)

@@ -36,11 +36,18 @@ def tick(eng, t) -> list:
     out = []
     if eng.tracks_balance:
         a["bal_kwh"] += np.where(t.has & eng.elec, t.kw * a["ih"], 0).astype(np.float32)
+    opened = np.zeros(eng.n, bool)
     if len(t.ev_rows):
         for r in t.ev_rows[t.ev_codes == EngineEvent.RELAY_OPEN]:
             a["relay_open"][r] = True
+            opened[r] = True
         for r in t.ev_rows[t.ev_codes == EngineEvent.RELAY_CLOSE]:
             a["relay_open"][r] = False
+    if eng.any_cutoff:
+        # Electricity metered in a whole interval after the relay opened means it is closed
+        # again, whether or not the meter reported the closing (many never do).
+        flowing = t.has & eng.elec & (np.nan_to_num(t.kw) > 0) & ~opened
+        a["relay_open"] &= ~flowing
     for r, amount, bal, ts in zip(t.pay_rows, t.pay_amount, t.pay_balance, t.pay_ts, strict=True):
         if not np.isnan(bal):
             eng.tracks_balance = True

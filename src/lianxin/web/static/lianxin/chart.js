@@ -25,8 +25,10 @@
     if (data.latest_reading) {
       var latest = new Date(data.latest_reading);
       var mins = Math.round((Date.now() - latest.getTime()) / 60000);
-      var ago = mins < 120 ? mins + " min" : Math.round(mins / 60) + " h";
-      fresh.textContent = d.latest + ": " + data.latest_reading_local + " (" + ago + " " + d.ago + ")";
+      // Units and word order come translated from the page (data-min-ago, data-h-ago).
+      var ago = mins < 120 ? d.minAgo.replace("{m}", mins)
+        : d.hAgo.replace("{h}", Math.round(mins / 60));
+      fresh.textContent = d.latest + ": " + data.latest_reading_local + " (" + ago + ")";
       fresh.classList.toggle("stale", mins > 90);
     } else {
       fresh.textContent = d.never;

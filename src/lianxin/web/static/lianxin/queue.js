@@ -1,5 +1,7 @@
 // The alert queue, kept live by polling a fragment endpoint (no third-party script).
-// New critical alerts flash and, once the operator has switched sound on, beep.
+// New alerts of the kinds and severities the deployment cues (LIANXIN_CUE: rows marked
+// data-cue) flash and, once the operator has switched sound on, beep. When the session is lost
+// or the server stops answering, a banner says so and the rows are greyed: they are not live.
 (function () {
   "use strict";
   var cfg = window.LIANXIN_QUEUE;
@@ -12,7 +14,13 @@
   var form = document.getElementById("queue-filters");
   var audio = null;
   var known = idsIn(rows);
-  var knownCritical = new Set(criticalIn(rows));
+  var knownCritical = new Set(cuedIn(rows));
+  var banner = document.getElementById("not-live");
+  var bannerText = document.getElementById("not-live-text");
+  var bannerLogin = document.getElementById("not-live-login");
+  var table = rows.closest("table");
+  var bulk = document.getElementById("close-cleared");
+  var lastOk = at.textContent;
   var baseTitle = document.title;
   var flashing = new Set();  // new critical alerts stay highlighted until someone takes them
 
@@ -21,10 +29,24 @@
       return tr.dataset.id;
     }));
   }
-  function criticalIn(root) {
+  function cuedIn(root) {
     return Array.prototype.map.call(
-      root.querySelectorAll("tr.sev-critical.st-open[data-id]"), function (tr) { return tr.dataset.id; });
+      root.querySelectorAll("tr[data-cue][data-id]"), function (tr) { return tr.dataset.id; });
   }
+  function live() {
+    banner.hidden = true;
+    table.classList.remove("stale");
+    dot.classList.remove("down");
+  }
+  function notLive(signedOut) {
+    dot.classList.add("down");
+    table.classList.add("stale");
+    bannerLogin.hidden = !signedOut;
+    bannerText.textContent = signedOut ? cfg.signedOut
+      : cfg.serverDown + " " + lastOk + ": " + cfg.notLive;
+    banner.hidden = false;
+  }
+  function SignedOut() {}
 
   // Browsers only let a page make sound after a click, so sound starts with this button.
   toggle.addEventListener("click", function () {
@@ -65,7 +87,9 @@
     var url = cfg.url + window.location.search;
     fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
       .then(function (r) {
-        if (r.redirected || !r.ok) throw new Error("status " + r.status);
+        // The login page answers a lost session (a redirect, or 401/403 from the fragment).
+        if (r.redirected || r.status === 401 || r.status === 403) throw new SignedOut();
+        if (!r.ok) throw new Error("status " + r.status);
         return r.json();
       })
       .then(function (data) {
@@ -73,29 +97,35 @@
         count.textContent = data.count;
         if (footer && data.footer) footer.textContent = data.footer;
         at.textContent = data.at;
-        dot.classList.remove("down");
+        lastOk = data.at;
+        live();
+        if (bulk) {
+          bulk.hidden = !data.cleared;
+          var n = document.getElementById("cleared-count");
+          if (n) n.textContent = data.cleared;
+        }
         var fresh = [];
         rows.querySelectorAll("tr[data-id]").forEach(function (tr) {
           if (!known.has(tr.dataset.id)) { tr.classList.add("fresh"); fresh.push(tr.dataset.id); }
         });
-        var newCritical = data.critical_new.map(String).filter(function (id) {
+        var cued = data.cue || data.critical_new;
+        var newCritical = cued.map(String).filter(function (id) {
           return !knownCritical.has(id);
         });
-        var stillCritical = new Set(data.critical_new.map(String));
+        var stillCritical = new Set(cued.map(String));
         newCritical.forEach(function (id) { flashing.add(id); });
         flashing.forEach(function (id) {
           var tr = rows.querySelector('tr[data-id="' + id + '"]');
           if (tr && stillCritical.has(id)) tr.classList.add("flash"); else flashing.delete(id);
         });
-        if (newCritical.length) {
-          beep(3);
-          document.title = "(" + newCritical.length + ") " + cfg.newCritical + " · " + baseTitle;
-        }
+        if (newCritical.length) beep(3);
+        // The title counts what flashes now, not only what arrived in this poll.
+        document.title = flashing.size
+          ? "(" + flashing.size + ") " + cfg.newAlerts + " · " + baseTitle : baseTitle;
         known = idsIn(rows);
         knownCritical = stillCritical;
       })
-      .catch(function () { dot.classList.add("down"); });
+      .catch(function (e) { notLive(e instanceof SignedOut); });
   }
-  window.addEventListener("focus", function () { document.title = baseTitle; });
   setInterval(poll, 3000);
 })();
