@@ -55,8 +55,12 @@ def test_chart_data_has_the_real_curve_the_usual_band_and_the_alert_start(client
     assert len(data["band"]) >= 90 and all(lo <= hi for _, lo, hi in data["band"])
     assert data["marks"][0]["at"] >= data["start"]
     assert datetime.fromisoformat(data["latest_reading"]) > now - timedelta(hours=1)
-    week = client.get(f"/households/{home.code}/load.json?range=30d").json()
-    assert len(week["load"]) > 1400
+    month = client.get(f"/households/{home.code}/load.json?range=30d").json()
+    # Hourly means over 30 days (not 1,440 half-hours), with the band on the same hours.
+    assert 700 <= len(month["load"]) <= 722
+    assert len(month["band"]) >= 700
+    assert all(t % 3_600_000 == 0 for t, _ in month["load"])
+    assert all(t % 3_600_000 == 0 for t, _, _ in month["band"])
     assert client.get(f"/households/{home.code}/load.json?range=1y").status_code == 404
 
 

@@ -118,14 +118,17 @@ def queue_fragment(request):
     )
 
 
-def _act(request, pk, form_class, fn):
-    """Run one step on an alert with the form's data; a refusal is a message on the case page."""
+def _act(request, pk, form_class, fn, success=None):
+    """Run one step on an alert with the form's data; a refusal is a message on the case page,
+    and so is the confirmation that it was done."""
     alert = get_object_or_404(Alert, pk=pk)
     form = form_class(request.POST) if form_class else None
     try:
         if form is not None and not form.is_valid():
             raise TransitionError(errors_text(form))
         fn(alert, form.cleaned_data if form else {})
+        if success:
+            messages.success(request, success)
     except TransitionError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("alerts:detail", pk=alert.pk)
@@ -134,7 +137,13 @@ def _act(request, pk, form_class, fn):
 @require_POST
 @require("alerts.change_alert")
 def acknowledge(request, pk):
-    return _act(request, pk, None, lambda a, d: service.acknowledge(a, request.user))
+    return _act(
+        request,
+        pk,
+        None,
+        lambda a, d: service.acknowledge(a, request.user),
+        success=_("Alert acknowledged: you hold it."),
+    )
 
 
 @require_POST
@@ -147,6 +156,7 @@ def resolve(request, pk):
         lambda a, d: service.resolve(
             a, request.user, d["outcome"], d["note"], ask_if_persisting=not d["confirm"]
         ),
+        success=_("Case closed."),
     )
 
 

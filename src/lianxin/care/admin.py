@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from lianxin.care.audit import viewed
@@ -84,7 +86,9 @@ class MeterAdmin(admin.ModelAdmin):
     raw_id_fields = ["household"]
 
 
-class ConsentInline(admin.TabularInline):
+class ConsentInline(admin.StackedInline):
+    # Stacked: the consent has ten fields (dates with separate time boxes, notes); as a
+    # table row it ran past the form's right edge.
     model = Consent
     extra = 0
     can_delete = False  # withdrawal is recorded on the consent, never by deleting it
@@ -93,6 +97,8 @@ class ConsentInline(admin.TabularInline):
 class EmergencyContactInline(admin.TabularInline):
     model = EmergencyContact
     extra = 0
+    # Narrow text boxes: at the admin's default width the row ran past the form's edge.
+    formfield_overrides = {models.CharField: {"widget": forms.TextInput(attrs={"size": 14})}}
 
 
 @admin.register(CareRecipient)

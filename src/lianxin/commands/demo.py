@@ -147,10 +147,14 @@ def run(args) -> int:
         began = time.perf_counter()
         report = monitor.step(nxt)
         took = time.perf_counter() - began
+        queued = _queued(report.findings)
         for f in report.findings:
             who = f.household_id or f"{f.transformer_area} ({len(f.households)} homes)"
+            # A home where nobody is enrolled is watched (to tell an outage from a fault at
+            # home) but never reaches the queue: the log says so instead of "raised".
+            what = f.event if queued.get(f.finding_id, True) else "not queued (nobody enrolled):"
             print(
-                f"[{_local(nxt, settings.TIME_ZONE)}] {f.event} {f.kind} {who}: {f.reason_en}",
+                f"[{_local(nxt, settings.TIME_ZONE)}] {what} {f.kind} {who}: {f.reason_en}",
                 flush=True,
             )
         sim, step = nxt, step + 1
@@ -227,6 +231,17 @@ def _local(t, tz):
     from zoneinfo import ZoneInfo
 
     return t.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+def _queued(findings) -> dict:
+    """finding_id -> whether applying the raised finding opened or touched an alert."""
+    from lianxin.alerts.models import AppliedFinding
+
+    ids = [f.finding_id for f in findings if f.event == "raised"]
+    if not ids:
+        return {}
+    rows = AppliedFinding.objects.filter(finding_id__in=ids, event="raised")
+    return {fid: alert is not None for fid, alert in rows.values_list("finding_id", "alert_id")}
 
 
 def _print_logins(users, password):

@@ -55,7 +55,8 @@ def detail(request, pk: int):
 def _act(request, pk, fn):
     alert = get_object_or_404(Alert.objects.select_related("household"), pk=pk)
     try:
-        fn(alert)
+        # The step says what it did; the case page shows it as a confirmation.
+        messages.success(request, fn(alert))
     except TransitionError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("alerts:detail", pk=alert.pk)
@@ -79,9 +80,10 @@ def call(request, pk):
             if code not in alert.households:
                 raise TransitionError(_("That home is not inside this grid outage."))
             home = get_object_or_404(visible_households(request.user), code=code)
-        service.log_call(
+        call = service.log_call(
             request.user, home, d["result"], d["note"], alert=alert, called=d["called"]
         )
+        return _("Call logged: %(result)s.") % {"result": call.get_result_display()}
 
     return _act(request, pk, do)
 
@@ -91,6 +93,10 @@ def call(request, pk):
 def dispatch_order(request, pk):
     def do(alert):
         d = _valid(DispatchForm(request.POST, household=alert.household))
-        service.dispatch(request.user, alert, d["assignee"], d["request"])
+        order = service.dispatch(request.user, alert, d["assignee"], d["request"])
+        return _("Work order %(n)s sent to %(who)s.") % {
+            "n": order.pk,
+            "who": d["assignee"].get_full_name() or d["assignee"].get_username(),
+        }
 
     return _act(request, pk, do)

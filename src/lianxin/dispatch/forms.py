@@ -2,10 +2,11 @@
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lianxin.alerts.models import Outcome
 from lianxin.care.forms import text_field
-from lianxin.care.models import Household
+from lianxin.care.service import find_households
 from lianxin.dispatch import service
 from lianxin.dispatch.models import Call
 
@@ -47,8 +48,12 @@ class DispatchForm(forms.Form):
 
 
 class HotlineForm(forms.Form):
+    """A hotline request: the home named by its code or its resident's name (or phone); when
+    several homes match, the form says so and the page offers them to choose from."""
+
     household = forms.CharField(
-        max_length=64, error_messages={"required": _("No household with that code.")}
+        max_length=100,
+        error_messages={"required": _("Type the resident's name or the household code.")},
     )
     assignee = MemberField(service.team_members())
     request = text_field(
@@ -57,11 +62,39 @@ class HotlineForm(forms.Form):
         error_messages={"required": _("Say what the resident asked for.")},
     )
 
+    def __init__(self, data=None, *, user):
+        super().__init__(data)
+        self.user = user
+        self.matches = []
+
     def clean_household(self):
-        home = Household.objects.filter(code=self.cleaned_data["household"]).first()
-        if home is None:
-            raise forms.ValidationError(_("No household with that code."))
-        return home
+        q = self.cleaned_data["household"]
+        homes = list(find_households(q, self.user)[:20])
+        if not homes:
+            raise forms.ValidationError(_("No resident or household matches “%(q)s”.") % {"q": q})
+        if len(homes) > 1:
+            self.matches = homes
+            raise forms.ValidationError(
+                _("%(n)s homes match “%(q)s”: choose one.") % {"n": len(homes), "q": q}
+            )
+        return homes[0]
+
+    def clean(self):
+        d = super().clean()
+        home, member = d.get("household"), d.get("assignee")
+        if home is not None and member is not None:
+            if not service.assignable(home).filter(pk=member.pk).exists():
+                raise forms.ValidationError(
+                    _("%(who)s is not on the team that cares for this home.")
+                    % {"who": member.get_full_name() or member.get_username()}
+                )
+        return d
+
+
+class ReassignForm(forms.Form):
+    def __init__(self, data, *, household):
+        super().__init__(data)
+        self.fields["assignee"] = MemberField(service.assignable(household))
 
 
 class DoneForm(forms.Form):
@@ -84,3 +117,18 @@ class DoneForm(forms.Form):
 
 class StepNoteForm(forms.Form):
     note = text_field(_("Note"))
+
+
+class AuditFilter(forms.Form):
+    """The audit log's filters: who, which days, which resident (name or household code)."""
+
+    user = forms.CharField(label=_("Who"), required=False, max_length=150)
+    since = forms.DateField(label=pgettext_lazy("date range", "From"), required=False)
+    until = forms.DateField(label=pgettext_lazy("date range", "To"), required=False)
+    resident = forms.CharField(label=_("Resident"), required=False, max_length=100)
+
+    def clean(self):
+        d = super().clean()
+        if d.get("since") and d.get("until") and d["since"] > d["until"]:
+            raise forms.ValidationError(_("The first day is after the last."))
+        return d

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -207,6 +209,40 @@ def cancel(user, order: WorkOrder, note: str) -> WorkOrder:
     return order
 
 
+def reassign(user, order: WorkOrder, assignee) -> WorkOrder:
+    """Send someone else to an open work order (the first one is off shift, ill, too far)."""
+    with transaction.atomic():
+        order = WorkOrder.objects.select_for_update().get(pk=order.pk)
+        if not order.is_open:
+            raise TransitionError(
+                _("A work order that is %(old)s cannot be reassigned.")
+                % {"old": order.get_status_display()}
+            )
+        if assignee.pk == order.assignee_id:
+            raise TransitionError(_("That is who it is assigned to already."))
+        before = order.assignee
+        order.assignee = assignee
+        order.team = _team_of(assignee)
+        order.save(update_fields=["assignee", "team"])
+        if order.alert_id:
+            order.alert.log(
+                Action.NOTE,
+                actor=user,
+                note=_("Work order %(n)s reassigned from %(old)s to %(new)s.")
+                % {"n": order.pk, "old": _name(before), "new": _name(assignee)},
+                data={
+                    "work_order": order.pk,
+                    "reassigned_from": before.get_username(),
+                    "assignee": assignee.get_username(),
+                },
+            )
+    return order
+
+
+def _name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
 # --- who may see what ---------------------------------------------------------------------
 
 
@@ -226,12 +262,16 @@ def orders_board(user):
 
 
 def field_orders(user):
-    """A field member's own work orders: open ones (with the residents) and done today."""
+    """A field member's own work orders: open ones, most urgent first (with the residents),
+    and done today."""
     orders = visible_work_orders(user).filter(assignee=user)
     mine = (
         orders.filter(status__in=[WorkOrder.Status.ASSIGNED, WorkOrder.Status.ARRIVED])
         .prefetch_related("household__care_recipients")
-        .order_by("created_at")
+        # Most urgent first: a critical alert before a warning; a hotline request counts as
+        # a warning; the longest-waiting first among equals.
+        .annotate(urgency=Coalesce(F("alert__severity_rank"), Value(1)))
+        .order_by("-urgency", "created_at")
     )
     done_today = orders.filter(status=WorkOrder.Status.DONE, done_at__date=timezone.localdate())
     return [(o, o.household.care_recipients.all()) for o in mine], done_today
@@ -248,8 +288,33 @@ def residents_for_export():
     )
 
 
-def audit_entries():
-    return AuditEntry.objects.select_related("user", "household")
+def audit_entries(user: str = "", since=None, until=None, resident: str = ""):
+    """The audit log, newest first, narrowed to a person (username or name), local days and a
+    resident (name, English name, phone or household code)."""
+    qs = AuditEntry.objects.select_related("user", "household")
+    if user:
+        qs = qs.filter(
+            Q(user__username__icontains=user)
+            | Q(user__first_name__icontains=user)
+            | Q(user__last_name__icontains=user)
+        )
+    if since:
+        qs = qs.filter(at__gte=_local_midnight(since))
+    if until:
+        qs = qs.filter(at__lt=_local_midnight(until + timedelta(days=1)))
+    if resident:
+        qs = qs.filter(
+            Q(household__code__iexact=resident)
+            | Q(household__care_recipients__name__icontains=resident)
+            | Q(household__care_recipients__name_en__icontains=resident)
+        ).distinct()
+    return qs
+
+
+def _local_midnight(day):
+    from datetime import datetime, time
+
+    return timezone.make_aware(datetime.combine(day, time()))
 
 
 def team_members():
@@ -264,6 +329,25 @@ def team_members():
         .distinct()
         .order_by("username")
     )
+
+
+def members_by_team():
+    """The hotline form's choice of people, grouped by team (a request goes to the team that
+    cares for the home)."""
+    from django.contrib.auth import get_user_model
+
+    members = team_members()
+    teams = []
+    for team in Team.objects.filter(membership__user__in=members).distinct().order_by("name"):
+        teams.append(
+            (
+                team,
+                get_user_model()
+                .objects.filter(membership__team=team, pk__in=members)
+                .order_by("username"),
+            )
+        )
+    return teams
 
 
 def assignable(household: Household | None = None):
@@ -283,16 +367,28 @@ def welfare_list(outage: Alert):
     inhibited = set(
         outage.children.filter(status=Status.INHIBITED).values_list("household_id", flat=True)
     )
-    called = set(Call.objects.filter(alert=outage).values_list("household_id", flat=True))
+    # The latest call to each home: a row shows how it went, and only a call that reached
+    # someone takes the home down the list ("no answer" stays up, to be called again).
+    last = {}
+    for c in Call.objects.filter(alert=outage).order_by("at", "pk"):
+        last[c.household_id] = c
     people = (
         CareRecipient.objects.filter(household__code__in=outage.households)
         .select_related("household")
         .prefetch_related("contacts")
     )
-    rows = [
-        {"person": p, "alarm": p.household_id in inhibited, "called": p.household_id in called}
-        for p in people
-    ]
+    rows = []
+    for p in people:
+        call = last.get(p.household_id)
+        reached = call is not None and call.result != Call.Result.NO_ANSWER
+        rows.append(
+            {
+                "person": p,
+                "alarm": p.household_id in inhibited,
+                "called": reached,
+                "call": call,
+            }
+        )
     rows.sort(key=lambda r: (r["called"], not r["alarm"], r["person"].birth_year))
     return rows
 

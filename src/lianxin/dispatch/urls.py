@@ -11,6 +11,7 @@ urlpatterns = [
     path("orders/<id:pk>/arrived", views.arrived, name="arrived"),
     path("orders/<id:pk>/done", views.done, name="done"),
     path("orders/<id:pk>/cancel", views.cancel, name="cancel"),
+    path("orders/<id:pk>/reassign", views.reassign, name="reassign"),
     path("field/", views.field, name="field"),
     path("audit/", views.audit_log, name="audit"),
     path("export/care-recipients.csv", views.export_residents, name="export_residents"),

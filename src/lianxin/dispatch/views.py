@@ -10,21 +10,26 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import Outcome, TransitionError
-from lianxin.care.forms import errors_text
+from lianxin.care.forms import bad_request, errors_text
 from lianxin.care.roles import require
 from lianxin.csvcells import safe_cell
 from lianxin.dispatch import service
-from lianxin.dispatch.forms import DoneForm, HotlineForm, StepNoteForm
+from lianxin.dispatch.forms import AuditFilter, DoneForm, HotlineForm, ReassignForm, StepNoteForm
 from lianxin.dispatch.models import AuditEntry
 
 
 @require("dispatch.view_workorder", "alerts.view_alert")
 def orders(request):
     """The duty room's view of work orders: open ones first, then the last finished."""
+    return _orders_page(request)
+
+
+def _orders_page(request, form=None, status=200):
     open_, closed = service.orders_board(request.user)
     return render(
         request,
@@ -32,25 +37,34 @@ def orders(request):
         {
             "open": open_,
             "closed": closed,
-            "members": service.team_members(),
+            "teams": service.members_by_team(),
             "households": service.hotline_homes(),
             "preselect": request.GET.get("household", ""),
+            "form": form,
         },
+        status=status,
     )
 
 
 @require_POST
 @require("dispatch.add_workorder")
 def hotline(request):
-    form = HotlineForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise TransitionError(errors_text(form))
+    form = HotlineForm(request.POST, user=request.user)
+    if form.is_valid():
         d = form.cleaned_data
-        order = service.hotline_request(request.user, d["household"], d["assignee"], d["request"])
+        try:
+            order = service.hotline_request(
+                request.user, d["household"], d["assignee"], d["request"]
+            )
+        except TransitionError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("dispatch:orders")
         messages.success(request, _("Work order %(n)s sent.") % {"n": order.pk})
-    except TransitionError as exc:
-        messages.error(request, " ".join(exc.messages))
+        return redirect("dispatch:orders")
+    if form.matches:
+        # Several homes match the name: the page offers them, with what was typed kept.
+        return _orders_page(request, form)
+    messages.error(request, errors_text(form))
     return redirect("dispatch:orders")
 
 
@@ -82,16 +96,30 @@ def _visible_order(request, pk):
 def order(request, pk):
     order = _visible_order(request, pk)
     service.audit(request, AuditEntry.Action.VIEW, f"work order {order.pk}", order.household)
+    # The duty room reads the order at its desk (back to the alert, reassign); the assignee
+    # works it on the phone (arrived, done).
+    desk = order.assignee_id != request.user.pk and request.user.has_perm("alerts.view_alert")
     return render(
         request,
-        "dispatch/order.html",
+        "dispatch/order_desk.html" if desk else "dispatch/order.html",
         {
             "order": order,
             "people": _people(order.household),
             "outcomes": Outcome.choices,
-            "scores": range(1, 6),
+            "scores": SCORES,
+            "members": service.assignable(order.household) if desk else (),
         },
     )
+
+
+# The satisfaction scale, each point with its words (the field member reads them out).
+SCORES = [
+    (5, _lazy("very satisfied")),
+    (4, _lazy("satisfied")),
+    (3, _lazy("neutral")),
+    (2, _lazy("dissatisfied")),
+    (1, _lazy("very dissatisfied")),
+]
 
 
 def _step(request, pk, form_class, fn, then=None):
@@ -153,13 +181,46 @@ def done(request, pk):
 @require_POST
 @require("dispatch.change_workorder", "alerts.view_alert")
 def cancel(request, pk):
-    return _step(request, pk, StepNoteForm, lambda o, d: service.cancel(request.user, o, d["note"]))
+    def do(order, d):
+        service.cancel(request.user, order, d["note"])
+        messages.success(request, _("Work order %(n)s cancelled.") % {"n": order.pk})
+
+    return _step(request, pk, StepNoteForm, do)
+
+
+@require_POST
+@require("dispatch.change_workorder", "alerts.view_alert")
+def reassign(request, pk):
+    order = _visible_order(request, pk)
+    form = ReassignForm(request.POST, household=order.household)
+    try:
+        if not form.is_valid():
+            raise TransitionError(errors_text(form))
+        who = form.cleaned_data["assignee"]
+        service.reassign(request.user, order, who)
+        messages.success(
+            request,
+            _("Work order %(n)s reassigned to %(who)s.")
+            % {"n": order.pk, "who": who.get_full_name() or who.get_username()},
+        )
+    except TransitionError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("dispatch:order", pk=order.pk)
 
 
 @require("dispatch.view_auditentry")
 def audit_log(request):
-    page = Paginator(service.audit_entries(), 100).get_page(request.GET.get("page"))
-    return render(request, "dispatch/audit.html", {"page": page})
+    query = AuditFilter(request.GET)
+    if not query.is_valid():
+        return bad_request(request, query)
+    entries = service.audit_entries(**query.cleaned_data)
+    page = Paginator(entries, 100).get_page(request.GET.get("page"))
+    # The pager keeps the filters.
+    kept = request.GET.copy()
+    kept.pop("page", None)
+    return render(
+        request, "dispatch/audit.html", {"page": page, "query": query, "kept": kept.urlencode()}
+    )
 
 
 @require("dispatch.export_personal_data")

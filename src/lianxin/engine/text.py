@@ -39,6 +39,16 @@ def clock(ts_s: int, tz: ZoneInfo) -> str:
     return f"{t.hour:02d}:{t.minute:02d}"
 
 
+def window(start_s: int, end_s: int, tz: ZoneInfo) -> tuple[str, str]:
+    """A stretch of the day said the way a person would: 'in the day up to 12:45' for a window
+    of most of a day (not 'between 13:15 and 12:45', which reads as half an hour), else
+    'between 06:10 and 09:00'."""
+    a, b = clock(start_s, tz), clock(end_s, tz)
+    if end_s - start_s >= 20 * 3600:
+        return f"in the day up to {b}", f"在截至{b}的一天内"
+    return f"between {a} and {b}", f"在{a}至{b}之间"
+
+
 def next_local_hour(ts_s: int, tz: ZoneInfo) -> int:
     """The instant the local hour containing ts_s ends (DST-safe: hours are absolute)."""
     t = datetime.fromtimestamp(int(ts_s), tz)

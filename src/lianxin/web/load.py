@@ -79,9 +79,30 @@ def load_chart(household, range_key: str, alert=None, now: datetime | None = Non
         window = raw.filter(pl.col("ts") >= start)
         series = _to_kw(window, meters)
         band = _band(raw, meters, start, end, tz)
+    if series is not None and range_key in AGGREGATE:
+        # A month of quarter-hours is 2,880 points on ~1,000 pixels: hourly means read better,
+        # and leave the band visible between them.
+        series, band = _hourly(series, band)
+    water = _water(household, start, end, tz, range_key)
     marks = []
     if alert is not None:
-        marks.append({"at": _wall(alert.started_at, tz), "label": alert.get_kind_display()})
+        marks.append(
+            {"at": _wall(alert.started_at, tz), "label": alert.get_kind_display(), "this": True}
+        )
+    # The home's earlier alerts in the window, marked too: a pattern shows (a third no-power
+    # evening in a week).
+    earlier = household.alerts.filter(started_at__gte=start, started_at__lte=end)
+    if alert is not None:
+        earlier = earlier.exclude(pk=alert.pk)
+    for a in earlier.order_by("started_at")[:50]:
+        marks.append(
+            {
+                "at": _wall(a.started_at, tz),
+                "label": f"{a.get_kind_display()} {timezone.localtime(a.started_at):%m-%d %H:%M}",
+                "this": False,
+                "id": a.pk,
+            }
+        )
     return {
         "range": range_key,
         "unit": "kW",
@@ -92,6 +113,9 @@ def load_chart(household, range_key: str, alert=None, now: datetime | None = Non
         if series is None
         else series.select(_wall_ms("ts", tz), pl.col("kw").round(3)).rows(),
         "band": [] if band is None else band,
+        # Water meters: litres an hour (a tap left running, or no water used all day).
+        "water": water,
+        "water_unit": "L/h",
         "marks": marks,
         "latest_reading": latest.isoformat() if latest else None,
         # Shown as is: the deployment's time zone, whatever the browser's.
@@ -99,6 +123,50 @@ def load_chart(household, range_key: str, alert=None, now: datetime | None = Non
         if latest
         else None,
     }
+
+
+AGGREGATE = {"30d"}
+
+
+def _hourly(series: pl.DataFrame, band: list | None):
+    hourly = series.sort("ts").group_by_dynamic("ts", every="1h").agg(pl.col("kw").mean())
+    if band:
+        frame = pl.DataFrame(band, schema=["ms", "low", "high"], orient="row")
+        frame = (
+            frame.with_columns(ms=(pl.col("ms") // 3_600_000) * 3_600_000)
+            .group_by("ms")
+            .agg(pl.col("low").mean().round(3), pl.col("high").mean().round(3))
+            .sort("ms")
+        )
+        band = frame.rows()
+    return hourly, band
+
+
+def _water(household, start, end, tz, range_key) -> list:
+    """The home's water meters over the window in L/h (hourly means on the 30-day view)."""
+    meters = dict(
+        household.meters.filter(kind="water", active=True).values_list("number", "interval_minutes")
+    )
+    if not meters:
+        return []
+    raw = readings_store().read(list(meters), start=start, end=end)
+    if not raw.height:
+        return []
+    df = meterdata.interval_quantities(raw)
+    if not df.height:
+        return []
+    hours = pl.col("meter").replace_strict(
+        {m: v / 60 for m, v in meters.items()}, default=0.25, return_dtype=pl.Float64
+    )
+    flow = (
+        df.select("ts", lph=pl.col(meterdata.QUANTITY) * 1000 / hours)
+        .group_by("ts")
+        .agg(pl.col("lph").sum())
+        .sort("ts")
+    )
+    if range_key in AGGREGATE:
+        flow = flow.group_by_dynamic("ts", every="1h").agg(pl.col("lph").mean())
+    return flow.select(_wall_ms("ts", tz), pl.col("lph").round(1)).rows()
 
 
 def _band(raw: pl.DataFrame, meters: dict[str, int], start, end, tz) -> list | None:

@@ -10,6 +10,7 @@ from lianxin.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", health_views.healthz, name="healthz"),
     path("health/", include("lianxin.health.urls")),
     # The queue and alert steps, plus the case page that dispatch composes on top of them.

@@ -50,3 +50,15 @@ def household_load(request, code):
 
 def forbidden(request, exception=None):
     return render(request, "403.html", status=403)
+
+
+def favicon(request):
+    """/favicon.ico, which browsers ask for on their own (the PDF report, the admin, JSON)."""
+    from django.contrib.staticfiles import finders
+    from django.http import FileResponse
+
+    response = FileResponse(
+        open(finders.find("lianxin/favicon.svg"), "rb"), content_type="image/svg+xml"
+    )
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

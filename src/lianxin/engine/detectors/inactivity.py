@@ -19,7 +19,7 @@ import functools
 import numpy as np
 
 from lianxin.engine import routine
-from lianxin.engine.text import clock, hours, utc, when
+from lianxin.engine.text import clock, hours, utc, when, window
 
 KIND = "inactivity"
 # Reads the shared `explained` flag, which data_gap, payment and power set this interval.
@@ -472,11 +472,12 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, an
     elif n_valid >= eng.cfg.inactivity_min_days:
         active = n_valid - n_quiet
         b_en, b_zh = hours(busy / 2)
+        span_en, span_zh = window(max(start, t.now - 86400 + 1800), t.now, eng.tz)
         en += (
             f" On {active} of the last {n_valid} days this home was in use for at least {b_en} "
-            f"between {win_from} and {at}."
+            f"{span_en}."
         )
-        zh += f"过去{n_valid}天中有{active}天在{win_from}至{at}之间用电活动累计至少{b_zh}。"
+        zh += f"过去{n_valid}天中有{active}天{span_zh}用电活动累计至少{b_zh}。"
     else:
         u_en, u_zh = hours(thr)
         en += (

@@ -1,4 +1,5 @@
-// The household load chart: load, the home's usual band, the alert's start; served ECharts only.
+// The household chart: load, the home's usual band, water use, this alert's start and the
+// home's earlier alerts; served ECharts only.
 (function () {
   "use strict";
   var el = document.getElementById("load-chart");
@@ -35,24 +36,41 @@
     }
     var low = data.band.map(function (r) { return [r[0], r[1]]; });
     var width = data.band.map(function (r) { return [r[0], Math.max(0, r[2] - r[1])]; });
-    var marks = data.marks.map(function (m) { return {xAxis: m.at, name: m.label}; });
+    // This alert's start in red; the home's earlier alerts in the window in grey.
+    var marks = data.marks.map(function (m) {
+      return {xAxis: m.at, name: m.label, isThis: !!m["this"],
+              lineStyle: m["this"] ? {color: "#c0392b", type: "dashed", width: 2} : {color: "#7f8c8d", type: "dotted", width: 1.5},
+              label: {color: m["this"] ? "#c0392b" : "#5d6675"}};
+    });
+    var water = data.water || [];
+    var month = data.range === "30d";
+    var legend = [d.load, d.band];
+    var series = [
+      {name: "_low", type: "line", data: low, stack: "band", symbol: "none", lineStyle: {opacity: 0}, silent: true, tooltip: {show: false}},
+      {name: d.band, type: "line", data: width, stack: "band", symbol: "none", lineStyle: {opacity: 0},
+       areaStyle: {color: month ? "rgba(46, 134, 193, 0.35)" : "rgba(46, 134, 193, 0.22)"}, itemStyle: {color: "rgba(46, 134, 193, 0.6)"}, tooltip: {show: false}},
+      {name: d.load, type: "line", data: data.load, symbol: "none", sampling: "lttb", lineStyle: {width: month ? 1 : 1.5, color: "#1d2330"}, itemStyle: {color: "#1d2330"},
+       markLine: marks.length ? {symbol: "none",
+         label: {position: "insideEndTop", formatter: function (p) { return p.data.isThis ? d.start + " " + fmt(p.data.xAxis) : p.name; }},
+         data: marks} : undefined}
+    ];
+    var yAxes = [{type: "value", name: "kW", min: 0}];
+    if (water.length) {
+      legend.push(d.water);
+      yAxes.push({type: "value", name: data.water_unit, min: 0, position: "right", splitLine: {show: false}});
+      series.push({name: d.water, type: "line", data: water, yAxisIndex: 1, symbol: "none", sampling: "lttb",
+                   lineStyle: {width: 1.2, color: "#16a085"}, itemStyle: {color: "#16a085"}});
+    }
     chart.setOption({
       useUTC: true,
       animation: false,
-      grid: {left: 48, right: 16, top: 28, bottom: 28},
-      tooltip: {trigger: "axis", valueFormatter: function (v) { return v == null ? "" : v.toFixed(2) + " kW"; }},
-      legend: {data: [d.load, d.band], top: 0, right: 0},
+      grid: {left: 48, right: water.length ? 56 : 16, top: 28, bottom: 28},
+      tooltip: {trigger: "axis", valueFormatter: function (v) { return v == null ? "" : v.toFixed(2); }},
+      legend: {data: legend, top: 0, right: water.length ? 64 : 0},
       xAxis: {type: "time", min: data.start, max: data.end, axisLabel: {hideOverlap: true}},
-      yAxis: {type: "value", name: "kW", min: 0},
-      graphic: data.load.length ? [] : [{type: "text", left: "center", top: "middle", style: {text: d.nodata, fill: "#5d6675", fontSize: 14}}],
-      series: [
-        {name: "_low", type: "line", data: low, stack: "band", symbol: "none", lineStyle: {opacity: 0}, silent: true, tooltip: {show: false}},
-        {name: d.band, type: "line", data: width, stack: "band", symbol: "none", lineStyle: {opacity: 0},
-         areaStyle: {color: "rgba(46, 134, 193, 0.18)"}, itemStyle: {color: "rgba(46, 134, 193, 0.5)"}, tooltip: {show: false}},
-        {name: d.load, type: "line", data: data.load, symbol: "none", sampling: "lttb", lineStyle: {width: 1.5, color: "#1d2330"}, itemStyle: {color: "#1d2330"},
-         markLine: marks.length ? {symbol: "none", lineStyle: {color: "#c0392b", type: "dashed", width: 2},
-           label: {formatter: d.start + " " + fmt(marks[0].xAxis), color: "#c0392b", position: "insideEndTop"}, data: marks} : undefined}
-      ]
+      yAxis: yAxes,
+      graphic: data.load.length || water.length ? [] : [{type: "text", left: "center", top: "middle", style: {text: d.nodata, fill: "#5d6675", fontSize: 14}}],
+      series: series
     }, true);
   }
 
