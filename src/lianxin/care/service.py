@@ -70,11 +70,15 @@ def find_households(query, user):
     homes = visible_households(user)
     if not words:
         return homes.none()
+    # A household code typed whole names that home alone (the hotline form's quickest path).
+    exact = homes.filter(code__iexact=text.strip())
+    if exact.exists():
+        return exact
     match = Q()
     for word in words:
         match &= Q(pk__in=Household.objects.filter(_term(word)).values("pk"))
     # Each word is a subquery of pks, so the joins of one word never multiply another's rows.
-    return homes.filter(match).distinct()
+    return homes.filter(match).distinct().order_by("code")
 
 
 def household_or_404(user, code: str) -> Household:
@@ -100,26 +104,3 @@ def household_page(home: Household, alert_id: int | None = None) -> dict:
         "calls": home.calls.select_related("by").order_by("-at")[:50],
         "away_periods": home.away_periods.select_related("author").order_by("-starts_at")[:20],
     }
-
-
-def find_households(query: str, user):
-    """The homes `user` may see that `query` names: a household code (exactly), or a resident's
-    name, English name or phone (in part). The hotline form's lookup; the resident directory
-    may build on it."""
-    q = (query or "").strip()
-    homes = visible_households(user)
-    if not q or "\x00" in q:
-        return homes.none()
-    exact = homes.filter(code__iexact=q)
-    if exact.exists():
-        return exact
-    return (
-        homes.filter(
-            Q(care_recipients__name__icontains=q)
-            | Q(care_recipients__name_en__icontains=q)
-            | Q(care_recipients__phone__icontains=q)
-            | Q(address__icontains=q)
-        )
-        .distinct()
-        .order_by("code")
-    )
