@@ -37,15 +37,18 @@ def _meter(i: int) -> str:
 
 
 def _registers(n_meters: int, points: int, day: date, seed: int = 1):
-    """(meters, matrix of registers n_meters x points) from a realistic start, 15-min steps."""
+    """(meters, matrix of registers n_meters x points) from a realistic start, 15-min steps. A
+    later day continues each meter's register from where the days before it (96 steps each)
+    ended, so two days' files chain as a meter's do."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     start = rng.uniform(1_000, 60_000, size=(n_meters, 1))
-    start += (day - DAY).days * 96 * 0.15  # a later day starts where the earlier one ended
-    steps = rng.gamma(2.0, 0.075, size=(n_meters, points)).round(4)
+    before = (day - DAY).days * 96
+    steps = rng.gamma(2.0, 0.075, size=(n_meters, before + points)).round(4)
     steps[:, 0] = 0
-    return [_meter(i) for i in range(n_meters)], (start + steps.cumsum(axis=1)).round(4)
+    regs = (start + steps.cumsum(axis=1))[:, before:]
+    return [_meter(i) for i in range(n_meters)], regs.round(4)
 
 
 def _long_frame(n_meters: int):
