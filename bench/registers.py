@@ -44,10 +44,12 @@ def _registers(n_meters: int, points: int, day: date, seed: int = 1):
 
     rng = np.random.default_rng(seed)
     start = rng.uniform(1_000, 60_000, size=(n_meters, 1))
-    before = (day - DAY).days * 96
-    steps = rng.gamma(2.0, 0.075, size=(n_meters, before + points)).round(4)
+    # One block of steps per day from the same stream: day 1's are the same whichever day is
+    # asked for.
+    days = [96] * (day - DAY).days + [points]
+    steps = np.hstack([rng.gamma(2.0, 0.075, size=(n_meters, k)).round(4) for k in days])
     steps[:, 0] = 0
-    regs = (start + steps.cumsum(axis=1))[:, before:]
+    regs = (start + steps.cumsum(axis=1))[:, -points:]
     return [_meter(i) for i in range(n_meters)], regs.round(4)
 
 
