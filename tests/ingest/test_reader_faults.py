@@ -175,3 +175,35 @@ def test_the_readers_keep_no_copy_of_the_contract():
         text = path.read_text(encoding="utf-8")
         if path.name != "meterdata.py":
             assert '"Asia/Shanghai"' not in text, path
+
+
+def test_xlsx_whose_one_long_shared_string_fills_every_cell_is_refused_before_reading(
+    home, tmp_path, capsys
+):
+    # The sheet is parsed into memory with each shared string copied into every cell naming
+    # it: 8,000 cells of one 8 MiB string would take 64 GB, from a file of some kilobytes.
+    wb = openpyxl.Workbook()
+    buf = io.BytesIO()
+    wb.save(buf)
+    original = zipfile.ZipFile(buf)
+    ns = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rows = [b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>']
+    rows += [b'<row><c t="s"><v>2</v></c><c t="s"><v>2</v></c></row>'] * 4000
+    path = tmp_path / "copies.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in original.infolist():
+            data = original.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = b"<worksheet " + ns + b"><sheetData>" + b"".join(rows)
+                data += b"</sheetData></worksheet>"
+            zf.writestr(info.filename, data)
+        zf.writestr(
+            "xl/sharedStrings.xml",
+            b"<sst "
+            + ns
+            + b"><si><t>meter</t></si><si><t>value</t></si><si><t>"
+            + b"A" * (8 << 20)
+            + b"</t></si></sst>",
+        )
+    assert path.stat().st_size < 1 << 20
+    refused(path, capsys, "with shared strings of up to")

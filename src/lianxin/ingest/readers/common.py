@@ -183,10 +183,28 @@ def _parse_date(s: pl.Series) -> tuple[pl.Series, pl.Series]:
     if isinstance(s.dtype, pl.Datetime):
         return s.dt.date(), s.is_null()
     text = s.cast(pl.String).str.strip_chars().str.replace(r"[ T]00:00(:00)?$", "")
-    out = pl.select(
-        pl.coalesce([text.str.to_date(f, strict=False) for f in _DATE_FORMATS])
-    ).to_series()
+    out = _first_format(
+        text, [lambda t, f=f: t.str.to_date(f, strict=False) for f in _DATE_FORMATS], pl.Date
+    )
     return out, out.is_null()
+
+
+def _first_format(text: pl.Series, parsers: list, dtype, candidates=None) -> pl.Series:
+    """What `pl.coalesce([parse(text) for parse in parsers])` gives, with each parser tried
+    only on the values the ones before it left unread: a file writes one format, so the first
+    (or second) parser reads nearly all, and the others see a handful."""
+    out = pl.repeat(None, len(text), dtype=dtype, eager=True).alias(text.name)
+    todo = text.is_not_null() if candidates is None else candidates & text.is_not_null()
+    for parse in parsers:
+        idx = todo.arg_true()
+        if not len(idx):
+            break
+        if len(idx) == len(text):
+            out = parse(text).cast(dtype)
+        else:
+            out = out.scatter(idx, parse(text.gather(idx)).cast(dtype))
+        todo = todo & out.is_null()
+    return out
 
 
 def _parse_ts(s: pl.Series, tz: str) -> tuple[pl.Series, pl.Series]:
@@ -201,20 +219,30 @@ def _parse_ts(s: pl.Series, tz: str) -> tuple[pl.Series, pl.Series]:
         out = _local_to_utc(s.cast(pl.Datetime("us")), tz)
         return out, out.is_null()
     text = s.cast(pl.String).str.strip_chars().str.replace(r"Z$", "+00:00")
-    aware = pl.select(
-        pl.coalesce(
-            [
-                text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us")
-                for f in _AWARE_FORMATS
-            ]
-        )
-    ).to_series()
-    naive = pl.select(
-        pl.coalesce(
-            [text.str.to_datetime(f, strict=False, time_unit="us") for f in _DATETIME_FORMATS]
-            + [text.str.to_date(f, strict=False).cast(pl.Datetime("us")) for f in _DATE_FORMATS]
-        )
-    ).to_series()
+    # Only a value that ends with an offset can be read by an aware format (%z is last in each).
+    offset = text.str.contains(r"[+-]\d\d(:?\d\d)?$").fill_null(False)
+    aware = _first_format(
+        text,
+        [
+            lambda t, f=f: t.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us")
+            for f in _AWARE_FORMATS
+        ],
+        UTC_US,
+        candidates=offset,
+    )
+    naive = _first_format(
+        text,
+        [
+            lambda t, f=f: t.str.to_datetime(f, strict=False, time_unit="us")
+            for f in _DATETIME_FORMATS
+        ]
+        + [
+            lambda t, f=f: t.str.to_date(f, strict=False).cast(pl.Datetime("us"))
+            for f in _DATE_FORMATS
+        ],
+        pl.Datetime("us"),
+        candidates=aware.is_null(),
+    )
     out = pl.select(pl.coalesce([aware, _local_to_utc(naive, tz)])).to_series()
     return out, out.is_null()
 

@@ -103,33 +103,36 @@ def read_wide(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
     good = chunk.with_columns(_day=day, _flow=flow).filter(ok)
     start = _local_to_utc(good["_day"].cast(pl.Datetime("us")), src.options.time_zone)
     n, m = good.height, len(src._points)
-    headers = [h for h, _ in src._points]
-    offsets = np.array(
-        [(k - 1) * 15 if src._start_labelled else k * 15 for _, k in src._points], dtype=np.int64
+    headers = pl.Series([h for h, _ in src._points], dtype=pl.String)
+    offsets = pl.Series(
+        [(k - 1) * 15 if src._start_labelled else k * 15 for _, k in src._points], dtype=pl.Int64
     )
-    raws, present = [], []
-    for _, k in src._points:
-        col = good[f"_p{k}"].cast(pl.String).str.strip_chars()
-        raws.append(col.to_numpy())
-        present.append((col.is_not_null() & (col.str.len_bytes() > 0)).to_numpy())
-    keep = np.column_stack(present).ravel() if n else np.zeros(0, dtype=bool)
-    rows = np.repeat(np.arange(n, dtype=np.int64), m)[keep]
-    ks = np.tile(np.arange(m, dtype=np.int64), n)[keep]
-    raw = np.column_stack(raws).ravel()[keep] if n else np.zeros(0, dtype=object)
-    long = pl.DataFrame(
-        {
-            "_row": rows,
-            "_raw": pl.Series(raw, dtype=pl.String),
-            "_field": pl.Series(np.array(headers, dtype=object)[ks] if n else [], dtype=pl.String),
-            "_off": offsets[ks] if n else np.zeros(0, dtype=np.int64),
-        }
+    # Row by row, point by point (the order derive wants), made in polars: no Python object
+    # per cell.
+    long = (
+        good.select(
+            "_line",
+            "meter",
+            "_flow",
+            _start=start,
+            _raw=pl.concat_list(
+                [pl.col(f"_p{k}").cast(pl.String).str.strip_chars() for _, k in src._points]
+            ),
+        )
+        .explode("_raw")
+        .with_columns(_k=pl.Series(np.tile(np.arange(m, dtype=np.int64), n)))
+        .filter(pl.col("_raw").is_not_null() & (pl.col("_raw").str.len_bytes() > 0))
     )
-    long = long.with_columns(good.select("_line", "meter", "_flow")[long["_row"]].get_columns())
-    long = long.with_columns(
-        ts=start[long["_row"]] + pl.duration(minutes=long["_off"]),
+    long = long.select(
+        "_raw",
+        _field=headers.gather(long["_k"]),
+        _line="_line",
+        meter="meter",
+        _flow="_flow",
+        ts=pl.col("_start") + pl.duration(minutes=offsets.gather(long["_k"])),
         value=pl.col("_raw").str.replace_all(",", "").cast(pl.Float64, strict=False)
         * src._factors.get(FORWARD, 1.0),
-    ).drop("_row", "_off")
+    )
     parts = [(f, long.filter(pl.col("_flow") == f).drop("_flow")) for f in (FORWARD, REVERSE)]
     return _derive_batch(src, parts, rej, info=_info(good), now=now)
 

@@ -9,6 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from lianxin.ingest.readers.common import FileError, Options, _ragged, _rejection_frame, _short
@@ -123,7 +124,6 @@ def _csv_chunks(
 
 def _csv_lines(src: Source, encoding: str, sep: str, cells: list, header_lines: int, data_path):
     n_fields = len(cells)
-    sepb = sep.encode()
     names = [f"c{i}" for i in range(n_fields)]
     wanted = {raw: i for i, raw in enumerate(cells)}
     rename = {
@@ -148,74 +148,33 @@ def _csv_lines(src: Source, encoding: str, sep: str, cells: list, header_lines: 
                 carry = b""
             if not data:
                 break
-            # Decode the chunk in one go (fast, in C); line by line only when it holds a damaged
-            # line, which is then rejected on its own.
-            clean = True
+            # Decode the chunk in one go (fast, in C) and check its lines as arrays; line by
+            # line only when it holds a damaged line, which is then rejected on its own.
             try:
-                decoded = data.decode(encoding)
+                decoded = None if data.isascii() else data.decode(encoding)
             except UnicodeDecodeError:
-                clean = False
+                good, good_lines, rejected, lineno = _check_lines_slow(
+                    src, data, encoding, sep, n_fields, header_lines, lineno
+                )
+                body = b"\n".join(good) + b"\n" if good else b""
             else:
-                if not utf8:
+                if not utf8 and decoded is not None:
                     data = decoded.encode("utf-8")
                 del decoded
-            raw_lines = data.split(b"\n")
-            if raw_lines and raw_lines[-1] == b"":
-                raw_lines.pop()
-            good, good_lines, rejected = [], [], []
-            for raw in raw_lines:
-                lineno += 1
-                if lineno <= header_lines:
-                    continue
-                line = raw[:-1] if raw.endswith(b"\r") else raw
-                if not line.strip():
-                    continue
-                if not clean and not line.isascii():  # ASCII is the same in UTF-8 and GB18030
-                    try:
-                        text = line.decode(encoding)
-                    except UnicodeDecodeError as exc:
-                        rejected.append(
-                            (
-                                lineno,
-                                "",
-                                repr(line[max(0, exc.start - 8) : exc.start + 8]),
-                                f"not valid {src.encoding} text (byte 0x{line[exc.start]:02x}"
-                                f" at column {exc.start + 1}); truncated or mixed encoding?",
-                                "bad_encoding",
-                            )
-                        )
-                        continue
-                    if not utf8:
-                        line = text.encode("utf-8")
-                count = (
-                    line.count(sepb) + 1
-                    if b'"' not in line
-                    else len(next(csv.reader([line.decode("utf-8")], delimiter=sep)))
+                body, good_lines, rejected, lineno = _check_lines(
+                    src, data, sep, n_fields, header_lines, lineno
                 )
-                if count > n_fields and line.endswith(sepb * (count - n_fields)):
-                    line = line[: n_fields - count]  # trailing separators: empty extra fields
-                    count = n_fields
-                if count != n_fields:
-                    rejected.append(
-                        (
-                            lineno,
-                            "",
-                            _short(line),
-                            _ragged(src, count, n_fields),
-                            "wrong_field_count",
-                        )
-                    )
-                    continue
-                good.append(line)
-                good_lines.append(lineno)
+                good = None
             rej = _rejection_frame(rejected)
-            if good:
+            if len(good_lines):
                 try:
-                    frame = _parse_lines(good, names, sep)
+                    frame = _parse_body(body, names, sep)
                 except pl.exceptions.ComputeError:  # an unbalanced quote
                     frame = None
-                if frame is None or frame.height != len(good):
+                if frame is None or frame.height != len(good_lines):
                     # Quoting that the line split did not foresee: one line at a time.
+                    if good is None:
+                        good = [ln.removesuffix(b"\r") for ln in body.split(b"\n")[:-1]]
                     frame = _parse_lines_slow(good, names, sep)
                 frame = frame.rename(rename).with_columns(
                     _line=pl.Series(good_lines, dtype=pl.Int64)
@@ -226,13 +185,138 @@ def _csv_lines(src: Source, encoding: str, sep: str, cells: list, header_lines: 
             if frame is not None or rej.height:
                 if frame is None:
                     frame = _empty_canonical(src)
-                yield frame, rej, len(good) + len(rejected)
+                yield frame, rej, len(good_lines) + len(rejected)
             if not block:
                 break
 
 
-def _parse_lines(lines: list[bytes], names: list[str], sep: str) -> pl.DataFrame:
-    body = b"\n".join(lines) + b"\n"
+# bytes.strip()'s whitespace: a line of nothing else is blank (skipped, not a row)
+_WHITESPACE = np.zeros(256, dtype=bool)
+_WHITESPACE[[9, 10, 11, 12, 13, 32]] = True
+
+
+def _check_lines(src: Source, data: bytes, sep: str, n_fields: int, header_lines: int, lineno):
+    """The lines of a decoded UTF-8 chunk checked as arrays (no Python work per line): blank
+    lines and the header skipped, a row with the wrong number of fields rejected with its line,
+    trailing separators dropped. Only lines with quotes or the wrong count are looked at one by
+    one. -> (UTF-8 body of the good lines, their line numbers, rejections, last line number)."""
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    arr = np.frombuffer(data, dtype=np.uint8)
+    sepb = ord(sep)
+    ends = np.flatnonzero(arr == 10)  # each line is [start, end]: its newline included
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    numbers = np.arange(lineno + 1, lineno + 1 + len(ends), dtype=np.int64)
+    lineno += len(ends)
+    count = _per_line(arr == sepb, ends) + 1
+    # A blank line has one field; when a field count of 1 is right, or the separator is itself
+    # whitespace, blank lines are found here, else among the wrong counts below.
+    dense = n_fields == 1 or sep.isspace()
+    blank = _per_line(~_WHITESPACE[arr], ends) == 0 if dense else np.zeros(len(ends), bool)
+    cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 13)
+    stop = ends - cr  # end of the line's text
+    last = arr[np.maximum(stop - 1, 0)]
+    row = ~blank & (numbers > header_lines)
+    quoted = _per_line(arr == 34, ends) > 0 if b'"' in data else np.zeros(len(ends), dtype=bool)
+    plain = row & ~quoted
+    good = plain & (count == n_fields)
+    # One trailing separator (a spreadsheet's habit on every line): an empty extra field, cut.
+    trail1 = plain & (count == n_fields + 1) & (stop > starts) & (last == sepb)
+    cut = [stop[trail1] - 1]
+    good |= trail1
+    rejected = []
+    sepbytes = sep.encode()
+    for i in np.flatnonzero(row & ~good).tolist():
+        line = data[starts[i] : stop[i]]
+        if not line.strip():
+            continue
+        n = (
+            len(next(csv.reader([line.decode("utf-8")], delimiter=sep)))
+            if quoted[i]
+            else int(count[i])
+        )
+        if n > n_fields and line.endswith(sepbytes * (n - n_fields)):
+            cut.append(np.arange(stop[i] - (n - n_fields), stop[i]))
+            n = n_fields
+        if n != n_fields:
+            rejected.append(
+                (int(numbers[i]), "", _short(line), _ragged(src, n, n_fields), "wrong_field_count")
+            )
+            continue
+        good[i] = True
+    if good.all() and not len(cut) > 1 and not trail1.any():
+        body = data
+    else:
+        keep = np.repeat(good, ends - starts + 1)
+        cuts = np.concatenate(cut)
+        if len(cuts):
+            keep[cuts] = False
+        body = arr[keep].tobytes()
+    rejected.sort()
+    return body, numbers[good], rejected, lineno
+
+
+def _per_line(mask: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """How many bytes of each line (ending at `ends`, its newline) the mask holds."""
+    return np.diff(np.searchsorted(np.flatnonzero(mask), ends, side="right"), prepend=0)
+
+
+def _check_lines_slow(
+    src: Source, data: bytes, encoding: str, sep: str, n_fields, header_lines, lineno
+):
+    """A chunk that holds a line not valid in its encoding: line by line, each damaged line
+    rejected on its own. -> (good lines as UTF-8, their numbers, rejections, last number)."""
+    utf8 = encoding == "utf-8-sig"
+    sepb = sep.encode()
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    good, good_lines, rejected = [], [], []
+    for raw in raw_lines:
+        lineno += 1
+        if lineno <= header_lines:
+            continue
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not line.strip():
+            continue
+        if not line.isascii():  # ASCII is the same in UTF-8 and GB18030
+            try:
+                text = line.decode(encoding)
+            except UnicodeDecodeError as exc:
+                rejected.append(
+                    (
+                        lineno,
+                        "",
+                        repr(line[max(0, exc.start - 8) : exc.start + 8]),
+                        f"not valid {src.encoding} text (byte 0x{line[exc.start]:02x}"
+                        f" at column {exc.start + 1}); truncated or mixed encoding?",
+                        "bad_encoding",
+                    )
+                )
+                continue
+            if not utf8:
+                line = text.encode("utf-8")
+        count = (
+            line.count(sepb) + 1
+            if b'"' not in line
+            else len(next(csv.reader([line.decode("utf-8")], delimiter=sep)))
+        )
+        if count > n_fields and line.endswith(sepb * (count - n_fields)):
+            line = line[: n_fields - count]  # trailing separators: empty extra fields
+            count = n_fields
+        if count != n_fields:
+            rejected.append(
+                (lineno, "", _short(line), _ragged(src, count, n_fields), "wrong_field_count")
+            )
+            continue
+        good.append(line)
+        good_lines.append(lineno)
+    return good, good_lines, rejected, lineno
+
+
+def _parse_body(body: bytes, names: list[str], sep: str) -> pl.DataFrame:
     return pl.read_csv(
         io.BytesIO(body),
         has_header=False,
