@@ -57,6 +57,12 @@ def own_order_as_assignee(user, owner):
     return "ok" if user in ("field1", "field3") else 403
 
 
+def order_team(user, owner):
+    # A work order's members, materials and photos: the duty room or anyone of the order's team
+    # (not only the assignee: whoever went along adds the photos); another team's member 403.
+    return "ok" if user in EVERYONE or TEAMS[user] == owner else 403
+
+
 def leads_only(user, owner):
     # The ledgers are the team lead's and the admin's; everyone else is refused.
     return "ok" if user in ("admin", "lead") else 403
@@ -92,6 +98,13 @@ MATRIX = {
     "ledgers:campaign": ("GET", "campaign", leads_only),
     "ledgers:attach": ("POST", lambda o: {"owner": "campaign", "pk": o["campaign"]}, leads_only),
     "ledgers:attachment": ("GET", "attachment", leads_only),
+    "ledgers:order_record": ("POST", "order", order_team),
+    "ledgers:order_attach": ("POST", "order", order_team),
+    "ledgers:order_attachment": (
+        "GET",
+        lambda o: {"pk": o["order"], "att": o["order_attachment"]},
+        order_team,
+    ),
 }
 # Links sent by text message to a resident or their family: the signed token in the URL is the
 # credential (no sign-in, no role); lianxin.notify's own tests cover forged and expired tokens.
@@ -173,6 +186,8 @@ def objects(settings, tmp_path):
         )
         photo = SimpleUploadedFile("p.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
         att = attach(user(username="lead"), photo, campaign=campaign)
+        photo = SimpleUploadedFile("o.png", b"\x89PNG\r\n\x1a\n" + b"\1" * 32)
+        order_att = attach(user(username=assignee), photo, work_order=order)
         out[owner] = {
             "code": home.code,
             "alert": alert.pk,
@@ -181,6 +196,7 @@ def objects(settings, tmp_path):
             "silence": silence.pk,
             "campaign": campaign.pk,
             "attachment": att.pk,
+            "order_attachment": order_att.pk,
         }
     assert out["A"]["code"] != out["B"]["code"]
     return out
