@@ -21,7 +21,7 @@ from lianxin.alerts.models import Alert
 from lianxin.care.models import Team
 from lianxin.dispatch import service as dispatch
 from lianxin.ledgers.attachments import attach
-from lianxin.ledgers.models import Campaign
+from lianxin.ledgers.models import Campaign, Inspection, InspectionPlan
 from tests.alerts.helpers import cared_home, finding, town
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,14 @@ def order_team(user, owner):
     return "ok" if user in EVERYONE or TEAMS[user] == owner else 403
 
 
+def team_records(user, owner):
+    # The phone forms of a team's records: leads and admins for any team, a field member for
+    # their own; operators have no part in them.
+    if user in ("admin", "lead"):
+        return "ok"
+    return "ok" if user in TEAMS and TEAMS[user] == owner else 403
+
+
 def leads_only(user, owner):
     # The ledgers are the team lead's and the admin's; everyone else is refused.
     return "ok" if user in ("admin", "lead") else 403
@@ -98,6 +106,8 @@ MATRIX = {
     "ledgers:campaign": ("GET", "campaign", leads_only),
     "ledgers:attach": ("POST", lambda o: {"owner": "campaign", "pk": o["campaign"]}, leads_only),
     "ledgers:attachment": ("GET", "attachment", leads_only),
+    "ledgers:field_inspection": ("GET", "inspection", team_records),
+    "ledgers:field_campaign_day": ("GET", "campaign", team_records),
     "ledgers:order_record": ("POST", "order", order_team),
     "ledgers:order_attach": ("POST", "order", order_team),
     "ledgers:order_attachment": (
@@ -184,6 +194,10 @@ def objects(settings, tmp_path):
             starts_on=date(2026, 7, 20),
             ends_on=date(2026, 7, 27),
         )
+        plan = InspectionPlan.objects.create(
+            name=f"plan {owner}", team=campaign.team, checklist=["meter box"]
+        )
+        inspection = Inspection.objects.create(plan=plan, team=campaign.team, due_on=date.today())
         photo = SimpleUploadedFile("p.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
         att = attach(user(username="lead"), photo, campaign=campaign)
         photo = SimpleUploadedFile("o.png", b"\x89PNG\r\n\x1a\n" + b"\1" * 32)
@@ -197,6 +211,7 @@ def objects(settings, tmp_path):
             "campaign": campaign.pk,
             "attachment": att.pk,
             "order_attachment": order_att.pk,
+            "inspection": inspection.pk,
         }
     assert out["A"]["code"] != out["B"]["code"]
     return out
