@@ -81,6 +81,9 @@ def test_members_and_materials_are_the_order_teams(client, rec, open_order):
     # Someone of another team cannot be named: said, and nothing changes.
     r = client.post(url, {"members": [rec.field2.pk], "materials": "x"}, follow=True)
     assert str(rec.field2.pk) in r.content.decode()
+    # A value that cannot be an id is refused by the form, not by the database.
+    r = client.post(url, {"members": ["9" * 40], "materials": "x"}, follow=True)
+    assert r.status_code == 200 and "9" * 40 in r.content.decode()
     detail.refresh_from_db()
     assert set(detail.members.all()) == {rec.field, rec.lead} and detail.materials == "空开 1 个"
 

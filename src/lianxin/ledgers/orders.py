@@ -23,6 +23,7 @@ from lianxin.care.roles import require
 from lianxin.dispatch.models import AuditEntry, WorkOrder
 from lianxin.dispatch.service import audit, on_order_team
 from lianxin.ledgers import attachments
+from lianxin.ledgers.forms import PeopleField
 from lianxin.ledgers.models import Attachment, OrderDetail
 
 WORK = "dispatch.change_workorder"
@@ -39,7 +40,7 @@ def team_members(order: WorkOrder):
 
 
 class OrderRecordForm(forms.Form):
-    members = forms.ModelMultipleChoiceField(
+    members = PeopleField(
         label=_lazy("members"), queryset=get_user_model().objects.none(), required=False
     )
     materials = forms.CharField(label=_lazy("materials"), max_length=2000, required=False)
