@@ -73,6 +73,15 @@ def _name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+class NamedField(forms.ModelChoiceField):
+    """A team or an area, by its name in the reader's language."""
+
+    def label_from_instance(self, obj):
+        from lianxin.alerts.templatetags.lianxin import loc
+
+        return loc(obj, "name") or str(obj)
+
+
 class PersonField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         return _name(obj)
@@ -228,10 +237,8 @@ class ActivityForm(forms.Form):
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["team"] = forms.ModelChoiceField(
-            label=_("team"), queryset=teams, empty_label=None
-        )
-        self.fields["area"] = forms.ModelChoiceField(
+        self.fields["team"] = NamedField(label=_("team"), queryset=teams, empty_label=None)
+        self.fields["area"] = NamedField(
             label=_("transformer area"),
             queryset=TransformerArea.objects.order_by("code"),
             required=False,
@@ -239,4 +246,6 @@ class ActivityForm(forms.Form):
             empty_label=_("no area"),
         )
         self.fields["members"] = people_field(team_people(teams))
-        self.order_fields(["kind", "title", "team", "on", "place", "area", "beneficiaries"])
+        self.order_fields(
+            ["kind", "title", "team", "on", "place", "area", "beneficiaries", "members", "note"]
+        )
