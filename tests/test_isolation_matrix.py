@@ -21,7 +21,7 @@ from lianxin.alerts.models import Alert
 from lianxin.care.models import Team
 from lianxin.dispatch import service as dispatch
 from lianxin.ledgers.attachments import attach
-from lianxin.ledgers.models import Campaign, Inspection, InspectionPlan
+from lianxin.ledgers.models import Campaign, Defect, Inspection, InspectionPlan
 from tests.alerts.helpers import cared_home, finding, town
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +108,7 @@ MATRIX = {
     "ledgers:attachment": ("GET", "attachment", leads_only),
     "ledgers:field_inspection": ("GET", "inspection", team_records),
     "ledgers:field_campaign_day": ("GET", "campaign", team_records),
+    "ledgers:field_repair": ("POST", "defect", team_records),
     "ledgers:order_record": ("POST", "order", order_team),
     "ledgers:order_attach": ("POST", "order", order_team),
     "ledgers:order_attachment": (
@@ -198,6 +199,7 @@ def objects(settings, tmp_path):
             name=f"plan {owner}", team=campaign.team, checklist=["meter box"]
         )
         inspection = Inspection.objects.create(plan=plan, team=campaign.team, due_on=date.today())
+        defect = Defect.objects.create(inspection=inspection, description="cable")
         photo = SimpleUploadedFile("p.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
         att = attach(user(username="lead"), photo, campaign=campaign)
         photo = SimpleUploadedFile("o.png", b"\x89PNG\r\n\x1a\n" + b"\1" * 32)
@@ -212,6 +214,7 @@ def objects(settings, tmp_path):
             "attachment": att.pk,
             "order_attachment": order_att.pk,
             "inspection": inspection.pk,
+            "defect": defect.pk,
         }
     assert out["A"]["code"] != out["B"]["code"]
     return out

@@ -66,8 +66,26 @@ def test_a_field_member_records_an_inspection_with_defects_and_a_repair(client, 
         rec.field,
     )
     assert Attachment.objects.get(inspection=due).name == "现场.png"
-    # Recorded once: the page now shows what was recorded, with the repair order.
-    assert f"/dispatch/orders/{order.pk}/" in client.get(url).content.decode()
+    # Recorded once: the page now shows what was recorded, with the repair order, and offers
+    # a repair for the defect that has none.
+    done = client.get(url).content.decode()
+    assert (
+        f"/dispatch/orders/{order.pk}/" in done
+        and f"/ledgers/field/defects/{box.pk}/repair" in done
+    )
+    r = client.post(f"/ledgers/field/defects/{box.pk}/repair", {"assignee": rec.lead.pk})
+    assert r.status_code == 302
+    box.refresh_from_db()
+    assert (box.repair_order.household, box.repair_order.assignee) == (box.household, rec.lead)
+    # Once only; someone of another team cannot be sent.
+    r = client.post(
+        f"/ledgers/field/defects/{box.pk}/repair", {"assignee": rec.lead.pk}, follow=True
+    )
+    assert WorkOrder.objects.filter(source="inspection").count() == 2
+    other = Defect.objects.create(inspection=due, description="接地线松动")
+    r = client.post(f"/ledgers/field/defects/{other.pk}/repair", {"assignee": rec.field2.pk})
+    other.refresh_from_db()
+    assert other.repair_order is None
 
 
 def test_an_unanswered_item_or_an_unknown_home_is_said_and_nothing_is_written(client, rec, due):
@@ -89,6 +107,9 @@ def test_another_teams_member_gets_403_on_every_form(client, rec, due):
     client.force_login(rec.field2)
     assert client.get(f"/ledgers/field/inspections/{due.pk}/").status_code == 403
     assert client.post(f"/ledgers/field/campaigns/{c.pk}/day", {}).status_code == 403
+    defect = Defect.objects.create(inspection=due, description="x")
+    r = client.post(f"/ledgers/field/defects/{defect.pk}/repair", {"assignee": rec.field2.pk})
+    assert r.status_code == 403 and WorkOrder.objects.filter(source="inspection").count() == 0
     # An activity for a team that is not theirs is not offered, and refused.
     r = client.post(
         "/ledgers/field/activities/new",

@@ -13,12 +13,20 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from lianxin.alerts.models import TransitionError
+from lianxin.care.forms import errors_text
 from lianxin.care.models import Team
 from lianxin.care.roles import require, sees_everything
 from lianxin.ledgers import attachments, service
-from lianxin.ledgers.forms import ActivityForm, CampaignDayForm, InspectionForm
+from lianxin.ledgers.forms import (
+    ActivityForm,
+    CampaignDayForm,
+    InspectionForm,
+    RepairForm,
+    team_people,
+)
 from lianxin.ledgers.models import Activity, Campaign, CampaignDay, Defect, Inspection
 
 RECORD = "ledgers.add_activity"
@@ -77,7 +85,12 @@ def inspection(request, pk):
     insp = get_object_or_404(Inspection.objects.select_related("plan", "team"), pk=pk)
     _check_team(request.user, insp.team_id)
     if insp.done_at is not None:
-        return render(request, "ledgers/field_inspection.html", {"insp": insp, "done": True})
+        defects = list(insp.defects.select_related("household", "repair_order"))
+        return render(
+            request,
+            "ledgers/field_inspection.html",
+            {"insp": insp, "done": True, "defects": defects, "crew": team_people([insp.team_id])},
+        )
     form = InspectionForm(request.POST or None, request.FILES or None, inspection=insp)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -172,3 +185,23 @@ def activity(request):
         return redirect("ledgers:field")
     status = 400 if request.method == "POST" else 200
     return render(request, "ledgers/field_activity.html", {"form": form}, status=status)
+
+
+@require_POST
+@require("ledgers.change_inspection", "ledgers.add_defect")
+def repair(request, pk):
+    """Send a repair for a defect recorded without one: at its household, or at the inspected
+    area when it has none (a cable, a box on the street)."""
+    defect = get_object_or_404(Defect.objects.select_related("inspection"), pk=pk)
+    insp = defect.inspection
+    _check_team(request.user, insp.team_id)
+    form = RepairForm(request.POST, team=insp.team_id)
+    try:
+        if not form.is_valid():
+            raise TransitionError(errors_text(form))
+        order = service.spawn_repair(request.user, defect, form.cleaned_data["assignee"])
+    except TransitionError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Work order %(n)s sent.") % {"n": order.pk})
+    return redirect("ledgers:field_inspection", pk=insp.pk)

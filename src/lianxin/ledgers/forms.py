@@ -249,3 +249,16 @@ class ActivityForm(forms.Form):
         self.order_fields(
             ["kind", "title", "team", "on", "place", "area", "beneficiaries", "members", "note"]
         )
+
+
+class RepairForm(forms.Form):
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"] = PersonField(
+            label=_("send a repair to"),
+            queryset=team_people([team]),
+            error_messages={
+                "required": _("Choose a team member."),
+                "invalid_choice": _("Choose a team member."),
+            },
+        )

@@ -18,6 +18,7 @@ urlpatterns = [
     # The team's phone forms.
     path("field/", field.home, name="field"),
     path("field/inspections/<id:pk>/", field.inspection, name="field_inspection"),
+    path("field/defects/<id:pk>/repair", field.repair, name="field_repair"),
     path("field/campaigns/<id:pk>/day", field.campaign_day, name="field_campaign_day"),
     path("field/activities/new", field.activity, name="field_activity"),
     path("campaigns/", views.campaigns, name="campaigns"),
