@@ -30,6 +30,18 @@ def due(rec):
     return schedule_inspections(rec.plan, today, today + timedelta(days=1))[0]
 
 
+def test_the_list_schedules_the_plans_inspections_of_the_week(client, rec):
+    today = timezone.localdate()
+    rec.plan.first_on = today + timedelta(days=3)
+    rec.plan.save()
+    client.force_login(rec.field)
+    page = client.get("/ledgers/field/").content.decode()
+    [made] = rec.plan.inspections.filter(due_on=today + timedelta(days=3))
+    assert f"/ledgers/field/inspections/{made.pk}/" in page
+    client.get("/ledgers/field/")  # once only
+    assert rec.plan.inspections.filter(due_on__gte=today).count() == 1
+
+
 def test_a_field_member_records_an_inspection_with_defects_and_a_repair(client, rec, due):
     client.force_login(rec.field)
     home = client.get("/ledgers/field/").content.decode()

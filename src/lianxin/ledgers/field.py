@@ -27,7 +27,14 @@ from lianxin.ledgers.forms import (
     RepairForm,
     team_people,
 )
-from lianxin.ledgers.models import Activity, Campaign, CampaignDay, Defect, Inspection
+from lianxin.ledgers.models import (
+    Activity,
+    Campaign,
+    CampaignDay,
+    Defect,
+    Inspection,
+    InspectionPlan,
+)
 
 RECORD = "ledgers.add_activity"
 # How far ahead the list shows the inspections due.
@@ -64,6 +71,10 @@ def home(request):
     """What the team has to record: inspections due, campaigns running; a new activity."""
     teams = my_teams(request.user)
     today = timezone.localdate()
+    # The plans' inspections of the coming week exist once someone looks: nothing else has to
+    # run for a recurring inspection to show up on the team's phones.
+    for plan in InspectionPlan.objects.filter(team__in=teams, active=True):
+        service.schedule_inspections(plan, today - AHEAD, today + AHEAD)
     due = (
         Inspection.objects.filter(team__in=teams, done_at__isnull=True, due_on__lte=today + AHEAD)
         .select_related("plan", "team")

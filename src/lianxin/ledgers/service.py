@@ -23,7 +23,12 @@ def schedule_inspections(plan: InspectionPlan, start, end) -> list[Inspection]:
         for day in plan.due_dates(start, end)
         if day not in have
     ]
-    return Inspection.objects.bulk_create(new)
+    if not new:
+        return []
+    # Two phones opening the list at once both schedule: the unique (plan, due_on) keeps one,
+    # and the rows are read back for their ids (an ignored conflict leaves none on the object).
+    Inspection.objects.bulk_create(new, ignore_conflicts=True)
+    return list(plan.inspections.filter(due_on__in=[i.due_on for i in new]).order_by("due_on"))
 
 
 def finish_inspection(inspection: Inspection, members, results: list[dict], note="", at=None):
