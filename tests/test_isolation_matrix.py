@@ -21,7 +21,7 @@ from lianxin.alerts.models import Alert
 from lianxin.care.models import Team
 from lianxin.dispatch import service as dispatch
 from lianxin.ledgers.attachments import attach
-from lianxin.ledgers.models import Campaign
+from lianxin.ledgers.models import Campaign, Defect, Inspection, InspectionPlan
 from tests.alerts.helpers import cared_home, finding, town
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,20 @@ def own_order_as_assignee(user, owner):
     if TEAMS[user] != owner:
         return 404
     return "ok" if user in ("field1", "field3") else 403
+
+
+def order_team(user, owner):
+    # A work order's members, materials and photos: the duty room or anyone of the order's team
+    # (not only the assignee: whoever went along adds the photos); another team's member 403.
+    return "ok" if user in EVERYONE or TEAMS[user] == owner else 403
+
+
+def team_records(user, owner):
+    # The phone forms of a team's records: leads and admins for any team, a field member for
+    # their own; operators have no part in them.
+    if user in ("admin", "lead"):
+        return "ok"
+    return "ok" if user in TEAMS and TEAMS[user] == owner else 403
 
 
 def leads_only(user, owner):
@@ -92,6 +106,16 @@ MATRIX = {
     "ledgers:campaign": ("GET", "campaign", leads_only),
     "ledgers:attach": ("POST", lambda o: {"owner": "campaign", "pk": o["campaign"]}, leads_only),
     "ledgers:attachment": ("GET", "attachment", leads_only),
+    "ledgers:field_inspection": ("GET", "inspection", team_records),
+    "ledgers:field_campaign_day": ("GET", "campaign", team_records),
+    "ledgers:field_repair": ("POST", "defect", team_records),
+    "ledgers:order_record": ("POST", "order", order_team),
+    "ledgers:order_attach": ("POST", "order", order_team),
+    "ledgers:order_attachment": (
+        "GET",
+        lambda o: {"pk": o["order"], "att": o["order_attachment"]},
+        order_team,
+    ),
 }
 # Links sent by text message to a resident or their family: the signed token in the URL is the
 # credential (no sign-in, no role); lianxin.notify's own tests cover forged and expired tokens.
@@ -171,8 +195,15 @@ def objects(settings, tmp_path):
             starts_on=date(2026, 7, 20),
             ends_on=date(2026, 7, 27),
         )
+        plan = InspectionPlan.objects.create(
+            name=f"plan {owner}", team=campaign.team, checklist=["meter box"]
+        )
+        inspection = Inspection.objects.create(plan=plan, team=campaign.team, due_on=date.today())
+        defect = Defect.objects.create(inspection=inspection, description="cable")
         photo = SimpleUploadedFile("p.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
         att = attach(user(username="lead"), photo, campaign=campaign)
+        photo = SimpleUploadedFile("o.png", b"\x89PNG\r\n\x1a\n" + b"\1" * 32)
+        order_att = attach(user(username=assignee), photo, work_order=order)
         out[owner] = {
             "code": home.code,
             "alert": alert.pk,
@@ -181,6 +212,9 @@ def objects(settings, tmp_path):
             "silence": silence.pk,
             "campaign": campaign.pk,
             "attachment": att.pk,
+            "order_attachment": order_att.pk,
+            "inspection": inspection.pk,
+            "defect": defect.pk,
         }
     assert out["A"]["code"] != out["B"]["code"]
     return out

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import translation
+from django.utils import timezone, translation
 
 from lianxin.alerts.models import TransitionError
 from lianxin.dispatch import service as dispatch
@@ -110,3 +110,31 @@ def test_attachments_are_type_and_size_checked_and_stored_under_home(rec):
     with pytest.raises(TransitionError, match="big.png"):
         attachments.attach(rec.field, big, work_order=rec.w1)
     assert rec.w1.attachments.count() == 1
+
+
+def test_a_defect_of_the_area_itself_spawns_a_repair_at_the_area(rec, client):
+    # A transformer-area defect has no household: the order names the area as its place.
+    defect = Defect.objects.create(inspection=rec.i1, description="台区电缆外皮破损")
+    order = spawn_repair(rec.lead, defect, rec.field)
+    where = (order.household, order.transformer_area, order.place)
+    assert where == (None, rec.area, "三苏路1号台区")
+    assert order.area == rec.area
+    client.force_login(rec.field)
+    field = client.get("/dispatch/field/").content.decode()
+    assert "三苏路1号台区" in field
+    page = client.get(f"/dispatch/orders/{order.pk}/").content.decode()
+    assert 'id="order-place"' in page and "台区电缆外皮破损" in page
+    dispatch.arrived(rec.field, order)
+    dispatch.done(rec.field, order, "fault_repaired", "更换电缆", satisfaction=None)
+    client.force_login(rec.lead)
+    assert 'id="order-place"' in client.get(f"/dispatch/orders/{order.pk}/").content.decode()
+    # The area filter of the figures counts it; the service-record ledger lists it at the area.
+    from lianxin.ledgers.figures import Period, Scope
+
+    order.refresh_from_db()
+    day = timezone.localtime(order.done_at).date()
+    scope = Scope(Period.month(day.year, day.month), area=rec.area)
+    assert scope.orders().filter(pk=order.pk).exists()
+    assert "三苏路1号台区" in client.get(
+        f"/ledgers/records/?month={day:%Y-%m}&area=TA1"
+    ).content.decode()

@@ -78,7 +78,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + ["notify.view_notification", "notify.add_handovernote"],
     # Field members work their own team's orders; the alert queue is not theirs.
     Role.FIELD_MEMBER: _view("care", ["household", "meter", "carerecipient", "emergencycontact"])
-    + ["dispatch.view_workorder", "dispatch.change_workorder", "dispatch.add_call"],
+    + ["dispatch.view_workorder", "dispatch.change_workorder", "dispatch.add_call"]
+    # The phone forms of their own team's records (lianxin.ledgers.field); not the ledgers.
+    + ["ledgers.change_inspection", "ledgers.add_defect", "ledgers.add_activity"]
+    + ["ledgers.add_campaignday", "ledgers.change_campaignday"],
     # View rights only; lianxin.wall also refuses every POST of a wall session (403).
     Role.WALL: _view("care", ["household", "transformerarea"])
     + _view("alerts", ["alert"])

@@ -84,12 +84,25 @@ class WorkOrder(models.Model):
         blank=True,
         related_name="work_orders",
     )
+    # Empty for work that is not at one home: a defect an inspection found on a transformer
+    # area (a cable, a box on the street). Such an order names its place instead.
     household = models.ForeignKey(
         "care.Household",
         verbose_name=_("household"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="work_orders",
     )
+    transformer_area = models.ForeignKey(
+        "care.TransformerArea",
+        verbose_name=_("transformer area"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    place = models.CharField(_("place"), max_length=200, blank=True)
     request = models.TextField(_("what is needed"))
     team = models.ForeignKey(
         "care.Team", verbose_name=_("team"), on_delete=models.PROTECT, related_name="work_orders"
@@ -140,6 +153,10 @@ class WorkOrder(models.Model):
                 condition=~Q(status="done") | (Q(done_at__isnull=False) & ~Q(outcome="")),
                 name="workorder_done_has_time_and_outcome",
             ),
+            models.CheckConstraint(
+                condition=Q(household__isnull=False) | ~Q(place=""),
+                name="workorder_at_a_home_or_a_place",
+            ),
         ]
         indexes = [
             # The field view: a member's open work orders.
@@ -148,6 +165,13 @@ class WorkOrder(models.Model):
 
     def __str__(self):
         return _("Work order %(n)s") % {"n": self.pk}
+
+    @property
+    def area(self):
+        """The transformer area the work is in: the home's, else the order's own."""
+        if self.household_id is not None:
+            return self.household.transformer_area
+        return self.transformer_area
 
     @property
     def is_open(self) -> bool:

@@ -65,7 +65,7 @@ def dispatch(user, alert: Alert, assignee, request: str) -> WorkOrder:
         raise TransitionError(_("A grid outage goes to repair dispatch, not to a home visit."))
     if alert.status == Status.DISPATCHED:
         raise TransitionError(_("A work order is already out for this alert."))
-    team = _team_of(assignee)
+    team = team_of(assignee)
     with transaction.atomic():
         order = WorkOrder.objects.create(
             source=WorkOrder.Source.ALERT,
@@ -111,13 +111,14 @@ def hotline_request(user, household: Household, assignee, request: str) -> WorkO
         source=WorkOrder.Source.HOTLINE,
         household=household,
         request=request.strip(),
-        team=_team_of(assignee),
+        team=team_of(assignee),
         assignee=assignee,
         created_by=user,
     )
 
 
-def _team_of(assignee) -> Team:
+def team_of(assignee) -> Team:
+    """The team a work order for `assignee` belongs to (their first, when in several)."""
     team = Team.objects.filter(membership__user=assignee).order_by("pk").first()
     if team is None:
         raise TransitionError(
@@ -222,7 +223,7 @@ def reassign(user, order: WorkOrder, assignee) -> WorkOrder:
             raise TransitionError(_("That is who it is assigned to already."))
         before = order.assignee
         order.assignee = assignee
-        order.team = _team_of(assignee)
+        order.team = team_of(assignee)
         order.save(update_fields=["assignee", "team"])
         if order.alert_id:
             order.alert.log(
@@ -244,6 +245,24 @@ def _name(user) -> str:
 
 
 # --- who may see what ---------------------------------------------------------------------
+
+
+def on_order_team(user, order: WorkOrder) -> bool:
+    """Whether `user` may add to a work order's record (members, materials, photos): the duty
+    room, or a member of the order's own team (whoever went along, not only the assignee)."""
+    if sees_everything(user):
+        return True
+    return Team.objects.filter(pk=order.team_id, membership__user=user).exists()
+
+
+# Sections that apps above dispatch add to the work-order page (lianxin.ledgers: members,
+# materials, photos), so dispatch shows them without importing those apps. Each is a function
+# (request, order) -> {"template": ..., more context} or None.
+ORDER_PANELS: list = []
+
+
+def order_panels(request, order: WorkOrder) -> list[dict]:
+    return [panel for make in ORDER_PANELS if (panel := make(request, order))]
 
 
 def visible_work_orders(user):
@@ -274,7 +293,9 @@ def field_orders(user):
         .order_by("-urgency", "created_at")
     )
     done_today = orders.filter(status=WorkOrder.Status.DONE, done_at__date=timezone.localdate())
-    return [(o, o.household.care_recipients.all()) for o in mine], done_today
+    return [
+        (o, o.household.care_recipients.all() if o.household else ()) for o in mine
+    ], done_today
 
 
 def hotline_homes():

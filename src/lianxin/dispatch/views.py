@@ -84,6 +84,8 @@ def field(request):
 
 
 def _people(home):
+    if home is None:  # work on a transformer area, not at a home
+        return []
     return list(home.care_recipients.prefetch_related("contacts"))
 
 
@@ -108,6 +110,7 @@ def order(request, pk):
             "outcomes": Outcome.choices,
             "scores": SCORES,
             "members": service.assignable(order.household) if desk else (),
+            "panels": service.order_panels(request, order),
         },
     )
 

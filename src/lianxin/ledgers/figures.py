@@ -91,7 +91,11 @@ class Scope:
         if self.team:
             qs = qs.filter(team=self.team)
         if self.area:
-            qs = qs.filter(household__transformer_area=self.area)
+            # At a home of the area, or work on the area itself (no home).
+            qs = qs.filter(
+                Q(household__transformer_area=self.area)
+                | Q(household__isnull=True, transformer_area=self.area)
+            )
         return qs
 
     def alerts(self):

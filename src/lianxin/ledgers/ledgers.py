@@ -254,7 +254,7 @@ class DemandLedger(Ledger):
                 scope.orders()
                 .filter(created_at__gte=p.start, created_at__lt=p.end)
                 .filter(source__in=[type_] if type_ else sources)
-                .select_related("household__transformer_area")
+                .select_related("household__transformer_area", "transformer_area")
             )
             out.append((orders, "created_at"))
         return out
@@ -265,9 +265,9 @@ class DemandLedger(Ledger):
                 "ref": f"W{o.pk}",
                 "type": str(o.get_source_display()),
                 "at": _local(o.created_at),
-                "household": o.household.code,
-                "address": _loc(o.household, "address"),
-                "area": o.household.transformer_area.code if o.household.transformer_area else "",
+                "household": o.household.code if o.household else "",
+                "address": _loc(o.household, "address") if o.household else o.place,
+                "area": o.area.code if o.area else "",
                 "ack_min": None,
                 "call_min": None,
                 "arrival_min": _minutes(o.arrived_at, o.created_at),
@@ -362,7 +362,7 @@ class RecordLedger(Ledger):
                 "ref": f"W{o.pk}",
                 "type": str(_("repair") if repair else _("home visit")),
                 "at": _local(o.done_at),
-                "place": _loc(o.household, "address"),
+                "place": _loc(o.household, "address") if o.household else o.place,
                 "team": _loc(o.team, "name"),
                 "members": "、".join(_who(m) for m in members),
                 "what": o.done_note or o.request,

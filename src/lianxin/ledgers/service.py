@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from lianxin.alerts.models import TransitionError
 from lianxin.care.models import CareRecipient, Household
 from lianxin.dispatch.models import WorkOrder
-from lianxin.dispatch.service import _team_of
+from lianxin.dispatch.service import team_of
 from lianxin.ledgers.models import Activity, Campaign, Defect, Inspection, InspectionPlan
 
 
@@ -23,7 +23,12 @@ def schedule_inspections(plan: InspectionPlan, start, end) -> list[Inspection]:
         for day in plan.due_dates(start, end)
         if day not in have
     ]
-    return Inspection.objects.bulk_create(new)
+    if not new:
+        return []
+    # Two phones opening the list at once both schedule: the unique (plan, due_on) keeps one,
+    # and the rows are read back for their ids (an ignored conflict leaves none on the object).
+    Inspection.objects.bulk_create(new, ignore_conflicts=True)
+    return list(plan.inspections.filter(due_on__in=[i.due_on for i in new]).order_by("due_on"))
 
 
 def finish_inspection(inspection: Inspection, members, results: list[dict], note="", at=None):
@@ -49,18 +54,24 @@ def finish_inspection(inspection: Inspection, members, results: list[dict], note
 
 
 def spawn_repair(user, defect: Defect, assignee, household: Household | None = None) -> WorkOrder:
-    """A defect becomes a repair work order, on the home where it was found."""
+    """A defect becomes a repair work order: at the home where it was found, or, for a defect
+    of the area itself (a cable, a meter box on the street), at the inspected area."""
     home = household or defect.household
-    if home is None:
-        raise TransitionError(_("Name the household where the defect is, to send a repair."))
     if defect.repair_order_id is not None:
         raise TransitionError(_("A repair work order is already out for this defect."))
+    plan = defect.inspection.plan
+    area = None if home else plan.transformer_area
+    place = ""
+    if home is None:
+        place = (area.name if area else "") or plan.community or plan.name
     with transaction.atomic():
         order = WorkOrder.objects.create(
             source=WorkOrder.Source.INSPECTION,
             household=home,
+            transformer_area=area,
+            place=place,
             request=defect.description,
-            team=_team_of(assignee),
+            team=team_of(assignee),
             assignee=assignee,
             created_by=user,
         )
@@ -78,7 +89,7 @@ def campaign_order(user, campaign: Campaign, household: Household, assignee, req
             source=WorkOrder.Source.CAMPAIGN,
             household=household,
             request=request.strip(),
-            team=_team_of(assignee),
+            team=team_of(assignee),
             assignee=assignee,
             created_by=user,
         )
