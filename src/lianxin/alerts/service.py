@@ -29,6 +29,7 @@ from lianxin.alerts.models import (
     Status,
     TransitionError,
 )
+from lianxin.alerts.signals import step
 from lianxin.care.models import CareRecipient, Consent, Household, TransformerArea
 from lianxin.engine.findings import SEVERITY_RANK, Finding, Kind, Severity
 from lianxin.errors import LianxinError
@@ -61,8 +62,23 @@ def apply_findings(
     home of a transformer area to tell a grid outage from a fault at home; the duty room acts
     only for people who agreed): it is recorded as applied, with no alert.
     """
-    touched: list[Alert] = []
     now = now or timezone.now()
+    # One transaction for the step, a savepoint per finding: what apps above write about the
+    # step's alerts (notify's outbox) is gathered and written once, at the end, and commits or
+    # rolls back with them. A database failure rolls the whole step back; the caller retries
+    # it, and it is idempotent.
+    try:
+        with transaction.atomic():
+            step.send(sender=Alert, phase="begin", now=now)
+            touched = _apply_step(findings, now, skipped)
+            step.send(sender=Alert, phase="end", now=now)
+    finally:
+        step.send(sender=Alert, phase="close", now=now)
+    return touched
+
+
+def _apply_step(findings, now, skipped) -> list[Alert]:
+    touched: list[Alert] = []
     release_expired_silences(now)
     # Grid outages raised first: the homes' alarms of the same step then open already
     # inhibited, and no per-home notification has to wait to see whether an outage covers it.
@@ -70,14 +86,18 @@ def apply_findings(
     for finding in findings:
         try:
             try:
+                step.send(sender=Alert, phase="finding", now=now)
                 applied, alert = _apply_one(finding, now)
             except IntegrityError:
                 # Another writer (a second monitor) applied this finding, or opened the alert of
                 # its key, at the same instant: its transaction has committed; apply again on top.
+                step.send(sender=Alert, phase="undo", now=now)
+                step.send(sender=Alert, phase="finding", now=now)
                 applied, alert = _apply_one(finding, now)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:  # noqa: BLE001 - one finding must not stop the others
+            step.send(sender=Alert, phase="undo", now=now)
             reason = str(exc) if isinstance(exc, UnknownSubject) else f"{type(exc).__name__}: {exc}"
             log.log(
                 logging.WARNING if isinstance(exc, UnknownSubject) else logging.ERROR,
