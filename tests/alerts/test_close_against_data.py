@@ -133,3 +133,33 @@ def test_the_cue_setting_reads_kinds_per_severity_and_names_a_mistake():
         cue.parse("warning:nopower")
     with pytest.raises(LianxinError, match="'loud:\\*' is not severity:kinds"):
         cue.parse("loud:*")
+
+
+def test_a_close_is_checked_once_however_long_the_monitor_was_down(home, users, settings):
+    """The monitor down for 3 days after a close: its first step still raises the persisting
+    case again (a 2-day scan window missed it silently), and a clear the engine finds in the
+    data since the close, in that same step, stops it instead."""
+    settings.LIANXIN_RERAISE_AFTER_MINUTES = 60
+    other = Household.objects.exclude(pk=home.pk).filter(care_recipients__isnull=False).first()
+    [a, b] = service.apply_findings([finding(home), finding(other)], now=NOW)
+    a = service.resolve(a, users["operator"], "fault_repaired")
+    b = service.resolve(b, users["operator"], "fault_repaired")
+    assert a.reraise_pending and b.reraise_pending
+    back = a.resolved_at + timedelta(days=3)
+    cleared = finding(other, event="resolved", detected=b.resolved_at + timedelta(hours=5))
+    touched = service.apply_findings([cleared], now=back)
+    [again] = [t for t in touched if t.pk not in (a.pk, b.pk)]
+    assert (again.key, again.status, again.events.get().data) == (
+        a.key,
+        Status.OPEN,
+        {"reraised_from": a.pk},
+    )
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert not a.reraise_pending and not b.reraise_pending
+    assert b.condition_cleared_at is not None
+    assert not Alert.objects.filter(key=b.key, status=Status.OPEN).exists()
+    # Checked once: closing the one raised again marks it, the old close is not looked at again.
+    service.resolve(again, users["operator"], "false_alarm")
+    assert service.apply_findings([], now=back + timedelta(days=1)) == []
+    assert Alert.objects.filter(reraise_pending=True).count() == 0

@@ -42,7 +42,13 @@ class HTTPReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request (the kill -9 trials): nothing was delivered,
+                    # as a real receiver would refuse a truncated body.
+                    self.close_connection = True
+                    return
                 with receiver.lock:
                     status = receiver.script.pop(0) if receiver.script else 200
                     split = urlsplit(self.path)

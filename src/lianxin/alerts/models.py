@@ -75,6 +75,12 @@ class Outcome(models.TextChoices):
     DATA_PROBLEM = "data_problem", _("data problem")
 
 
+# Kinds whose persistence after a close means the person may still be in danger; outcomes that
+# say the alarm itself was wrong or explained are not raised again.
+RERAISE_KINDS = {Kind.NO_POWER.value, Kind.PREPAID_CUTOFF.value, Kind.INACTIVITY.value}
+NO_RERAISE_OUTCOMES = {Outcome.FALSE_ALARM, Outcome.DATA_PROBLEM, Outcome.AWAY}
+
+
 class TransitionError(ValidationError):
     pass
 
@@ -138,6 +144,11 @@ class Alert(models.Model):
     # When the monitor handed the outcome to the engine (it learns from alarms that were no
     # emergency); empty until then.
     fed_back_at = models.DateTimeField(_("outcome given to the engine"), null=True, blank=True)
+    # Closed while the meter still showed the condition: the monitor checks it once, after
+    # LIANXIN_RERAISE_AFTER_MINUTES, and raises it again if it still persists. A mark rather
+    # than a time window, so a close is checked however long the monitor was down, and a close
+    # already checked (or whose condition cleared) is never scanned again.
+    reraise_pending = models.BooleanField(_("to be checked for re-raising"), default=False)
 
     class Meta:
         ordering = ["-severity_rank", "started_at"]
@@ -160,6 +171,14 @@ class Alert(models.Model):
         indexes = [
             # The queue: unresolved alerts, worst first.
             models.Index(fields=["status", "-severity_rank", "started_at"], name="alert_queue_idx"),
+            # The ledgers' figures and exports filter alerts by when they were detected.
+            models.Index(fields=["detected_at"], name="alert_detected_idx"),
+            # The monitor's re-raise check: the few closes still waiting to be checked.
+            models.Index(
+                fields=["resolved_at"],
+                name="alert_reraise_idx",
+                condition=Q(reraise_pending=True),
+            ),
         ]
 
     def __str__(self):
@@ -189,6 +208,13 @@ class Alert(models.Model):
         self.status = to
         if to == Status.RESOLVED:
             self.resolved_at = at
+            # Every close goes through here (the case page, a field "done", the resident's
+            # link, a grid outage's children), so every one is marked when it needs the check.
+            self.reraise_pending = (
+                self.condition_cleared_at is None
+                and self.kind in RERAISE_KINDS
+                and self.outcome not in NO_RERAISE_OUTCOMES
+            )
         self.save()
         return self.log(action, actor=actor, note=note, data=data, at=at, from_status=old)
 

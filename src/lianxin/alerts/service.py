@@ -18,7 +18,9 @@ from django.utils.translation import gettext as _
 
 from lianxin.alerts.models import (
     ACTIVE,
+    NO_RERAISE_OUTCOMES,
     NOT_RESOLVED,
+    RERAISE_KINDS,
     Action,
     Alert,
     AppliedFinding,
@@ -27,6 +29,7 @@ from lianxin.alerts.models import (
     Status,
     TransitionError,
 )
+from lianxin.alerts.signals import step
 from lianxin.care.models import CareRecipient, Consent, Household, TransformerArea
 from lianxin.engine.findings import SEVERITY_RANK, Finding, Kind, Severity
 from lianxin.errors import LianxinError
@@ -59,24 +62,42 @@ def apply_findings(
     home of a transformer area to tell a grid outage from a fault at home; the duty room acts
     only for people who agreed): it is recorded as applied, with no alert.
     """
-    touched: list[Alert] = []
     now = now or timezone.now()
+    # One transaction for the step, a savepoint per finding: what apps above write about the
+    # step's alerts (notify's outbox) is gathered and written once, at the end, and commits or
+    # rolls back with them. A database failure rolls the whole step back; the caller retries
+    # it, and it is idempotent.
+    try:
+        with transaction.atomic():
+            step.send(sender=Alert, phase="begin", now=now)
+            touched = _apply_step(findings, now, skipped)
+            step.send(sender=Alert, phase="end", now=now)
+    finally:
+        step.send(sender=Alert, phase="close", now=now)
+    return touched
+
+
+def _apply_step(findings, now, skipped) -> list[Alert]:
+    touched: list[Alert] = []
     release_expired_silences(now)
-    touched += reraise_persisting(now)
     # Grid outages raised first: the homes' alarms of the same step then open already
     # inhibited, and no per-home notification has to wait to see whether an outage covers it.
     findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
     for finding in findings:
         try:
             try:
+                step.send(sender=Alert, phase="finding", now=now)
                 applied, alert = _apply_one(finding, now)
             except IntegrityError:
                 # Another writer (a second monitor) applied this finding, or opened the alert of
                 # its key, at the same instant: its transaction has committed; apply again on top.
+                step.send(sender=Alert, phase="undo", now=now)
+                step.send(sender=Alert, phase="finding", now=now)
                 applied, alert = _apply_one(finding, now)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:  # noqa: BLE001 - one finding must not stop the others
+            step.send(sender=Alert, phase="undo", now=now)
             reason = str(exc) if isinstance(exc, UnknownSubject) else f"{type(exc).__name__}: {exc}"
             log.log(
                 logging.WARNING if isinstance(exc, UnknownSubject) else logging.ERROR,
@@ -92,6 +113,8 @@ def apply_findings(
             continue
         if applied and alert is not None and alert not in touched:
             touched.append(alert)
+    # After the findings: a clear among them (the data since a close) stops its re-raise.
+    touched += reraise_persisting(now)
     return touched
 
 
@@ -283,7 +306,8 @@ def _clear(finding: Finding, now) -> Alert | None:
         # alert raised again meanwhile (same key) clears with it.
         if alert.condition_cleared_at is None:
             alert.condition_cleared_at = finding.detected_at
-            alert.save(update_fields=["condition_cleared_at"])
+            alert.reraise_pending = False
+            alert.save(update_fields=["condition_cleared_at", "reraise_pending"])
             alert.log(Action.CLEARED, data={"finding_id": finding.finding_id}, at=now)
         again = Alert.objects.filter(key=alert.key, status__in=NOT_RESOLVED).first()
         if again is None:
@@ -305,34 +329,44 @@ def _clear(finding: Finding, now) -> Alert | None:
     return alert
 
 
-# Kinds whose persistence after a close means the person may still be in danger; outcomes that
-# say the alarm itself was wrong or explained are not raised again.
-RERAISE_KINDS = {Kind.NO_POWER.value, Kind.PREPAID_CUTOFF.value, Kind.INACTIVITY.value}
-NO_RERAISE_OUTCOMES = {Outcome.FALSE_ALARM, Outcome.DATA_PROBLEM, Outcome.AWAY}
-
-
 def reraise_persisting(now=None) -> list[Alert]:
     """Cases closed while the meter still showed the condition, and still showing it
     LIANXIN_RERAISE_AFTER_MINUTES later, are raised again as a new alert (linked to the closed
-    one in its log). A condition that clears and returns is raised by the engine itself."""
+    one in its log). A condition that clears and returns is raised by the engine itself.
+
+    Each close is checked once: the close marks the alert (`reraise_pending`, see
+    Alert.transition), a clear from the engine or this check takes the mark off. So a close is
+    checked however long the monitor was down, and nothing already checked is scanned again:
+    one query on a partial index per step. apply_findings runs this after the step's findings,
+    so a clear the engine found in the data since the close (a catch-up after downtime) counts.
+    """
     now = now or timezone.now()
     wait = timedelta(minutes=settings.LIANXIN_RERAISE_AFTER_MINUTES)
     raised = []
-    candidates = Alert.objects.filter(
-        status=Status.RESOLVED,
-        condition_cleared_at__isnull=True,
-        kind__in=RERAISE_KINDS,
-        resolved_at__lte=now - wait,
-        # Only recent closes: older ones were raised again already, or cleared.
-        resolved_at__gt=now - wait - timedelta(days=2),
-    ).exclude(outcome__in=NO_RERAISE_OUTCOMES)
-    for old in candidates.select_related("household", "transformer_area"):
+    due = Alert.objects.filter(reraise_pending=True, resolved_at__lte=now - wait)
+    for pk in due.values_list("pk", flat=True):
         with transaction.atomic():
+            old = (
+                Alert.objects.select_for_update()
+                .select_related("household", "transformer_area")
+                .filter(pk=pk, reraise_pending=True)
+                .first()
+            )
+            if old is None:
+                continue  # checked by another monitor meanwhile
+            old.reraise_pending = False
+            old.save(update_fields=["reraise_pending"])
+            if (
+                old.condition_cleared_at is not None
+                or old.kind not in RERAISE_KINDS
+                or old.outcome in NO_RERAISE_OUTCOMES
+            ):
+                continue
             if Alert.objects.filter(key=old.key, opened_at__gte=old.resolved_at).exists():
-                continue  # raised again already (by this step or by the engine)
+                continue  # raised again already (by the engine)
             if Alert.objects.filter(key=old.key, status__in=NOT_RESOLVED).exists():
                 continue
-            closed = timezone.localtime(old.resolved_at).strftime("%H:%M")
+            closed = timezone.localtime(old.resolved_at).strftime("%m-%d %H:%M")
             alert = Alert(
                 kind=old.kind,
                 key=old.key,

@@ -118,11 +118,22 @@ def run(args) -> int:
 
     # Bound before the URL is printed: a slow machine must not print a URL that refuses.
     threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
+    from lianxin.notify import demo as notify_demo
     from lianxin.notify.worker import start_thread
 
+    # The channels deliver to an inbox the demo runs itself: escalation works with no
+    # outside service, and a new user sees each message arrive.
+    inbox = notify_demo.start(settings.LIANXIN_HOME, args.host, args.port + 1, out=sys.stdout)
     start_thread(out=sys.stdout)  # notifications and escalation, beside the duty room
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)
+    print(
+        f"notifications: {inbox.url}/ shows what the demo's channels delivered (also "
+        f"{inbox.path}); on duty now:",
+        flush=True,
+    )
+    for line in notify_demo.on_duty_now():
+        print(f"  {line}", flush=True)
     print(
         f"live feed: a quarter-hour every {args.step_seconds:g} s until the demo clock "
         "reaches now; Ctrl-C stops",

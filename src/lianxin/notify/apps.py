@@ -18,6 +18,11 @@ class NotifyConfig(AppConfig):
         # to that row writes the outbox in the same transaction, and catches every path that
         # opens, releases, acknowledges or closes an alert without touching each of them.
         post_save.connect(service.on_alert_event, sender=AlertEvent, dispatch_uid="notify-alerts")
+        # Inside a monitor step the chains start together at its end: one insert per table for
+        # the step's outbox rows, still in the step's transaction.
+        from lianxin.alerts.signals import step
+
+        step.connect(service.on_step, dispatch_uid="notify-step")
 
         from lianxin.health.signals import system_alert_cleared, system_alert_raised
         from lianxin.notify import system

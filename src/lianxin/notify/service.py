@@ -8,14 +8,16 @@ Public API for other apps:
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -41,6 +43,8 @@ from lianxin.notify.models import (
 # (Alertmanager's group_wait). An outage found in the same step needs no wait: apply_findings
 # applies it first, so the homes' alarms open already inhibited. A deployment whose outage and
 # home alarms arrive in separate steps a few seconds apart may set a wait.
+log = logging.getLogger(__name__)
+
 GROUP_WAIT = timedelta(seconds=float(os.environ.get("LIANXIN_NOTIFY_GROUP_WAIT_SECONDS", "0")))
 FINE_LINK_HOURS = 6
 AWAY_LINK_HOURS = 72
@@ -51,6 +55,110 @@ STOPPING = {
     Action.SILENCED: "silenced",
     Action.RESOLVED: "resolved",
 }
+
+
+class _Step:
+    """One monitor step's notification work (see lianxin.alerts.signals): chains asked for
+    while the step applies its findings, started together at its end with the channels,
+    policies and roster read once, and their rows written with one insert per table, inside
+    the step's transaction."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.requests: list[tuple[int, str, datetime]] = []  # (alert id, start|restart, at)
+        self.mark = 0  # requests before the finding being applied
+        self.fresh: set[int] = set()  # alerts opened in this step: no chain in the database
+        self.cache: dict = {}
+        self.flushing = False
+        self.notifications: list[Notification] = []
+        self.events: list[AlertEvent] = []
+        self.escalations: list[Escalation] = []
+
+    def cached(self, key, compute):
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+    def drop(self, alert_id: int) -> bool:
+        """The alert was worked or muted in the same step: its chain is not started."""
+        before = len(self.requests)
+        self.requests = [r for r in self.requests if r[0] != alert_id]
+        self.mark = min(self.mark, len(self.requests))
+        return len(self.requests) != before
+
+    def flush(self):
+        wanted: dict[int, tuple[str, datetime]] = {}
+        for alert_id, mode, at in self.requests:
+            wanted.setdefault(alert_id, (mode, at))
+        if not wanted or not _any_channel():
+            return
+        self.flushing = True
+        # Fresh from the database: a request made when the alert opened may be about an alert
+        # inhibited or silenced later in the step (through another instance).
+        alerts = Alert.objects.select_related("household").in_bulk(list(wanted))
+        homes = [a.household_id for a in alerts.values() if a.household_id]
+        teams_of: dict[int, set[int]] = {}
+        for home_id, team_id in CareRecipient.objects.filter(
+            household_id__in=homes, team__isnull=False
+        ).values_list("household_id", "team_id"):
+            teams_of.setdefault(home_id, set()).add(team_id)
+        for alert_id, (mode, at) in wanted.items():
+            alert = alerts.get(alert_id)
+            if alert is None or alert.status != Status.OPEN:
+                continue
+            teams = (
+                sorted(teams_of.get(alert.household_id, ()))
+                if alert.household_id
+                else _team_ids(alert)
+            )
+            if mode == "restart" and alert_id not in self.fresh:
+                restart(alert, at, teams=teams)
+            else:
+                start(alert, at, fresh=alert_id in self.fresh, teams=teams)
+        Escalation.objects.bulk_create(self.escalations)
+        Notification.objects.bulk_create(self.notifications)
+        AlertEvent.objects.bulk_create(self.events)
+        if self.notifications:
+            wake.soon()
+
+
+_local = threading.local()
+
+
+def _batch() -> _Step | None:
+    return getattr(_local, "step", None)
+
+
+def _cached(key, compute):
+    batch = _batch()
+    return batch.cached(key, compute) if batch is not None else compute()
+
+
+def _any_channel() -> bool:
+    return _cached("any", lambda: Channel.objects.filter(enabled=True).exists())
+
+
+def on_step(sender, phase: str, now: datetime, **kwargs):
+    """lianxin.alerts.signals.step: gather the step's chains and write them at its end."""
+    if phase == "begin":
+        _local.step = _Step(now)
+    elif phase == "close":
+        _local.step = None
+    elif (batch := _batch()) is not None:
+        if phase == "finding":
+            batch.mark = len(batch.requests)
+        elif phase == "undo":
+            del batch.requests[batch.mark :]
+        elif phase == "end":
+            try:
+                with transaction.atomic():
+                    batch.flush()
+            except (OperationalError, InterfaceError):
+                raise  # the database: the step rolls back and is retried whole
+            except Exception:
+                # A fault of ours must not lose the step's alerts: they commit and show in the
+                # queue; the log says which chains did not start.
+                log.exception("notification chains of %d alert(s) not started", len(batch.requests))
 
 
 @dataclass(frozen=True)
@@ -97,13 +205,21 @@ def _team_ids(alert: Alert) -> list[int]:
     )
 
 
+def _policies() -> list[EscalationPolicy]:
+    return _cached(
+        "policies", lambda: list(EscalationPolicy.objects.prefetch_related("steps").order_by("pk"))
+    )
+
+
 def choose_plan(alert: Alert, teams: list[int] | None = None) -> Plan:
     teams = _team_ids(alert) if teams is None else teams
     rank = SEVERITY_RANK[Severity(alert.severity)]
     candidates = []
-    for p in EscalationPolicy.objects.filter(
-        Q(team__isnull=True) | Q(team_id__in=teams), Q(kind="") | Q(kind=alert.kind)
-    ).prefetch_related("steps"):
+    for p in _policies():
+        if p.team_id is not None and p.team_id not in teams:
+            continue
+        if p.kind not in ("", alert.kind):
+            continue
         if SEVERITY_RANK[Severity(p.min_severity)] > rank:
             continue
         specificity = (p.team_id is not None, p.kind != "", SEVERITY_RANK[Severity(p.min_severity)])
@@ -137,6 +253,21 @@ def on_alert_event(sender, instance: AlertEvent, created: bool, **kwargs):
     if not created or kwargs.get("raw"):
         return
     alert = instance.alert
+    batch = _batch()
+    if batch is not None and not batch.flushing:
+        # Inside a monitor step: the chain starts at the step's end, with the others.
+        if instance.action in (Action.OPENED, Action.RELEASED) and alert.status == Status.OPEN:
+            batch.requests.append((alert.pk, "start", instance.at))
+            if instance.action == Action.OPENED:
+                batch.fresh.add(alert.pk)
+            return
+        if instance.action == Action.ESCALATED and alert.status == Status.OPEN:
+            batch.requests.append((alert.pk, "restart", instance.at))
+            return
+        if instance.action in STOPPING:
+            batch.drop(alert.pk)
+            if alert.pk in batch.fresh:
+                return  # opened in this step: no chain and no outbox rows in the database
     if instance.action in (Action.OPENED, Action.RELEASED) and alert.status == Status.OPEN:
         start(alert, instance.at, fresh=instance.action == Action.OPENED)
     elif instance.action == Action.ESCALATED and alert.status == Status.OPEN:
@@ -145,14 +276,14 @@ def on_alert_event(sender, instance: AlertEvent, created: bool, **kwargs):
         stop(alert, STOPPING[instance.action], instance.at)
 
 
-def restart(alert: Alert, at: datetime) -> Escalation | None:
+def restart(alert: Alert, at: datetime, teams: list[int] | None = None) -> Escalation | None:
     """The alert's severity rose while nobody had taken it: the chain starts again from step 1
     with the policy of the new severity (a critical one is faster and wider than a warning),
     and what the old chain had not sent yet is dropped. The resident is not asked again."""
     current = Escalation.objects.filter(alert=alert).first()
     if current is None:
-        return start(alert, at)
-    if not Channel.objects.filter(enabled=True).exists():
+        return start(alert, at, teams=teams)
+    if not _any_channel():
         return None
     was = current.policy_name
     dropped = Notification.objects.filter(alert=alert, status=Notification.Status.PENDING).update(
@@ -168,7 +299,7 @@ def restart(alert: Alert, at: datetime) -> Escalation | None:
         % {"severity": alert.get_severity_display(), "was": was, "n": dropped},
         {"restarted": alert.severity, "was": was, "cancelled": dropped},
     )
-    return start(alert, at, current=current, ask_resident=False)
+    return start(alert, at, current=current, ask_resident=False, teams=teams)
 
 
 def start(
@@ -177,6 +308,7 @@ def start(
     fresh: bool = False,
     current: Escalation | None = None,
     ask_resident: bool = True,
+    teams: list[int] | None = None,
 ) -> Escalation | None:
     """Copy the matching policy onto the alert and run its first step (into the outbox).
     `fresh`: the alert has just opened, so it cannot have a chain yet (one query fewer on the
@@ -185,10 +317,10 @@ def start(
         current = None if fresh else Escalation.objects.filter(alert=alert).first()
         if current is not None and current.stopped_at is None:
             return current
-    if not Channel.objects.filter(enabled=True).exists():
+    if not _any_channel():
         # Nowhere to send: no chain, and nothing on the timeline about one.
         return None
-    teams = _team_ids(alert)
+    teams = _team_ids(alert) if teams is None else teams
     plan = choose_plan(alert, teams)
     steps = list(plan.steps)
     found = _resident(alert) if ask_resident and alert.kind == Kind.INACTIVITY else None
@@ -277,11 +409,29 @@ def advance(
             more = esc.repeats_done < esc.max_repeats
             esc.next_at = max(esc.next_at + every, now + every) if more else None
         delay = timedelta(0)
-    esc.save()
+    batch = _batch()
+    if batch is not None and esc.pk is None:
+        batch.escalations.append(esc)  # a new chain: inserted with the step's others
+    else:
+        esc.save()
     return written
 
 
 def _timeline(alert: Alert, at, note: str, data: dict):
+    batch = _batch()
+    if batch is not None:
+        batch.events.append(
+            AlertEvent(
+                alert=alert,
+                action=Action.ESCALATION,
+                at=at,
+                from_status=alert.status,
+                to_status=alert.status,
+                note=note,
+                data=data,
+            )
+        )
+        return
     AlertEvent.objects.create(
         alert=alert,
         action=Action.ESCALATION,
@@ -294,10 +444,14 @@ def _timeline(alert: Alert, at, note: str, data: dict):
 
 
 def _channels(audience: str, teams: list[int], kind: str | None = None):
-    qs = Channel.objects.filter(enabled=True, audience=audience).filter(
-        Q(team__isnull=True) | Q(team_id__in=teams)
-    )
-    return list(qs.filter(kind=kind) if kind else qs)
+    enabled = _cached("channels", lambda: list(Channel.objects.filter(enabled=True)))
+    return [
+        ch
+        for ch in enabled
+        if ch.audience == audience
+        and (ch.team_id is None or ch.team_id in teams)
+        and (not kind or ch.kind == kind)
+    ]
 
 
 def on_duty(teams: list[int], at: datetime) -> dict[int, list[int]]:
@@ -313,6 +467,10 @@ def on_duty(teams: list[int], at: datetime) -> dict[int, list[int]]:
 def _staff_phones(teams: list[int], role: str, at: datetime | None = None) -> list[tuple[str, int]]:
     """(phone, user id) of the team members with `role`, one row per phone. For duty operators
     at `at`: the people on the roster then, in the teams that roster that moment."""
+    return _cached(("phones", tuple(sorted(teams)), role, at), lambda: _phones(teams, role, at))
+
+
+def _phones(teams: list[int], role: str, at: datetime | None) -> list[tuple[str, int]]:
     members = Membership.objects.filter(team_id__in=teams, user__groups__name=role)
     if at is not None and role == Role.DUTY_OPERATOR:
         rostered = on_duty(teams, at)
@@ -363,9 +521,13 @@ def _run_step(alert, teams, target, index, now, delay, repeat: int = 0, late=Tru
         rows += _contact_rows(alert, index, now, due, teams)
     elif target == Target.RESIDENT:
         rows += _resident_rows(alert, index, now, due, teams)
-    Notification.objects.bulk_create(rows)
-    if rows:
-        wake.soon()
+    batch = _batch()
+    if batch is not None:
+        batch.notifications += rows  # one insert for the whole step
+    else:
+        Notification.objects.bulk_create(rows)
+        if rows:
+            wake.soon()
     label = Target(target).label
     if repeat:
         note = _("Reminder %(n)s: %(target)s, %(count)s notification(s).") % {
