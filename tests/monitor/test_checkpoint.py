@@ -117,7 +117,7 @@ def test_the_registry_is_read_again_only_when_it_changed(
     assert not monitor.registry_changed()
     area = TransformerArea.objects.get(code="TA1")
     home = Household.objects.create(code="NEW1", address="x", transformer_area=area)
-    # A bulk import sends no signal: the number of meters tells.
+    # A bulk import sends no signal: the newest meter tells.
     Meter.objects.bulk_create([Meter(number="M9", account_number="A9", household=home)])
     assert monitor.registry_changed()
     monitor.step(LIVE + timedelta(hours=1), raise_alerts=False)

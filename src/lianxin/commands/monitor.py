@@ -14,7 +14,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--settle",
         type=float,
-        default=1.0,
+        default=0.5,
         metavar="SECONDS",
         help="after new data rings the doorbell, wait this long for the rest of its batch "
         "before stepping (default %(default)s); the monitor steps at once on new data instead "

@@ -40,6 +40,8 @@ class StepReport:
     alerts: int = 0
     outcomes: int = 0  # alert outcomes handed to the engine to learn from
     skipped: list = field(default_factory=list)  # (finding, reason) not applied: unknown home…
+    # Where the step's time went: registry, read, engine, journal, alerts, checkpoint (s).
+    seconds: dict = field(default_factory=dict)
 
 
 class Monitor:
@@ -62,7 +64,7 @@ class Monitor:
 
     The registry (meters, homes, residents' settings) is read from the database on start, when
     the data directory's registry stamp moves (lianxin.store.wake, stamped by the web app on a
-    change), when the number of homes or meters changes (a bulk import sends no signal), and
+    change), when a home, meter or resident is added in bulk (an import sends no signal), and
     every `resync_every` in any case; only what changed is handed to the engine.
     """
 
@@ -263,13 +265,14 @@ class Monitor:
         self._record: dict[str, pl.DataFrame | None] = {}
 
     def _registry_counts(self) -> tuple:
-        from django.db.models import Count, Max
+        """The newest row of each registry table: moves with a bulk import, which sends no
+        signal (deletions do send one). An index lookup, not a count of a million rows."""
+        from django.db.models import Max
 
         from lianxin.care.models import CareRecipient, Household, Meter
 
         return tuple(
-            tuple(m.objects.aggregate(n=Count("pk"), top=Max("pk")).values())
-            for m in (Meter, Household, CareRecipient)
+            m.objects.aggregate(top=Max("pk"))["top"] for m in (Meter, Household, CareRecipient)
         )
 
     def registry_changed(self) -> bool:
@@ -375,9 +378,7 @@ class Monitor:
         moved = pl.col("transformer_area").is_not_null() & pl.col("transformer_area").ne_missing(
             pl.lit(current)
         )
-        return keyed.filter(pl.col("row").is_null() | moved).drop(
-            "key", "row"
-        )
+        return keyed.filter(pl.col("row").is_null() | moved).drop("key", "row")
 
     def _add_to_record(self, name: str, frame: pl.DataFrame) -> None:
         held = self._record.get(name)
@@ -394,9 +395,11 @@ class Monitor:
         report = StepReport(now=now)
         now = now - self.lateness
         report.judged_to = now
+        lap = _Laps(report.seconds)
         try:
             if self.registry_changed():
                 self.sync_registry()
+            lap("registry")
             clock = (
                 datetime.fromtimestamp(self.engine.now, UTC)
                 if self.engine.now is not None
@@ -408,12 +411,17 @@ class Monitor:
                 else timedelta(hours=1)
             )
             fed_back, feedback = self._feedback()
-            readings = self._readings(clock - longest, now, clock, report)
+            # From just after clock - longest: a reading starting exactly then ended at the
+            # clock (judged already); only a longer interval could still be running.
+            after = clock - longest + timedelta(microseconds=1)
+            readings = self._readings(after, now, clock, report)
             events = self._events(clock, now, report)
             payments = self._payments(clock, now)
+            lap("read")
             findings = self.engine.step(
                 readings, now, events=events, payments=payments, progress=progress
             )
+            lap("engine")
             record = {
                 **self._record,
                 "feedback": feedback,
@@ -430,6 +438,7 @@ class Monitor:
             else:
                 self._journal(record, now_s, raise_alerts)
             self._record = {}
+            lap("journal")
         except BaseException:
             # The engine may be half-way through the step: back to the state on disk, and the
             # registry is read again (what this step handed over is not on disk).
@@ -451,7 +460,9 @@ class Monitor:
 
             Alert.objects.filter(pk__in=fed_back).update(fed_back_at=report.now)
         report.outcomes = len(fed_back)
+        lap("alerts")
         self._maybe_checkpoint()
+        lap("checkpoint")
         return report
 
     def _feedback(self) -> tuple[list[int], pl.DataFrame | None]:
@@ -547,6 +558,16 @@ _SETTINGS = {
     "quiet_start": pl.String,
     "quiet_end": pl.String,
 }
+
+
+class _Laps:
+    def __init__(self, into: dict):
+        self.into, self.t = into, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        t = time.perf_counter()
+        self.into[name] = round(self.into.get(name, 0.0) + t - self.t, 4)
+        self.t = t
 
 
 def _die_with_parent(parent: int) -> None:
