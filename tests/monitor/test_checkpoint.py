@@ -33,7 +33,7 @@ def power_cut(stores, hours: int = 2):
 
 
 def test_a_monitor_killed_between_checkpoints_resumes_from_the_journal(town, tmp_path):  # noqa: F811
-    stores, monitor = with_history(tmp_path, 35, checkpoint_every=timedelta(days=1))
+    stores, monitor = with_history(tmp_path, 7, checkpoint_every=timedelta(days=1))
     monitor.step(LIVE, raise_alerts=False)
     power_cut(stores)
     for k in range(1, 5):
@@ -56,7 +56,7 @@ def test_a_monitor_killed_between_checkpoints_resumes_from_the_journal(town, tmp
 
 
 def test_a_step_cut_short_before_its_alerts_loses_nothing(town, tmp_path, monkeypatch):  # noqa: F811
-    stores, monitor = with_history(tmp_path, 35)
+    stores, monitor = with_history(tmp_path, 7)
     monitor.step(LIVE, raise_alerts=False)
     power_cut(stores)
     # The step is journaled, then the process dies before apply_findings: the restart applies.
@@ -78,7 +78,7 @@ def test_a_step_cut_short_before_its_alerts_loses_nothing(town, tmp_path, monkey
 
 
 def test_a_large_state_is_checkpointed_by_a_background_child(town, tmp_path):  # noqa: F811
-    stores, monitor = with_history(tmp_path, 35, checkpoint_every=timedelta(0), background_bytes=0)
+    stores, monitor = with_history(tmp_path, 7, checkpoint_every=timedelta(0), background_bytes=0)
     monitor.step(LIVE, raise_alerts=False)
     assert monitor._child is not None  # forked: the step did not wait for the write
     power_cut(stores)

@@ -17,8 +17,10 @@ def add_arguments(parser):
         default=0.5,
         metavar="SECONDS",
         help="after new data rings the doorbell, wait this long for the rest of its batch "
-        "before stepping (default %(default)s); the monitor steps at once on new data instead "
-        "of waiting for --every",
+        "before stepping (default %(default)s). The monitor steps at once on new data, rather "
+        "than at its --every timer, when --lateness is shorter than --every (e.g. --lateness 0 "
+        "for meters that push each reading as its interval ends: reading to alert in a "
+        "second or two); with a longer lateness new data cannot be judged sooner anyway",
     )
     parser.add_argument(
         "--checkpoint-minutes",
@@ -71,6 +73,7 @@ def run(args) -> int:
     )
     # Opened before the first step: what is stored while it runs rings for the next one.
     doorbell = Doorbell(settings.LIANXIN_HOME)
+    wake_on_data = args.lateness * 60 < args.every
     stopping = False
 
     def stop(signum, frame):
@@ -120,14 +123,15 @@ def run(args) -> int:
                 print(f"  skipped {finding.kind} {finding.subject}: {reason}", flush=True)
         if args.once or stopping:
             break
-        # Until the timer, or until a writer rings: new readings are judged as they arrive (with
-        # lateness 0 at once; otherwise once their interval is `lateness` old, by the timer).
+        # Until the timer, or until a writer rings: new readings are judged as they arrive. A
+        # reading is judgeable once its interval is `lateness` old, so with a lateness longer
+        # than the timer a ring could only start a step that finds nothing new to judge.
         deadline = time.monotonic() + args.every
         while not stopping:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            if doorbell.wait(min(1.0, left)):
+            if doorbell.wait(min(1.0, left)) and wake_on_data:
                 # Let the rest of the batch land (an HTTP client sends many requests).
                 time.sleep(min(args.settle, max(deadline - time.monotonic(), 0)))
                 doorbell.drain()
