@@ -12,6 +12,24 @@ def add_arguments(parser):
     )
     parser.add_argument("--once", action="store_true", help="run one step and exit")
     parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="after new data rings the doorbell, wait this long for the rest of its batch "
+        "before stepping (default %(default)s). The monitor steps at once on new data, rather "
+        "than at its --every timer, when --lateness is shorter than --every (e.g. --lateness 0 "
+        "for meters that push each reading as its interval ends: reading to alert in a "
+        "second or two); with a longer lateness new data cannot be judged sooner anyway",
+    )
+    parser.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=10.0,
+        help="write the whole engine state this often (default %(default)s); every step in "
+        "between is kept as a small journal record, so a restart loses nothing",
+    )
+    parser.add_argument(
         "--lateness",
         type=float,
         default=5.0,
@@ -44,13 +62,18 @@ def run(args) -> int:
     from lianxin.health.beats import monitor_beat
     from lianxin.health.checks import reconcile
     from lianxin.monitor import Monitor
+    from lianxin.store.wake import Doorbell
 
     monitor = Monitor(
         settings.LIANXIN_HOME,
         settings.TIME_ZONE,
         history_days=args.history_days,
         lateness=timedelta(minutes=args.lateness),
+        checkpoint_every=timedelta(minutes=args.checkpoint_minutes),
     )
+    # Opened before the first step: what is stored while it runs rings for the next one.
+    doorbell = Doorbell(settings.LIANXIN_HOME)
+    wake_on_data = args.lateness * 60 < args.every
     stopping = False
 
     def stop(signum, frame):
@@ -65,7 +88,6 @@ def run(args) -> int:
     while True:
         began = time.perf_counter()
         try:
-            monitor.sync_registry()
             report = monitor.step()
         except Exception as exc:  # noqa: BLE001 - a failed step is retried; the watch goes on
             # Nothing of the step was saved, so the next step judges the same data again; no
@@ -101,12 +123,23 @@ def run(args) -> int:
                 print(f"  skipped {finding.kind} {finding.subject}: {reason}", flush=True)
         if args.once or stopping:
             break
+        # Until the timer, or until a writer rings: new readings are judged as they arrive. A
+        # reading is judgeable once its interval is `lateness` old, so with a lateness longer
+        # than the timer a ring could only start a step that finds nothing new to judge.
         deadline = time.monotonic() + args.every
-        while not stopping and time.monotonic() < deadline:
-            time.sleep(min(1.0, deadline - time.monotonic()))
+        while not stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if doorbell.wait(min(1.0, left)) and wake_on_data:
+                # Let the rest of the batch land (an HTTP client sends many requests).
+                time.sleep(min(args.settle, max(deadline - time.monotonic(), 0)))
+                doorbell.drain()
+                break
         if stopping:
             break
     stop_worker.set()
+    doorbell.close()
     monitor.close()
     print("monitor stopped", file=sys.stderr)
     return 0

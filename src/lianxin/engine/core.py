@@ -23,9 +23,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -133,6 +135,7 @@ class Engine:
             "standby": np.float32(routine.DEFAULT_STANDBY_KW),
         }
         self.late_readings = 0  # readings that ended before the engine's clock: not replayed
+        self.extra: dict = {}  # the caller's figures saved with the state (see snapshot)
         self.settings_version = 0  # bumped by apply_settings (for figures derived from them)
         self._memo: dict = {}  # see memo()
         # Shortcuts for the common case of no prepaid data (derived from state on restore).
@@ -697,8 +700,11 @@ class Engine:
 
     # ---- restart --------------------------------------------------------------------------
 
-    def snapshot(self) -> bytes:
-        """The whole state as bytes (numpy .npz), for a restart without relearning."""
+    def snapshot(self, out: BinaryIO | None = None, extra: dict | None = None) -> bytes | None:
+        """The whole state (numpy .npz), for a restart without relearning: as bytes, or written
+        to the file `out` (returns None), array by array in bounded buffers, so writing it
+        needs no second copy of the state in memory. `extra`: the caller's own JSON-able
+        figures, given back by restore() as `engine.extra` (the monitor's journal position)."""
         meta = {
             "config": asdict(self.cfg),
             "ids": self.ids,
@@ -708,19 +714,25 @@ class Engine:
             "hour_end": self.hour_end,
             "late_readings": self.late_readings,
             "pop_standby": float(self.pop["standby"]),
+            "extra": extra or {},
         }
-        buf = io.BytesIO()
         arrays = {f"a_{k}": v for k, v in self.a.items()}
         arrays.update({f"g_{k}": v for k, v in self.g.items()})
         arrays["pop_quiet"] = self.pop["quiet"]
         arrays["pop_high"] = self.pop["high"]
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        if out is not None:
+            np.savez(out, **arrays)
+            return None
+        buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
 
     @classmethod
-    def restore(cls, blob: bytes) -> Engine:
-        z = np.load(io.BytesIO(blob))
+    def restore(cls, blob: bytes | str | os.PathLike) -> Engine:
+        """The engine a snapshot() saved: from its bytes, or from the file it was written to
+        (read array by array, without the whole file in memory at once)."""
+        z = np.load(io.BytesIO(blob) if isinstance(blob, bytes | bytearray) else blob)
         meta = json.loads(z["meta"].tobytes().decode())
         eng = cls(EngineConfig(**meta["config"]))
         eng.ids, eng.households, eng.area_names = meta["ids"], meta["households"], meta["areas"]
@@ -728,6 +740,7 @@ class Engine:
         eng.area_index = {k: i for i, k in enumerate(eng.area_names)}
         eng.now, eng.hour_end = meta["now"], meta["hour_end"]
         eng.late_readings = meta["late_readings"]
+        eng.extra = meta.get("extra", {})
         eng.pop = {
             "quiet": z["pop_quiet"],
             "high": z["pop_high"],
@@ -751,6 +764,7 @@ class Engine:
         eng.sort_quiet_rings()
         for k in eng.g:
             eng.g[k] = z[f"g_{k}"]
+        z.close()
         eng._derive()
         eng.tracks_balance = bool((~np.isnan(eng.a.bal)).any())
         eng.any_cutoff = bool((eng.a.cut_open > 0).any() | eng.a.relay_open.any())

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from lianxin.atomic import fsync_dir, staged_write
 from lianxin.meterdata import STORED_EVENTS, UTC_US
+from lianxin.store import wake
 
 _counter = itertools.count()
 log = logging.getLogger("lianxin.store")
@@ -72,8 +73,11 @@ class Dataset:
     auto_compact_files = 48
     row_group_rows = 256 * 1024
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, doorbell: Path | str | None = None):
         self.root = Path(root)
+        # The data directory whose doorbell a write rings (lianxin.store.wake): open_stores
+        # sets it, so the monitor wakes on new data instead of waiting for its timer.
+        self.doorbell = doorbell
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.root / ".lock"
         self._range_cache: dict[Path, tuple | None] = {}
@@ -126,6 +130,9 @@ class Dataset:
             for day, _part in parts:
                 if len(self._small_files(day)) >= self.auto_compact_files:
                     self._compact_day(day, full=False)
+        if staged and self.doorbell is not None:
+            # After the rename and the folder fsync: a woken monitor finds the data there.
+            wake.ring(self.doorbell, wake.DATA)
         return result
 
     def _normalise(self, frame: pl.DataFrame | pa.Table) -> pl.DataFrame:
@@ -598,8 +605,8 @@ def open_stores(home: Path | str) -> Stores:
     """The four datasets under a data directory (LIANXIN_HOME)."""
     home = Path(home)
     return Stores(
-        ReadingsStore(home / "readings"),
-        EventsStore(home / "events"),
-        PaymentsStore(home / "payments"),
-        BalancesStore(home / "balances"),
+        ReadingsStore(home / "readings", doorbell=home),
+        EventsStore(home / "events", doorbell=home),
+        PaymentsStore(home / "payments", doorbell=home),
+        BalancesStore(home / "balances", doorbell=home),
     )
