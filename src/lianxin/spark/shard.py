@@ -65,6 +65,16 @@ def engine_for(snapshot: bytes | None, priors: Priors, tz: str) -> Engine:
     return eng
 
 
+def _unjudged(readings: pl.DataFrame, eng: Engine) -> pl.DataFrame:
+    """A restored engine judges only readings that end after its clock: drop those that start
+    more than a day before it (a folder may hold the whole history), keep a day's margin for
+    long intervals."""
+    if eng.now is None or readings.height == 0:
+        return readings
+    start = epoch_seconds(readings["ts"], eng.cfg.tz).to_numpy()
+    return readings.filter(pl.Series(start >= eng.now - 86400))
+
+
 def window(frame: pl.DataFrame | None, tz: str, until: int | None, inclusive: bool):
     """Rows whose ts is before `until` (or at it, inclusive): a run that ends there."""
     if frame is None or until is None or frame.height == 0:
@@ -86,8 +96,9 @@ def plan_shard(
     """The shard's clock (None if it has no readings to replay) and, with learn_until, the
     figures of its homes learned over the readings that start before it."""
     clock = None
+    eng = engine_for(snapshot, Priors.default(), tz)
+    readings = _unjudged(readings, eng)
     if readings.height:
-        eng = engine_for(snapshot, Priors.default(), tz)
         clock = replay_clock(
             readings, topology=topology, events=events, payments=payments, engine=eng
         )
@@ -112,6 +123,7 @@ def run_shard(
 ) -> tuple[pl.DataFrame, bytes]:
     """Replay the shard on the run's clock; its findings (FINDING_SCHEMA) and snapshot."""
     eng = engine_for(snapshot, priors, tz)
+    readings = _unjudged(readings, eng)
     if readings.height:
         if settings is not None and settings.height:
             known = set(readings["household_id"].cast(pl.Utf8).unique().to_list())
