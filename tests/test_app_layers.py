@@ -65,6 +65,26 @@ def test_care_is_the_bottom_layer(app):
     assert set(imports_of(app)) == set()
 
 
+def test_the_spark_package_imports_no_django_and_no_app():
+    """lianxin.spark runs inside Spark executors: the engine and the store, never the web layer
+    or the database (`lianxin import-findings`, a command, is what turns findings into alerts)."""
+    bad = []
+    for path in (SRC / "spark").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "django" or (parts[0] == "lianxin" and len(parts) > 1
+                                            and parts[1] in APPS):  # fmt: skip
+                    bad.append(f"{path.relative_to(SRC)}: {name}")
+    assert bad == []
+
+
 if __name__ == "__main__":
     for app, deps in graph().items():
         print(f"{app:9} → {', '.join(sorted(deps)) or '(none)'}")

@@ -28,6 +28,12 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("store", "lianxin.commands.store", "check the readings store for damaged files; repair"),
     ("ingest", "lianxin.commands.ingest", "take streamed meter data (MQTT); API tokens"),
     ("replay", "lianxin.commands.replay", "run recorded meter data through the engine, causally"),
+    ("spark", "lianxin.commands.spark", "replay recorded readings as Apache Spark tasks, by area"),
+    (
+        "import-findings",
+        "lianxin.commands.import_findings",
+        "turn a findings Parquet folder (lianxin spark replay) into alerts",
+    ),
     ("eval", "lianxin.commands.eval", "score the engine on real data with injected incidents"),
     ("status", "lianxin.commands.status", "Lianxin's own health: processes, sources, alerts"),
     ("watchdog", "lianxin.commands.watchdog", "check Lianxin's own health (for cron or systemd)"),

@@ -31,6 +31,12 @@ def add_arguments(parser):
         "--tz",
         help="time zone of naive timestamps (default: LIANXIN_TIME_ZONE, else Asia/Shanghai)",
     )
+    parser.add_argument(
+        "--prior-days",
+        type=int,
+        help="learn the population priors once, over every home, from the first N days, and pin "
+        "them (as `lianxin spark replay` does: the same findings); default: relearned hourly",
+    )
     parser.add_argument("--out", required=True, help="findings, one JSON object per line")
     add_quiet(parser)
 
@@ -51,10 +57,13 @@ def run(args) -> int:
         if getattr(args, name)
     }
     t0 = time.perf_counter()
+    tz = args.tz or deployment_zone()
+    readings = frames.pop("readings")
+    engine = None
+    if args.prior_days is not None:
+        engine = _pinned_engine(readings, tz, args.prior_days)
     with bar(unit=" ticks", desc="replay", quiet=args.quiet) as b:
-        findings = replay(
-            frames.pop("readings"), tz=args.tz or deployment_zone(), progress=ticks(b), **frames
-        )
+        findings = replay(readings, tz=tz, progress=ticks(b), engine=engine, **frames)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     with atomic_write(out, "w", encoding="utf-8") as f:
@@ -64,6 +73,24 @@ def run(args) -> int:
     summary = ", ".join(f"{k} {v}" for k, v in sorted(raised.items())) or "none"
     print(f"replayed in {elapsed:.1f} s; findings raised: {summary}; wrote {out}")
     return 0
+
+
+def _pinned_engine(readings, tz: str, days: int):
+    from lianxin.engine.config import EngineConfig
+    from lianxin.engine.core import Engine
+    from lianxin.engine.inputs import InputError
+    from lianxin.engine.priors import learn_priors
+    from lianxin.errors import LianxinError
+    from lianxin.meterdata import epoch_seconds
+
+    if days < 1:
+        raise LianxinError(f"--prior-days {days}: give a whole number of at least 1")
+    if "ts" not in readings.columns or readings.height == 0:
+        raise InputError("readings: no rows, or no column 'ts'")
+    until = int(epoch_seconds(readings["ts"], tz).min()) + days * 86400
+    engine = Engine(EngineConfig(tz=tz))
+    engine.pin_priors(*learn_priors(readings, until, EngineConfig(tz=tz)).values())
+    return engine
 
 
 def _read(path: str, name: str):

@@ -134,6 +134,10 @@ class Engine:
             "high": np.full(24, routine.DEFAULT_HIGH_KW, np.float32),
             "standby": np.float32(routine.DEFAULT_STANDBY_KW),
         }
+        # Pinned (pin_priors): the population priors stay as given instead of being learned
+        # over the homes this engine holds, so that engines holding shards of the homes judge
+        # each home exactly as one engine holding them all would (lianxin.engine.priors).
+        self.priors_pinned = False
         self.late_readings = 0  # readings that ended before the engine's clock: not replayed
         self.extra: dict = {}  # the caller's figures saved with the state (see snapshot)
         self.settings_version = 0  # bumped by apply_settings (for figures derived from them)
@@ -266,6 +270,16 @@ class Engine:
             if af and at:
                 self.a.away_from[rows] = self._local_instant(af)
                 self.a.away_to[rows] = self._local_instant(at)
+
+    def pin_priors(self, quiet, high, standby) -> None:
+        """Hold the population priors at these values (quiet: 24 hours, high: 24 kW, standby
+        kW) from now on, learning none. Call it on a fresh engine, before register()."""
+        self.pop = {
+            "quiet": np.asarray(quiet, np.float32).copy(),
+            "high": np.asarray(high, np.float32).copy(),
+            "standby": np.float32(standby),
+        }
+        self.priors_pinned = True
 
     def set_time_zone(self, tz: str) -> None:
         """Judge local time in `tz` from now on (the deployment's zone changed): the learned
@@ -618,10 +632,11 @@ class Engine:
         usual high hv (kW) with the days behind them: the population priors, then each home's
         blend of its own figure and the prior."""
         a, w = self.a, self.cfg.prior_weight_days
-        self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
+        if not self.priors_pinned:
+            self.pop["quiet"][h] = routine.population(qv, qn, 14, routine.DEFAULT_QUIET_H[h])
+            self.pop["high"][h] = routine.population(hv, hn, 14, routine.DEFAULT_HIGH_KW)
         a.quiet_thr[:, h] = routine.blend(qv, qn, self.pop["quiet"][h], w)
         a.quiet_n[:, h] = qn
-        self.pop["high"][h] = routine.population(hv, hn, 14, routine.DEFAULT_HIGH_KW)
         a.high_kw[:, h] = routine.blend(hv, hn, self.pop["high"][h], w)
 
     def _prepare_day_end(self, rows, day: int) -> None:
@@ -653,7 +668,8 @@ class Engine:
         a.days_seen += (a.day_cov > 0).astype(np.int16)
         sb, sbn = routine.median_complete(a.sb_known, a.sb_lo, a.sb_hi, sb_day)
         a.standby = np.where(sbn > 0, sb, np.nan).astype(np.float32)
-        self.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
+        if not self.priors_pinned:
+            self.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a.act_thr = self._activity_threshold(a.standby)
         # The third-longest daily zero run: one or two outages do not teach "zero is normal",
         # a home whose meter often reads zero does. Runs are never negative, so it is 0 unless
@@ -715,6 +731,7 @@ class Engine:
             "late_readings": self.late_readings,
             "pop_standby": float(self.pop["standby"]),
             "extra": extra or {},
+            "priors_pinned": self.priors_pinned,
         }
         arrays = {f"a_{k}": v for k, v in self.a.items()}
         arrays.update({f"g_{k}": v for k, v in self.g.items()})
@@ -746,6 +763,7 @@ class Engine:
             "high": z["pop_high"],
             "standby": np.float32(meta["pop_standby"]),
         }
+        eng.priors_pinned = bool(meta.get("priors_pinned", False))
         n = len(eng.ids)
         for k in eng.spec:
             # A snapshot from before a field existed: its fill (prep_day -1 = not prepared).

@@ -288,7 +288,8 @@ def _day_pass(eng, kw, rows, g: _Grid):
         a.days_seen += (cnt > 0).astype(np.int16)
         sb, sbn = routine.ring_quantile(ring, 0.5)
         a.standby = np.where(sbn > 0, sb, np.nan).astype(np.float32)
-        eng.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
+        if not eng.priors_pinned:
+            eng.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a.act_thr = eng._activity_threshold(a.standby)
     t, ar, sign = (np.concatenate(x) for x in zip(*changes, strict=True))
     order = np.argsort(t, kind="stable")
