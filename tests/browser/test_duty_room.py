@@ -167,6 +167,23 @@ def test_operator_and_field_member_work_a_no_power_alert(chromium, live_server, 
     shot(phone, f"field-order-{lang}")
     phone.click("#done-form button[type=submit]")
     phone.wait_for_load_state("networkidle")
+    # Issue 12 defect 5: the meter still reads zero, so "done — fault repaired" is asked, as
+    # the case page asks; what was entered is kept, and nothing closed yet.
+    with translation.override(lang):
+        from lianxin.alerts.service import persists_message
+
+        asked = persists_message(Alert.objects.get(pk=alert.pk))
+    assert phone.inner_text("#done-persists") == asked
+    assert Alert.objects.get(pk=alert.pk).status != Status.RESOLVED
+    assert phone.input_value("#done-form select[name=outcome]") == "fault_repaired"
+    assert phone.input_value("#done-form textarea[name=note]") == "replaced a blown fuse"
+    assert phone.is_checked("#done-form input[name=satisfaction][value='5']")
+    confirm = phone.locator("#confirm-persisting")
+    assert confirm.bounding_box()["height"] >= 20
+    shot(phone, f"field-done-asks-{lang}")
+    confirm.check()
+    phone.click("#done-form button[type=submit]")
+    phone.wait_for_load_state("networkidle")
     assert phone.url.endswith("/dispatch/field/")
 
     # A field member opening an operator page is refused.

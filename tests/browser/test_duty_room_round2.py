@@ -2,7 +2,8 @@
 queue order by ownership, the configurable cue and its tab title, the not-live banner, the bulk
 close of cleared alerts, the resolved view's columns; on the case page closing against the data
 (asked, then raised again), dispatch that acknowledges, names in the timeline, the away form;
-the translations an operator, a field member and an admin read.
+the translations an operator, a field member and an admin read (audit entries shown from their
+code, the user list's groups filter under role names).
 
 Two tests share one Chromium (the module's) and each one live server, to keep the wall time small.
 """
@@ -18,6 +19,7 @@ from lianxin.alerts.models import Alert, Outcome, Status
 from lianxin.alerts.service import acknowledge, apply_findings, resolve
 from lianxin.care.models import CareRecipient, Household, Team, TransformerArea
 from lianxin.care.seed import seed_demo_town
+from lianxin.dispatch.models import AuditEntry
 from lianxin.engine.findings import Finding
 from tests.browser.test_duty_room import LOCALES, _t, shot, sign_in
 from tests.browser.test_duty_room import chromium as chromium  # the module's one browser
@@ -315,11 +317,22 @@ def test_cases_close_with_the_data_and_read_in_the_readers_language(
             headers={"Accept-Language": LOCALES[lang]},
         ).text()
         assert csv.lstrip("\ufeff").split(",")[0] == ("name" if lang == "en" else "姓名")
+        # The header search of a resident: an audit entry stored as a code with its words.
+        adm.goto(f"{base}/residents/")
+        adm.fill("#header-search", "杜")
+        adm.press("#header-search", "Enter")
+        adm.wait_for_load_state("networkidle")
+        assert AuditEntry.objects.filter(code="directory_search", params={"q": "杜"}).exists()
         adm.goto(f"{base}/dispatch/audit/")
         audit = adm.inner_text("table.dense tbody")
         assert _t(lang, "alert queue") in audit
+        # Entries are shown through the catalogue, the search included (it used to stay English).
+        with translation.override(lang):
+            assert translation.gettext("resident directory: %(q)s") % {"q": "杜"} in audit
         if lang == "zh-hans":
             assert "告警队列" in audit and "alert queue" not in audit
+            assert "resident directory" not in audit
+        shot(adm, f"audit-log-{lang}")
         adm.goto(f"{base}/admin/auth/group/")
         groups = adm.inner_text("#result_list")
         with translation.override(lang):
@@ -327,4 +340,14 @@ def test_cases_close_with_the_data_and_read_in_the_readers_language(
 
             assert str(Role.DUTY_OPERATOR.label) in groups
         shot(adm, f"admin-groups-{lang}")
+        # The user list's groups filter names the roles, not their codes (duty_operator).
+        adm.goto(f"{base}/admin/auth/user/")
+        side = adm.inner_text("#changelist-filter")
+        with translation.override(lang):
+            assert all(str(role.label) in side for role in Role)
+        assert "duty_operator" not in side and "team_lead" not in side
+        adm.click(f"#changelist-filter a:text-is('{_t(lang, Role.DUTY_OPERATOR.label)}')")
+        adm.wait_for_load_state("networkidle")
+        assert "groups__id__exact=" in adm.url and "operator" in adm.inner_text("#result_list")
+        shot(adm, f"admin-user-filter-{lang}")
         admin_ctx.close()

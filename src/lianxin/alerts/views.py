@@ -45,7 +45,7 @@ def queue(request):
     if not query.is_valid():
         return bad_request(request, query)
     alerts = _alerts(query)
-    viewed(request, "alert queue")
+    viewed(request, "alert_queue")
     return render(
         request,
         "alerts/queue.html",
@@ -87,7 +87,7 @@ def queue_fragment(request):
     if not query.is_valid():
         return bad_request(request, query, json=True)
     alerts = _alerts(query)
-    viewed(request, "alert queue")
+    viewed(request, "alert_queue")
     cue = _cued(alerts)
     html = render_to_string(
         "alerts/_rows.html",

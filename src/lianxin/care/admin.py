@@ -25,7 +25,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":
-            viewed(request, f"{self.model._meta.model_name} list (admin)")
+            viewed(request, "admin_list", model=self.model._meta.model_name)
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -33,7 +33,7 @@ class AuditedAdmin(admin.ModelAdmin):
         obj = getattr(response, "context_data", {}).get("original")
         if request.method == "GET" and obj is not None:
             name = self.model._meta.model_name
-            viewed(request, f"{name} {obj.pk} (admin)", self.household_of(obj))
+            viewed(request, "admin_object", self.household_of(obj), model=name, pk=obj.pk)
         return response
 
     def household_of(self, obj):

@@ -1,5 +1,6 @@
 """The role groups in the admin under their translated names ("duty operator", 值班员) instead
-of their codes (duty_operator): the group list, and the groups box of the user form."""
+of their codes (duty_operator): the group list, the groups box of the user form and the user
+list's groups filter."""
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -22,7 +23,18 @@ class RoleGroupAdmin(GroupAdmin):
         return role_label(group)
 
 
+class RoleGroupFilter(admin.RelatedFieldListFilter):
+    """The user list's "by group" filter, under the roles' translated names."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(g.pk, role_label(g)) for g in Group.objects.order_by("name")]
+
+
 class RoleUserAdmin(UserAdmin):
+    list_filter = tuple(
+        ("groups", RoleGroupFilter) if f == "groups" else f for f in UserAdmin.list_filter
+    )
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if db_field.name == "groups" and field is not None:

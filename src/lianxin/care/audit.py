@@ -4,9 +4,12 @@ import the app above them."""
 
 from django.dispatch import Signal
 
-# Sent with request, what (a short description) and household (or None).
+# Sent with request, entry (what was looked at: lianxin.dispatch.audit_codes), params (the
+# code's values) and household (or None).
 personal_data_viewed = Signal()
 
 
-def viewed(request, what: str, household=None) -> None:
-    personal_data_viewed.send(sender=None, request=request, what=what, household=household)
+def viewed(request, entry: str, household=None, **params) -> None:
+    personal_data_viewed.send(
+        sender=None, request=request, entry=entry, household=household, params=params
+    )

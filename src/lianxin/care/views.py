@@ -21,7 +21,7 @@ def household(request, code):
     query = HouseholdQuery(request.GET)
     if not query.is_valid():
         return bad_request(request, query)
-    viewed(request, f"household {home.code}", home)
+    viewed(request, "household", home, code=home.code)
     return render(
         request,
         "web/household.html",

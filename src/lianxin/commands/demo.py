@@ -1,9 +1,14 @@
 """`lianxin demo`: the whole system on one machine, with a town whose homes replay real curves.
 
-Seeds the demo town, warms the engine up on weeks of real history, then feeds the live
-quarter-hours in accelerated time (a quarter-hour every --step-seconds) with an incident every
-minute or two, through the same monitor that runs in production, while serving the duty room.
-Once the demo clock has caught up with the wall clock it runs in real time.
+Seeds the demo town, warms the engine up on weeks of real history, then catches up on the last
+hours before now with incidents, at full speed, raising each alert at its own time, before the
+duty room opens. From then on the demo's clock is the wall clock: each quarter-hour's readings
+arrive when it ends, as meters report, through the same monitor that runs in production.
+
+Why not an accelerated clock: the duty room's times ("since", "x min ago", the latest reading,
+the wall screen's timer, away periods an operator sets) are read against the wall clock. A demo
+that replayed yesterday quickly made them all disagree (issue 12, defect 20). New alerts now
+arrive at the pace of real data; the catch-up fills the queue for the first look.
 """
 
 import sys
@@ -30,16 +35,11 @@ def add_arguments(parser):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
-        "--step-seconds",
-        type=float,
-        default=15.0,
-        help="wall-clock seconds per quarter-hour while catching up (default %(default)s)",
-    )
-    parser.add_argument(
         "--catch-up-hours",
         type=float,
-        default=24.0,
-        help="the live feed starts this long before now (default %(default)s)",
+        default=12.0,
+        help="hours before now replayed with incidents before the duty room opens, at full "
+        "speed, each alert raised at its own time (default %(default)s)",
     )
     parser.add_argument(
         "--warmup-days",
@@ -50,14 +50,15 @@ def add_arguments(parser):
     parser.add_argument(
         "--incident-every",
         type=float,
-        default=90.0,
-        help="mean wall-clock seconds between incidents (default %(default)s)",
+        default=60.0,
+        help="mean minutes of the town's time between incidents, in the catch-up and live "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--steps",
         type=int,
         default=0,
-        help="stop after this many quarter-hours (default: run until Ctrl-C)",
+        help="stop after this many live quarter-hours (default: run until Ctrl-C)",
     )
     parser.add_argument(
         "--sample",
@@ -102,19 +103,37 @@ def run(args) -> int:
 
     from django.conf import settings
 
-    from lianxin.monitor import Monitor
+    from lianxin.monitor import Monitor, StepReport
     from lianxin.monitor.demo import STEP, floor_step
 
     monitor = Monitor(settings.LIANXIN_HOME, settings.TIME_ZONE)
     monitor.sync_registry()
     feed = _feed(args, settings.TIME_ZONE)
+    tz = settings.TIME_ZONE
+    chance = min(1.0, STEP.total_seconds() / 60 / max(args.incident_every, 1e-6))
     if monitor.engine.now is None:
-        live = floor_step(datetime.now(UTC) - timedelta(hours=args.catch_up_hours))
-        _warm_up(monitor, feed, live - timedelta(days=args.warmup_days), live, args.quiet)
+        begin = floor_step(datetime.now(UTC) - timedelta(hours=args.catch_up_hours))
+        _warm_up(monitor, feed, begin - timedelta(days=args.warmup_days), begin, args.quiet)
     sim = datetime.fromtimestamp(monitor.engine.now, UTC)
 
-    from lianxin.commands.serve import bind
+    # Catch up to the wall clock before anyone looks: every quarter-hour that has ended, with
+    # incidents, each alert raised at its quarter-hour's end. A demo restarted after a pause
+    # catches up on the pause the same way.
+    began, caught = time.monotonic(), 0
+    report = StepReport(now=sim)
+    while sim + STEP <= datetime.now(UTC):
+        sim, report = _quarter(monitor, feed, sim, chance, tz, alerts_at=sim + STEP)
+        caught += 1
     from lianxin.health.beats import monitor_beat
+
+    monitor_beat(monitor, report, time.monotonic() - began, BEAT_EVERY, sim)
+    print(
+        f"caught up {caught} quarter-hours to {_local(sim, tz)} (now) in "
+        f"{time.monotonic() - began:.1f} s",
+        flush=True,
+    )
+
+    from lianxin.commands.serve import bind
 
     # Bound before the URL is printed: a slow machine must not print a URL that refuses.
     threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
@@ -135,58 +154,52 @@ def run(args) -> int:
     for line in notify_demo.on_duty_now():
         print(f"  {line}", flush=True)
     print(
-        f"live feed: a quarter-hour every {args.step_seconds:g} s until the demo clock "
-        "reaches now; Ctrl-C stops",
+        "live feed: each quarter-hour's readings arrive when it ends on the wall clock, "
+        f"next at {_local(sim + STEP, tz)}; Ctrl-C stops",
         flush=True,
     )
 
-    steps_per_incident = max(1, round(args.incident_every / args.step_seconds))
     step = 0
     while not args.steps or step < args.steps:
-        nxt = sim + STEP
-        if feed.rng.random() < 1 / steps_per_incident:
-            inc = feed.schedule(sim)
-            print(
-                f"[{_local(sim, settings.TIME_ZONE)}] incident: {inc.label}, "
-                f"{(inc.end - inc.start).total_seconds() / 3600:.2f} h",
-                flush=True,
-            )
-        monitor.stores.readings.write(feed.frame(sim, nxt))
-        events = feed.events(sim, nxt)
-        if events is not None:
-            monitor.stores.events.write(events)
+        # Wait for the quarter-hour to end, beating meanwhile so that a killed demo is noticed
+        # within minutes, as a production monitor would be. The engine's clock is the last
+        # quarter-hour fed: the lag is measured against it.
+        while (left := (sim + STEP - datetime.now(UTC)).total_seconds()) > 0:
+            monitor_beat(monitor, report, 0.0, BEAT_EVERY, sim)
+            time.sleep(min(BEAT_EVERY, left))
         began = time.perf_counter()
-        report = monitor.step(nxt)
-        took = time.perf_counter() - began
-        queued = _queued(report.findings)
-        for f in report.findings:
-            who = f.household_id or f"{f.transformer_area} ({len(f.households)} homes)"
-            # A home where nobody is enrolled is watched (to tell an outage from a fault at
-            # home) but never reaches the queue: the log says so instead of "raised".
-            what = f.event if queued.get(f.finding_id, True) else "not queued (nobody enrolled):"
-            print(
-                f"[{_local(nxt, settings.TIME_ZONE)}] {what} {f.kind} {who}: {f.reason_en}",
-                flush=True,
-            )
-        sim, step = nxt, step + 1
-        lag = (datetime.now(UTC) - sim).total_seconds()
-        pause = (
-            args.step_seconds
-            if lag > STEP.total_seconds()
-            else max(0.0, STEP.total_seconds() - lag)
-        )
-        # The demo clock stands in for real time: the engine's lag is measured against it.
-        # Once in real time a pause lasts up to a quarter-hour: beat during it, so a killed
-        # demo is noticed within minutes, as a production monitor would be.
-        resume = time.monotonic() + pause
-        while True:
-            every = min(BEAT_EVERY, max(args.step_seconds, pause))
-            monitor_beat(monitor, report, took, every, nxt)
-            left = resume - time.monotonic()
-            if left <= 0:
-                break
-            time.sleep(min(every, left))
+        sim, report = _quarter(monitor, feed, sim, chance, tz)
+        monitor_beat(monitor, report, time.perf_counter() - began, BEAT_EVERY, sim)
+        step += 1
     return 0
+
+
+def _quarter(monitor, feed, sim, chance, tz, alerts_at=None):
+    """Feed the quarter-hour starting at `sim` (an incident may start with it) and run the
+    monitor's step; prints what happened. Returns the next quarter-hour and the step's report."""
+    from lianxin.monitor.demo import STEP
+
+    nxt = sim + STEP
+    if feed.rng.random() < chance:
+        inc = feed.schedule(sim)
+        print(
+            f"[{_local(sim, tz)}] incident: {inc.label}, "
+            f"{(inc.end - inc.start).total_seconds() / 3600:.2f} h",
+            flush=True,
+        )
+    monitor.stores.readings.write(feed.frame(sim, nxt))
+    events = feed.events(sim, nxt)
+    if events is not None:
+        monitor.stores.events.write(events)
+    report = monitor.step(nxt, alerts_at=alerts_at)
+    queued = _queued(report.findings)
+    for f in report.findings:
+        who = f.household_id or f"{f.transformer_area} ({len(f.households)} homes)"
+        # A home where nobody is enrolled is watched (to tell an outage from a fault at
+        # home) but never reaches the queue: the log says so instead of "raised".
+        what = f.event if queued.get(f.finding_id, True) else "not queued (nobody enrolled):"
+        print(f"[{_local(nxt, tz)}] {what} {f.kind} {who}: {f.reason_en}", flush=True)
+    return nxt, report
 
 
 def _feed(args, tz):

@@ -44,11 +44,11 @@ def detail(request, pk: int):
             # The case page offers an away period where one would silence this alert.
             "away_kind": alert.kind in AwayPeriod.SILENCES,
         }
-        service.audit(request, AuditEntry.Action.VIEW, f"alert {alert.pk}: {home.code}", home)
+        service.audit(request, AuditEntry.Action.VIEW, "alert", home, pk=alert.pk, code=home.code)
     if alert.kind == Kind.GRID_OUTAGE:
         ctx["welfare"] = service.welfare_list(alert)
         ctx["children"] = alert.children.select_related("household")
-        service.audit(request, AuditEntry.Action.VIEW, f"welfare list of alert {alert.pk}")
+        service.audit(request, AuditEntry.Action.VIEW, "welfare_list", pk=alert.pk)
     return render(request, "alerts/detail.html", ctx)
 
 

@@ -113,6 +113,8 @@ class DoneForm(forms.Form):
         empty_value=None,
         error_messages={"invalid_choice": _("Satisfaction is a number from 1 to 5.")},
     )
+    # Ticked after the phone said the meter still shows the condition.
+    confirm = forms.BooleanField(required=False)
 
 
 class StepNoteForm(forms.Form):

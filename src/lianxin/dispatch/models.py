@@ -193,6 +193,10 @@ class AuditEntry(models.Model):
         related_name="+",
     )
     action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    # What was looked at, as a code and its parameters (lianxin.dispatch.audit_codes), shown in
+    # the reader's language; `what` holds its English text, or the text of an entry with no code.
+    code = models.CharField(_("code"), max_length=40, blank=True, default="")
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
     what = models.CharField(_("what"), max_length=200)
     household = models.ForeignKey(
         "care.Household",
@@ -212,7 +216,7 @@ class AuditEntry(models.Model):
         permissions = [("export_personal_data", _("Can export personal data"))]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.get_action_display()} {self.what}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.get_action_display()} {self.described}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -224,7 +228,7 @@ class AuditEntry(models.Model):
 
     @property
     def described(self) -> str:
-        """`what` in the reader's language (lianxin.dispatch.audit_text)."""
-        from lianxin.dispatch.audit_text import describe
+        """The entry in the reader's language (lianxin.dispatch.audit_codes)."""
+        from lianxin.dispatch.audit_codes import render
 
-        return describe(self.what)
+        return render(self.code, self.params, self.what)

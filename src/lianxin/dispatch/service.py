@@ -12,8 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lianxin.alerts.models import Action, Alert, Outcome, Status, TransitionError
+from lianxin.alerts.service import StillPersists, persists_message
 from lianxin.care.models import CareRecipient, Household, Team
 from lianxin.care.roles import Role, sees_everything
+from lianxin.dispatch.audit_codes import MESSAGES, english
 from lianxin.dispatch.models import AuditEntry, Call, WorkOrder
 
 
@@ -155,15 +157,30 @@ def arrived(user, order: WorkOrder, note: str = "") -> WorkOrder:
 
 
 def done(
-    user, order: WorkOrder, outcome: str, note: str = "", satisfaction: int | None = None
+    user,
+    order: WorkOrder,
+    outcome: str,
+    note: str = "",
+    satisfaction: int | None = None,
+    ask_if_persisting: bool = False,
 ) -> WorkOrder:
-    """Finish the visit. The alert it came from is resolved with the same outcome."""
+    """Finish the visit. The alert it came from is resolved with the same outcome. With
+    ask_if_persisting (the phone, until the field member confirms), an alert whose condition
+    the meter still shows refuses with StillPersists, as the case page does."""
     if outcome not in Outcome.values:
         raise TransitionError(_("Choose an outcome."))
     if satisfaction is not None and not 1 <= satisfaction <= 5:
         raise TransitionError(_("Satisfaction is a number from 1 to 5."))
     with transaction.atomic():
         order = WorkOrder.objects.select_for_update().get(pk=order.pk)
+        pending = order.alert
+        if (
+            ask_if_persisting
+            and pending is not None
+            and pending.status != Status.RESOLVED
+            and pending.condition_cleared_at is None
+        ):
+            raise StillPersists(persists_message(pending))
         _move(order, WorkOrder.Status.DONE)
         order.done_at = timezone.now()
         order.done_note = note.strip()
@@ -419,12 +436,22 @@ def welfare_list(outage: Alert):
 VIEW_AGAIN = timedelta(minutes=10)
 
 
-def audit(request, action: str, what: str, household: Household | None = None) -> AuditEntry | None:
+def audit(
+    request, action: str, entry: str, household: Household | None = None, **params
+) -> AuditEntry | None:
+    """Write what `request.user` looked at or exported: `entry` is a code
+    (lianxin.dispatch.audit_codes) and `params` fill it in. An `entry` that is no code is kept
+    as plain text, shown as written in every language."""
+    if entry in MESSAGES:
+        code, what = entry, english(entry, params)
+    else:
+        code, what, params = "", entry, {}
     what = what[:200]
     if action == AuditEntry.Action.VIEW and request.user.is_authenticated:
         seen = AuditEntry.objects.filter(
             user=request.user,
             action=action,
+            code=code,
             what=what,
             household=household,
             at__gte=timezone.now() - VIEW_AGAIN,
@@ -434,6 +461,8 @@ def audit(request, action: str, what: str, household: Household | None = None) -
     return AuditEntry.objects.create(
         user=request.user,
         action=action,
+        code=code,
+        params=params,
         what=what,
         household=household,
         path=request.get_full_path()[:300],
@@ -441,7 +470,7 @@ def audit(request, action: str, what: str, household: Household | None = None) -
     )
 
 
-def record_view(sender, request, what, household=None, **kwargs):
+def record_view(sender, request, entry, household=None, params=None, **kwargs):
     """Receives lianxin.care.audit.personal_data_viewed: the apps below dispatch announce what
     a person looked at; the audit log is kept here."""
-    audit(request, AuditEntry.Action.VIEW, what, household)
+    audit(request, AuditEntry.Action.VIEW, entry, household, **(params or {}))

@@ -14,7 +14,8 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
-from lianxin.alerts.models import Outcome, TransitionError
+from lianxin.alerts.models import Outcome, Status, TransitionError
+from lianxin.alerts.service import StillPersists
 from lianxin.care.forms import bad_request, errors_text
 from lianxin.care.roles import require
 from lianxin.csvcells import safe_cell
@@ -72,7 +73,7 @@ def hotline(request):
 def field(request):
     """The phone view: my open work orders, nearest step first."""
     mine, done_today = service.field_orders(request.user)
-    service.audit(request, AuditEntry.Action.VIEW, "field view: my work orders")
+    service.audit(request, AuditEntry.Action.VIEW, "field_orders")
     return render(
         request,
         "dispatch/field.html",
@@ -97,22 +98,31 @@ def _visible_order(request, pk):
 @require("dispatch.view_workorder")
 def order(request, pk):
     order = _visible_order(request, pk)
-    service.audit(request, AuditEntry.Action.VIEW, f"work order {order.pk}", order.household)
+    service.audit(request, AuditEntry.Action.VIEW, "work_order", order.household, pk=order.pk)
     # The duty room reads the order at its desk (back to the alert, reassign); the assignee
     # works it on the phone (arrived, done).
     desk = order.assignee_id != request.user.pk and request.user.has_perm("alerts.view_alert")
     return render(
         request,
         "dispatch/order_desk.html" if desk else "dispatch/order.html",
-        {
-            "order": order,
-            "people": _people(order.household),
-            "outcomes": Outcome.choices,
-            "scores": SCORES,
-            "members": service.assignable(order.household) if desk else (),
-            "panels": service.order_panels(request, order),
-        },
+        _order_context(request, order, desk),
     )
+
+
+def _order_context(request, order, desk: bool) -> dict:
+    alert = order.alert
+    return {
+        "order": order,
+        "people": _people(order.household),
+        "outcomes": Outcome.choices,
+        "scores": SCORES,
+        "members": service.assignable(order.household) if desk else (),
+        "panels": service.order_panels(request, order),
+        # The phone's "done" asks before closing an alert the meter still shows.
+        "still_persists": alert is not None
+        and alert.status != Status.RESOLVED
+        and alert.condition_cleared_at is None,
+    }
 
 
 # The satisfaction scale, each point with its words (the field member reads them out).
@@ -159,26 +169,51 @@ def arrived(request, pk):
 @require_POST
 @require("dispatch.change_workorder")
 def done(request, pk):
-    def do(order, d):
-        service.done(request.user, order, d["outcome"], d["note"], d["satisfaction"])
-        messages.success(request, _("Work order %(n)s done. Thank you.") % {"n": order.pk})
-        alert = order.alert
-        if alert is not None and alert.condition_cleared_at is None:
-            # Not refused at the door (the meter may lag the repair), but said: the duty room
-            # gets the case again if the meter keeps showing it.
-            messages.warning(
-                request,
-                _(
-                    "The meter data still shows %(kind)s. If it still does in %(minutes)d min, "
-                    "the alert is raised again."
-                )
-                % {
-                    "kind": alert.get_kind_display(),
-                    "minutes": settings.LIANXIN_RERAISE_AFTER_MINUTES,
-                },
+    order = _visible_order(request, pk)
+    if not (order.assignee_id == request.user.pk or service.sees_everything(request.user)):
+        raise PermissionDenied
+    form = DoneForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise TransitionError(errors_text(form))
+        d = form.cleaned_data
+        service.done(
+            request.user,
+            order,
+            d["outcome"],
+            d["note"],
+            d["satisfaction"],
+            ask_if_persisting=not d["confirm"],
+        )
+    except StillPersists as exc:
+        # Asked, as the case page asks: the meter still shows the condition. The page comes
+        # back with what was entered kept and a "close anyway" box, so nothing is typed twice.
+        return render(
+            request,
+            "dispatch/order.html",
+            _order_context(request, order, desk=False)
+            | {"done": form.cleaned_data, "persists": exc},
+        )
+    except TransitionError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("dispatch:order", pk=order.pk)
+    messages.success(request, _("Work order %(n)s done. Thank you.") % {"n": order.pk})
+    alert = order.alert
+    if alert is not None and alert.condition_cleared_at is None:
+        # Closed anyway after the question: the duty room gets the case again if the meter
+        # keeps showing it.
+        messages.warning(
+            request,
+            _(
+                "The meter data still shows %(kind)s. If it still does in %(minutes)d min, "
+                "the alert is raised again."
             )
-
-    return _step(request, pk, DoneForm, do)
+            % {
+                "kind": alert.get_kind_display(),
+                "minutes": settings.LIANXIN_RERAISE_AFTER_MINUTES,
+            },
+        )
+    return redirect("dispatch:field" if order.assignee_id == request.user.pk else "dispatch:orders")
 
 
 @require_POST
@@ -269,5 +304,5 @@ def export_residents(request):
             )
         )
         n += 1
-    service.audit(request, AuditEntry.Action.EXPORT, f"care recipients CSV ({n} rows)")
+    service.audit(request, AuditEntry.Action.EXPORT, "care_recipients_csv", n=n)
     return response

@@ -1,4 +1,4 @@
-"""The demo town's live feed: real household curves, accelerated, with incidents.
+"""The demo town's live feed: real household curves, at the wall clock's pace, with incidents.
 
 Each demo household replays one home of the committed real sample (LCL London, half-hourly),
 rotated by whole weeks so that homes sharing a curve do not move in step, and mapped from its

@@ -33,7 +33,10 @@ def directory(request):
         homes = homes.filter(care_recipients__isnull=False)
     rows = service.directory_rows(homes.distinct())
     page = Paginator(rows, PAGE_SIZE).get_page(d["page"] or 1)
-    viewed(request, f"resident directory: {q}" if q else "resident directory")
+    if q:
+        viewed(request, "directory_search", q=q[:100])
+    else:
+        viewed(request, "directory")
     visible = visible_households(request.user)
     return render(
         request,
