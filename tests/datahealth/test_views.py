@@ -116,4 +116,6 @@ def test_the_rejections_link_lists_the_rejected_rows(client, site):
     rows = list(listed.context["page"])
     assert [(r.field, r.value, r.code) for r in rows] == [("value", "-1.0", "negative")]
     assert client.get(f"{URL}rejections/?runs=abc,%00&code=x").status_code == 200
+    # An id too big for the database's integers, and a non-ASCII digit: an empty list, not a 500.
+    assert client.get(f"{URL}rejections/?runs={'9' * 40},%C2%B2").status_code == 200
     assert client.get(f"{URL}?days=%00").status_code == 200

@@ -35,7 +35,13 @@ def health(request):
 @require("ingest.view_importrun")
 def rejections(request):
     """The rejected rows of some import runs (the runs a line of the data-health page names)."""
-    ids = [int(i) for i in request.GET.get("runs", "").split(",") if i.isdigit()][:500]
+    # Only plain ASCII numbers that fit the id column: "²" is a digit to str.isdigit, and 40
+    # digits overflow SQLite's integers (a 500 before).
+    ids = [
+        int(i)
+        for i in request.GET.get("runs", "").split(",")
+        if i.isascii() and i.isdigit() and len(i) <= 18
+    ][:500]
     code = request.GET.get("code", "")[:32]
     rows = Rejection.objects.filter(run_id__in=ids).select_related("run")
     if code:
