@@ -109,7 +109,7 @@ def order(request, pk):
             "people": _people(order.household),
             "outcomes": Outcome.choices,
             "scores": SCORES,
-            "members": service.assignable(order.household) if desk else (),
+            "members": service.order_assignable(order) if desk else (),
             "panels": service.order_panels(request, order),
         },
     )
@@ -195,7 +195,7 @@ def cancel(request, pk):
 @require("dispatch.change_workorder", "alerts.view_alert")
 def reassign(request, pk):
     order = _visible_order(request, pk)
-    form = ReassignForm(request.POST, household=order.household)
+    form = ReassignForm(request.POST, order=order)
     try:
         if not form.is_valid():
             raise TransitionError(errors_text(form))
