@@ -21,7 +21,9 @@ from tests.browser.test_duty_room import LOCALES, _t, chromium, shot, sign_in  #
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# The layout on a phone does not depend on the database; the forms' writes are covered on both
+# databases by tests/ledgers/test_field_forms.py and test_order_record.py.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.once]
 
 
 def png(width=40, height=30) -> bytes:

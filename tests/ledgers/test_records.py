@@ -124,6 +124,11 @@ def test_a_defect_of_the_area_itself_spawns_a_repair_at_the_area(rec, client):
     assert "三苏路1号台区" in field
     page = client.get(f"/dispatch/orders/{order.pk}/").content.decode()
     assert 'id="order-place"' in page and "台区电缆外皮破损" in page
+    # The desk may reassign it within the order's team only (no home whose carers to offer).
+    client.force_login(rec.lead)
+    reassign = client.get(f"/dispatch/orders/{order.pk}/").content.decode()
+    reassign = reassign[reassign.index('id="reassign-form"') :]
+    assert f'value="{rec.lead.pk}"' in reassign and f'value="{rec.field2.pk}"' not in reassign
     dispatch.arrived(rec.field, order)
     dispatch.done(rec.field, order, "fault_repaired", "更换电缆", satisfaction=None)
     client.force_login(rec.lead)

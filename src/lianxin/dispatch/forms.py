@@ -92,9 +92,9 @@ class HotlineForm(forms.Form):
 
 
 class ReassignForm(forms.Form):
-    def __init__(self, data, *, household):
+    def __init__(self, data, *, order):
         super().__init__(data)
-        self.fields["assignee"] = MemberField(service.assignable(household))
+        self.fields["assignee"] = MemberField(service.order_assignable(order))
 
 
 class DoneForm(forms.Form):

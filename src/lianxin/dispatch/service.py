@@ -399,6 +399,14 @@ def assignable(household: Household | None = None):
     return own if own.exists() else members
 
 
+def order_assignable(order: WorkOrder):
+    """Who a work order can be reassigned to: the teams caring for its home, or, for work on a
+    transformer area (no home), the order's own team."""
+    if order.household_id is None:
+        return team_members().filter(membership__team=order.team_id)
+    return assignable(order.household)
+
+
 def welfare_list(outage: Alert):
     """Enrolled residents inside a grid outage, to phone first: those whose own alarm it muted,
     then the oldest; each with whether someone has called them since it began."""

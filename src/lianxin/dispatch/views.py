@@ -116,7 +116,7 @@ def _order_context(request, order, desk: bool) -> dict:
         "people": _people(order.household),
         "outcomes": Outcome.choices,
         "scores": SCORES,
-        "members": service.assignable(order.household) if desk else (),
+        "members": service.order_assignable(order) if desk else (),
         "panels": service.order_panels(request, order),
         # The phone's "done" asks before closing an alert the meter still shows.
         "still_persists": alert is not None
@@ -230,7 +230,7 @@ def cancel(request, pk):
 @require("dispatch.change_workorder", "alerts.view_alert")
 def reassign(request, pk):
     order = _visible_order(request, pk)
-    form = ReassignForm(request.POST, household=order.household)
+    form = ReassignForm(request.POST, order=order)
     try:
         if not form.is_valid():
             raise TransitionError(errors_text(form))
