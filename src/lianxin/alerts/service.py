@@ -63,18 +63,34 @@ def apply_findings(
     only for people who agreed): it is recorded as applied, with no alert.
     """
     now = now or timezone.now()
-    # One transaction for the step, a savepoint per finding: what apps above write about the
-    # step's alerts (notify's outbox) is gathered and written once, at the end, and commits or
-    # rolls back with them. A database failure rolls the whole step back; the caller retries
-    # it, and it is idempotent.
-    try:
-        with transaction.atomic():
-            step.send(sender=Alert, phase="begin", now=now)
-            touched = _apply_step(findings, now, skipped)
-            step.send(sender=Alert, phase="end", now=now)
-    finally:
-        step.send(sender=Alert, phase="close", now=now)
+    # Grid outages raised first: the homes' alarms of the same step then open already
+    # inhibited, and no per-home notification has to wait to see whether an outage covers it.
+    findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
+    # One transaction per STEP_CHUNK findings, a savepoint per finding: what apps above write
+    # about these alerts (notify's outbox) is gathered and written once, at the chunk's end,
+    # and commits or rolls back with them. Chunks, so that a catch-up step of thousands of
+    # findings does not hold SQLite's write lock past the web's timeout. A database failure
+    # propagates; the caller retries the step, which is idempotent.
+    chunks = [findings[i : i + STEP_CHUNK] for i in range(0, len(findings), STEP_CHUNK)] or [[]]
+    touched: list[Alert] = []
+    for i, chunk in enumerate(chunks):
+        try:
+            with transaction.atomic():
+                step.send(sender=Alert, phase="begin", now=now)
+                if i == 0:
+                    release_expired_silences(now)
+                _apply_chunk(chunk, now, skipped, touched)
+                if i == len(chunks) - 1:
+                    # After the findings: a clear among them (the data since a close) stops
+                    # its re-raise.
+                    touched += reraise_persisting(now)
+                step.send(sender=Alert, phase="end", now=now)
+        finally:
+            step.send(sender=Alert, phase="close", now=now)
     return touched
+
+
+STEP_CHUNK = 250
 
 
 class _Known:
@@ -101,12 +117,7 @@ class _Known:
         )
 
 
-def _apply_step(findings, now, skipped) -> list[Alert]:
-    touched: list[Alert] = []
-    release_expired_silences(now)
-    # Grid outages raised first: the homes' alarms of the same step then open already
-    # inhibited, and no per-home notification has to wait to see whether an outage covers it.
-    findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
+def _apply_chunk(findings, now, skipped, touched: list[Alert]) -> None:
     known = _Known(findings)
     for finding in findings:
         try:
@@ -138,9 +149,6 @@ def _apply_step(findings, now, skipped) -> list[Alert]:
             continue
         if applied and alert is not None and alert not in touched:
             touched.append(alert)
-    # After the findings: a clear among them (the data since a close) stops its re-raise.
-    touched += reraise_persisting(now)
-    return touched
 
 
 def _apply_one(finding: Finding, now, known: _Known | None = None) -> tuple[bool, Alert | None]:
