@@ -5,6 +5,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from lianxin.alerts import service
 from lianxin.alerts.models import Action, Alert
 from lianxin.alerts.service import apply_findings
 from lianxin.care.models import Household, TransformerArea
@@ -63,3 +64,15 @@ def test_the_steps_outbox_rolls_back_with_its_alerts():
     # The next step starts afresh (nothing of the failed one is left in the batch).
     apply_findings([finding(homes[0])], now=NOW)
     assert Notification.objects.count() == 1
+
+
+def test_a_long_step_is_written_in_chunks_each_with_its_own_insert(monkeypatch):
+    seed_demo_town(seed=5, households=20, areas=2)
+    staff_channels("http://127.0.0.1:9")
+    homes = [enroll(h) for h in Household.objects.all()[:5]]
+    monkeypatch.setattr(service, "STEP_CHUNK", 2)
+    with CaptureQueriesContext(connection) as q:
+        touched = apply_findings([finding(h) for h in homes], now=NOW)
+    assert len(touched) == 5 and inserts(q.captured_queries, "notify_notification") == 3
+    assert Notification.objects.filter(channel__name="duty").count() == 5
+    assert Escalation.objects.count() == 5

@@ -63,31 +63,67 @@ def apply_findings(
     only for people who agreed): it is recorded as applied, with no alert.
     """
     now = now or timezone.now()
-    # One transaction for the step, a savepoint per finding: what apps above write about the
-    # step's alerts (notify's outbox) is gathered and written once, at the end, and commits or
-    # rolls back with them. A database failure rolls the whole step back; the caller retries
-    # it, and it is idempotent.
-    try:
-        with transaction.atomic():
-            step.send(sender=Alert, phase="begin", now=now)
-            touched = _apply_step(findings, now, skipped)
-            step.send(sender=Alert, phase="end", now=now)
-    finally:
-        step.send(sender=Alert, phase="close", now=now)
-    return touched
-
-
-def _apply_step(findings, now, skipped) -> list[Alert]:
-    touched: list[Alert] = []
-    release_expired_silences(now)
     # Grid outages raised first: the homes' alarms of the same step then open already
     # inhibited, and no per-home notification has to wait to see whether an outage covers it.
     findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
+    # One transaction per STEP_CHUNK findings, a savepoint per finding: what apps above write
+    # about these alerts (notify's outbox) is gathered and written once, at the chunk's end,
+    # and commits or rolls back with them. Chunks, so that a catch-up step of thousands of
+    # findings does not hold SQLite's write lock past the web's timeout. A database failure
+    # propagates; the caller retries the step, which is idempotent.
+    chunks = [findings[i : i + STEP_CHUNK] for i in range(0, len(findings), STEP_CHUNK)] or [[]]
+    touched: list[Alert] = []
+    for i, chunk in enumerate(chunks):
+        try:
+            with transaction.atomic():
+                step.send(sender=Alert, phase="begin", now=now)
+                if i == 0:
+                    release_expired_silences(now)
+                _apply_chunk(chunk, now, skipped, touched)
+                if i == len(chunks) - 1:
+                    # After the findings: a clear among them (the data since a close) stops
+                    # its re-raise.
+                    touched += reraise_persisting(now)
+                step.send(sender=Alert, phase="end", now=now)
+        finally:
+            step.send(sender=Alert, phase="close", now=now)
+    return touched
+
+
+STEP_CHUNK = 250
+
+
+class _Known:
+    """What the step's findings need to look up, read with one query each for the whole step
+    instead of per finding: which findings were applied already, the homes they name (with
+    their transformer areas) and which of those have someone enrolled with consent."""
+
+    def __init__(self, findings: list[Finding]):
+        ids = {f.finding_id for f in findings}
+        self.applied = set(
+            AppliedFinding.objects.filter(finding_id__in=ids).values_list("finding_id", "event")
+        )
+        codes = {f.household_id for f in findings if f.household_id}
+        self.homes = {
+            h.code: h
+            for h in Household.objects.filter(code__in=codes).select_related("transformer_area")
+        }
+        self.watched = set(
+            CareRecipient.objects.filter(
+                household__code__in=codes,
+                consents__scope=Consent.Scope.MONITORING,
+                consents__withdrawn_at__isnull=True,
+            ).values_list("household_id", flat=True)
+        )
+
+
+def _apply_chunk(findings, now, skipped, touched: list[Alert]) -> None:
+    known = _Known(findings)
     for finding in findings:
         try:
             try:
                 step.send(sender=Alert, phase="finding", now=now)
-                applied, alert = _apply_one(finding, now)
+                applied, alert = _apply_one(finding, now, known)
             except IntegrityError:
                 # Another writer (a second monitor) applied this finding, or opened the alert of
                 # its key, at the same instant: its transaction has committed; apply again on top.
@@ -113,19 +149,22 @@ def _apply_step(findings, now, skipped) -> list[Alert]:
             continue
         if applied and alert is not None and alert not in touched:
             touched.append(alert)
-    # After the findings: a clear among them (the data since a close) stops its re-raise.
-    touched += reraise_persisting(now)
-    return touched
 
 
-def _apply_one(finding: Finding, now) -> tuple[bool, Alert | None]:
+def _apply_one(finding: Finding, now, known: _Known | None = None) -> tuple[bool, Alert | None]:
+    """`known`: the step's look-ups read at its start. The retry after a concurrent writer's
+    IntegrityError goes without, so it sees what that writer committed since."""
+    once = (finding.finding_id, finding.event)
     with transaction.atomic():
-        if AppliedFinding.objects.filter(
+        if known is not None:
+            if once in known.applied:
+                return False, None
+        elif AppliedFinding.objects.filter(
             finding_id=finding.finding_id, event=finding.event
         ).exists():
             return False, None
         if finding.event == "raised":
-            alert = _raise(finding, now)
+            alert = _raise(finding, now, known)
         else:
             alert = _clear(finding, now)
         AppliedFinding.objects.create(
@@ -135,10 +174,12 @@ def _apply_one(finding: Finding, now) -> tuple[bool, Alert | None]:
             applied_at=now,
             finding=finding.to_dict(),
         )
+    if known is not None:
+        known.applied.add(once)  # the same finding twice in one step is applied once
     return True, alert
 
 
-def _subject(finding: Finding):
+def _subject(finding: Finding, known: _Known | None = None):
     if finding.kind == Kind.GRID_OUTAGE:
         ta = TransformerArea.objects.filter(code=finding.transformer_area).first()
         if ta is None:
@@ -147,7 +188,9 @@ def _subject(finding: Finding):
                 f"{finding.transformer_area!r}"
             )
         return None, ta
-    home = Household.objects.filter(code=finding.household_id).first()
+    home = known.homes.get(finding.household_id) if known is not None else None
+    if home is None:
+        home = Household.objects.filter(code=finding.household_id).first()
     if home is None:
         raise UnknownSubject(
             f"finding {finding.finding_id}: unknown household_id {finding.household_id!r}"
@@ -163,10 +206,12 @@ def _watched(home: Household) -> bool:
     ).exists()
 
 
-def _raise(finding: Finding, now) -> Alert | None:
-    home, ta = _subject(finding)
-    if home is not None and not _watched(home):
-        return None
+def _raise(finding: Finding, now, known: _Known | None = None) -> Alert | None:
+    home, ta = _subject(finding, known)
+    if home is not None:
+        watched = home.pk in known.watched if known is not None else _watched(home)
+        if not watched:
+            return None
     key = alert_key(finding)
     alert = Alert.objects.select_for_update().filter(key=key, status__in=NOT_RESOLVED).first()
     if alert is not None:
@@ -347,7 +392,7 @@ def reraise_persisting(now=None) -> list[Alert]:
     for pk in due.values_list("pk", flat=True):
         with transaction.atomic():
             old = (
-                Alert.objects.select_for_update()
+                Alert.objects.select_for_update(of=("self",))
                 .select_related("household", "transformer_area")
                 .filter(pk=pk, reraise_pending=True)
                 .first()

@@ -1,4 +1,6 @@
 """What apps above alerts may hear of a monitor step (apply_findings), to batch their own work.
+A step of many findings is applied in chunks (alerts.service.STEP_CHUNK), each its own
+transaction and its own begin … close.
 
 `step` is sent with `phase`:
 - "begin": the step's transaction is open (`now`: the step's time);

@@ -11,6 +11,7 @@ that replayed yesterday quickly made them all disagree (issue 12, defect 20). Ne
 arrive at the pace of real data; the catch-up fills the queue for the first look.
 """
 
+import os
 import sys
 import threading
 import time
@@ -143,6 +144,8 @@ def run(args) -> int:
     # The channels deliver to an inbox the demo runs itself: escalation works with no
     # outside service, and a new user sees each message arrive.
     inbox = notify_demo.start(settings.LIANXIN_HOME, args.host, args.port + 1, out=sys.stdout)
+    # The links in the messages lead to this duty room (unless a deployment URL is set).
+    os.environ.setdefault("LIANXIN_BASE_URL", f"http://{args.host}:{args.port}")
     start_thread(out=sys.stdout)  # notifications and escalation, beside the duty room
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)

@@ -83,7 +83,10 @@ def _signature(secret: str, ts: str, body: bytes) -> str:
 def _handler(inbox: Inbox):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = self.headers.get("Content-Length") or "0"
+            if not length.isdigit() or int(length) > 1_000_000:
+                return self._answer(400, {"error": "a Content-Length up to 1 MB"})
+            body = self.rfile.read(int(length))
             key = self.headers.get("Idempotency-Key", "")
             try:
                 data = json.loads(body or b"{}")
