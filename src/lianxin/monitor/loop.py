@@ -439,9 +439,10 @@ class Monitor:
                 self._journal(record, now_s, raise_alerts)
             self._record = {}
             lap("journal")
-        except BaseException:
+        except Exception:
             # The engine may be half-way through the step: back to the state on disk, and the
-            # registry is read again (what this step handed over is not on disk).
+            # registry is read again (what this step handed over is not on disk). (An
+            # interrupt ends the process: the next start recovers the same way.)
             self._recover()
             raise
         report.findings = findings
