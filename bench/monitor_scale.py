@@ -152,9 +152,7 @@ def prepare(homes: int, home: Path, url: str | None, weeks: int) -> None:
     monitor._checkpoint_now()  # what a running monitor leaves on disk
     monitor.close()
     print(
-        json.dumps(
-            {"db_s": db_s, "warm_s": time.perf_counter() - t0, "now": monitor.engine.now}
-        ),
+        json.dumps({"db_s": db_s, "warm_s": time.perf_counter() - t0, "now": monitor.engine.now}),
         flush=True,
     )
 
