@@ -492,7 +492,7 @@ class Monitor:
         return list(pk), frame
 
     def _readings(self, start, end, clock, report: StepReport) -> pl.DataFrame:
-        raw = self.stores.readings.read(None, start, end)
+        raw = self.stores.readings.read(None, start, end, ordered=False)
         if raw.is_empty():
             return _EMPTY_READINGS
         # Interval quantities in the kind's base unit (kWh, m³), by the contract's unit table.
