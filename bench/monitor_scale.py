@@ -85,9 +85,10 @@ def prepare(homes: int, home: Path, url: str | None, weeks: int) -> None:
     )
 
     t0 = time.perf_counter()
-    # PostgreSQL: the bench database may hold a previous size.
-    for model in (Consent, CareRecipient, Meter, Household, TransformerArea):
-        model.objects.all().delete()
+    if url:  # PostgreSQL: the bench database may hold a previous size and its alerts
+        from django.core.management import call_command
+
+        call_command("flush", interactive=False, verbosity=0)
     areas = TransformerArea.objects.bulk_create(
         [TransformerArea(code=f"TA{a:05d}", name=f"台区{a}") for a in range(-(-homes // 200))],
         batch_size=5000,
