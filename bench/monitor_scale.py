@@ -85,9 +85,10 @@ def prepare(homes: int, home: Path, url: str | None, weeks: int) -> None:
     )
 
     t0 = time.perf_counter()
-    # PostgreSQL: the bench database may hold a previous size.
-    for model in (Consent, CareRecipient, Meter, Household, TransformerArea):
-        model.objects.all().delete()
+    if url:  # PostgreSQL: the bench database may hold a previous size and its alerts
+        from django.core.management import call_command
+
+        call_command("flush", interactive=False, verbosity=0)
     areas = TransformerArea.objects.bulk_create(
         [TransformerArea(code=f"TA{a:05d}", name=f"台区{a}") for a in range(-(-homes // 200))],
         batch_size=5000,
@@ -152,9 +153,7 @@ def prepare(homes: int, home: Path, url: str | None, weeks: int) -> None:
     monitor._checkpoint_now()  # what a running monitor leaves on disk
     monitor.close()
     print(
-        json.dumps(
-            {"db_s": db_s, "warm_s": time.perf_counter() - t0, "now": monitor.engine.now}
-        ),
+        json.dumps({"db_s": db_s, "warm_s": time.perf_counter() - t0, "now": monitor.engine.now}),
         flush=True,
     )
 
@@ -175,7 +174,7 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
     meters = pl.Series("meter", [f"M{i:07d}" for i in range(homes)])
     rng = np.random.default_rng(5)
     shape = np.array([0.1] * 14 + [0.6] * 4 + [0.25] * 16 + [0.9] * 10 + [0.2] * 4)
-    plain, hourly, writes, records, found = [], [], [], [], 0
+    plain, hourly, writes, records, found, split = [], [], [], [], 0, []
     for k in range(steps):
         start = now + k * 1800
         slot = ((start + 8 * 3600) % 86400) // 1800
@@ -195,6 +194,7 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
         report = monitor.step(end)
         monitor_beat(monitor, report, time.perf_counter() - t0, every=60.0, reference=end)
         dt = time.perf_counter() - t0
+        split.append({**report.seconds, "heartbeat": dt - sum(report.seconds.values())})
         found += len(report.findings)
         assert report.readings == homes, report.readings
         rec = max(monitor.journal_dir.glob("*.rec"), key=lambda p: int(p.stem))
@@ -220,6 +220,7 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
                 "write_s": float(np.median(writes)),
                 "record_mib": float(np.median(records)) / 2**20,
                 "findings": found,
+                "split": {k: float(np.median([s[k] for s in split])) for k in split[0]},
                 "state_gib": state_gib,
                 "fork_s": fork_s,
                 "child_s": child_s,
@@ -277,6 +278,11 @@ def main() -> None:
             f"checkpoint fork {r['fork_s']:.2f} s, written in {r['child_s']:.1f} s; peak RSS "
             f"{r['rss_gib']:.2f} GiB (checkpoint child {r['child_rss_gib']:.2f} GiB, pages "
             f"shared); setup {prep['db_s']:.0f} s database + {prep['warm_s']:.0f} s warm-up",
+            flush=True,
+        )
+        print(
+            "           median step split: "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in r["split"].items()),
             flush=True,
         )
 

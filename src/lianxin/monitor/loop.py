@@ -446,9 +446,10 @@ class Monitor:
                 self._journal(record, now_s, raise_alerts)
             self._record = {}
             lap("journal")
-        except BaseException:
+        except Exception:
             # The engine may be half-way through the step: back to the state on disk, and the
-            # registry is read again (what this step handed over is not on disk).
+            # registry is read again (what this step handed over is not on disk). (An
+            # interrupt ends the process: the next start recovers the same way.)
             self._recover()
             raise
         report.findings = findings
@@ -500,7 +501,7 @@ class Monitor:
         return list(pk), frame
 
     def _readings(self, start, end, clock, report: StepReport) -> pl.DataFrame:
-        raw = self.stores.readings.read(None, start, end)
+        raw = self.stores.readings.read(None, start, end, ordered=False)
         if raw.is_empty():
             return _EMPTY_READINGS
         # Interval quantities in the kind's base unit (kWh, m³), by the contract's unit table.
