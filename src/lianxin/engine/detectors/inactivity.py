@@ -100,8 +100,8 @@ def tick(eng, t) -> list:
     # Compare with the spells this home showed at the last hour boundary (the start of this
     # hour): the end-of-hour figure would already include the activity that usually follows.
     # (that boundary is in yesterday at midnight)
-    today = (now + t.utc_offset - 1) // 86400 - (t.hour == 0)
-    thr = threshold_h(eng, (t.hour - 1) % 24, bool(_weekend(today)))
+    weekend = _typed(eng) and bool(_weekend((now + t.utc_offset - 1) // 86400 - (t.hour == 0)))
+    thr = threshold_h(eng, (t.hour - 1) % 24, weekend)
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence. The
     # safety floor looks at every spell past the fixed rule's length, whatever the routine says.
     rule = _rule_h(eng)
