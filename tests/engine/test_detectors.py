@@ -349,3 +349,23 @@ def test_expected_first_activity_speaks_once_the_usual_wake_up_has_passed(town):
     assert "in use again by 08:00" in f.reason_en and "08:00前已恢复用电" in f.reason_zh
     (plain,) = raised(replay(df), "inactivity", "h3")  # the routine path alone: no sooner
     assert local(plain.detected_at) >= local(f.detected_at)
+
+
+def test_judged_by_day_type_a_missed_weekday_morning_is_raised_sooner(town):
+    """A home that lies in until noon at weekends: judged against all past days its weekday
+    mornings look loose; judged against weekdays only (the setting shipped off) a missed
+    Thursday morning is raised sooner, and its ordinary lie-ins raise nothing."""
+    df = town
+    for d in range(DAYS):
+        if d % 7 >= 5:  # START is a Monday
+            df = edit(df, "h3", at(d, 0), at(d, 12), pl.lit(STANDBY))
+    cfg = EngineConfig(
+        inactivity_day_type=True, inactivity_quiet_days=0, inactivity_quiet_share=0.06
+    )
+    assert [f for f in raised(replay(df, config=cfg)) if local(f.detected_at) >= at(7, 0)] == []
+    missed = edit(df, "h3", at(23, 23), at(24, 20), pl.lit(STANDBY))  # a Thursday
+    late = lambda fs: [f for f in fs if local(f.started_at) >= at(7, 0)]  # noqa: E731
+    (typed,) = late(raised(replay(missed, config=cfg), "inactivity", "h3"))
+    (plain,) = late(raised(replay(missed), "inactivity", "h3"))  # the first week's lie-ins aside
+    assert local(typed.started_at) == local(plain.started_at) == at(23, 23)
+    assert local(typed.detected_at) < local(plain.detected_at)

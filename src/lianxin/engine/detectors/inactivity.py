@@ -44,17 +44,35 @@ FIELDS = {
 NOT_AN_EMERGENCY = {"false_alarm", "resident_fine"}
 
 
-def threshold_h(eng, hour: int) -> np.ndarray:
-    """The quiet spell (h) over which each home may be inactive at this hour. Its inputs change
-    only at hour ends and with settings, so it is computed once for each of those."""
-    key = (hour, eng.hour_end, eng.settings_version, eng.n)
-    return eng.memo("inactivity_thr", key, lambda: _threshold_h(eng, hour))
+def threshold_h(eng, hour: int, weekend: bool = False) -> np.ndarray:
+    """The quiet spell (h) over which each home may be inactive at this hour (of a weekend day
+    or a weekday: used only with `inactivity_day_type`). Its inputs change only at hour ends
+    and with settings, so it is computed once for each of those."""
+    typed = _typed(eng)
+    key = (hour, typed and weekend, eng.hour_end, eng.settings_version, eng.n)
+    return eng.memo("inactivity_thr", key, lambda: _threshold_h(eng, hour, typed and weekend))
 
 
-def _threshold_h(eng, hour: int) -> np.ndarray:
+def _typed(eng) -> bool:
+    """Whether quiet spells are judged by day type: the ring must hold whole weeks, so that
+    each of its slots always holds the same weekday."""
+    return eng.cfg.inactivity_day_type and eng.D % 7 == 0
+
+
+def _threshold_h(eng, hour: int, weekend: bool) -> np.ndarray:
     a, cfg = eng.a, eng.cfg
     s = a.sens
-    thr = a.quiet_thr[:, hour] + cfg.inactivity_slack_h * s
+    if _typed(eng):
+        # The home's own quantile over past days of this type only, blended with the prior as
+        # the all-days one is (computed here, once an hour, rather than kept sorted per type).
+        slots = np.flatnonzero(_weekend(np.arange(eng.D)) == weekend)
+        q = a.q_ring[:, hour, slots]
+        n = np.count_nonzero(q != routine.Q_UNKNOWN, axis=-1)
+        qv = routine.ring_quantile_codes(q, n, cfg.inactivity_quantile) / 4.0
+        own = routine.blend(qv, n, eng.pop["quiet"][hour], cfg.prior_weight_days)
+    else:
+        own = a.quiet_thr[:, hour]
+    thr = own + cfg.inactivity_slack_h * s
     floor = cfg.inactivity_floor_h * s
     return np.minimum(np.maximum(thr, floor), cfg.inactivity_cap_h * s)
 
@@ -81,7 +99,9 @@ def tick(eng, t) -> list:
     elapsed = (now - qs) / 3600.0
     # Compare with the spells this home showed at the last hour boundary (the start of this
     # hour): the end-of-hour figure would already include the activity that usually follows.
-    thr = threshold_h(eng, (t.hour - 1) % 24)
+    # (that boundary is in yesterday at midnight)
+    weekend = _typed(eng) and bool(_weekend((now + t.utc_offset - 1) // 86400 - (t.hour == 0)))
+    thr = threshold_h(eng, (t.hour - 1) % 24, weekend)
     # Only fresh data speaks: silence from a meter that is not reporting is no evidence. The
     # safety floor looks at every spell past the fixed rule's length, whatever the routine says.
     rule = _rule_h(eng)
@@ -125,7 +145,7 @@ def tick(eng, t) -> list:
             n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
             unlikely = log10_p < log10_limit[rows[late]]
             keep[late] = (n_valid < cfg.inactivity_min_days) | (
-                (n_quiet <= allowed[rows[late]]) & unlikely
+                (n_quiet <= allowed[rows[late]] + _budget_days(cfg, n_valid)) & unlikely
             )
         # The safety floor: past the fixed rule's length and longer than any quiet spell the
         # home had in its history, or past the hard cap, it is raised however loose the routine.
@@ -301,6 +321,13 @@ def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
     return (q.max(axis=(1, 2)) / 4.0).astype(np.float32)
 
 
+def _budget_days(cfg, n_valid: np.ndarray) -> np.ndarray:
+    """How many more of its past days (of today's type) with data the home may have been quiet
+    through the same clock window: its alarm budget, a share of the days compared, so a window
+    judged on 7 Sundays allows fewer than one judged on 20 weekdays."""
+    return np.floor(cfg.inactivity_quiet_share * n_valid).astype(np.int64)
+
+
 def _limits(eng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, from its sensitivity: how many quiet past days are allowed, the cap (h) and
     how unlikely (log10) the quiet must be. They change only with settings."""
@@ -373,6 +400,14 @@ def quiet_windows(eng, t, rows):
     act, seen = a.act_bits.T.reshape(-1).take(at), a.seen_bits.T.reshape(-1).take(at)
     unseen = ~seen
     valid = ((unseen[:-1] & m_today) | (unseen[1:] & m_prev)) == 0
+    same = _same_day_type(today, eng.D) if cfg.inactivity_day_type else None
+    if same is not None:
+        # Weekdays are compared with weekdays, weekends with weekends: a Sunday lie-in is no
+        # reason to wait on a Tuesday morning, nor a busy Tuesday a reason to alarm on Sunday.
+        # A home with too few such days yet (a new one, a second weekend) uses all of them.
+        typed = valid & same[:, None]
+        enough = typed.sum(axis=0) >= cfg.inactivity_min_days
+        valid = np.where(enough, typed, valid)
     busy = np.ceil(
         cfg.inactivity_busy_slots + cfg.inactivity_busy_slots_per_alarm * a.in_recent[rows]
     ).astype(np.int64)
@@ -383,7 +418,10 @@ def quiet_windows(eng, t, rows):
     stale = a.in_cnt_day[rows] != today
     if np.count_nonzero(stale):
         fix = rows[stale]
-        n_seen, n_act = _slot_counts(seen[:-1, stale], act[:-1, stale])  # past days only
+        past_seen, past_act = seen[:-1, stale], act[:-1, stale]  # past days only
+        if same is not None and np.count_nonzero(same) >= cfg.inactivity_min_days:
+            past_seen, past_act = past_seen[same], past_act[same]
+        n_seen, n_act = _slot_counts(past_seen, past_act)
         a.in_cnt_key[fix] = n_seen.astype(np.uint16) * 256 + n_act
         a.in_cnt_day[fix] = today
     log_quiet = _LOG_QUIET.take(a.in_cnt_key[rows])
@@ -417,6 +455,13 @@ def _tables():
 
 
 _M_TODAY, _M_PREV, _INSIDE, _LOG_QUIET = _tables()
+
+
+@functools.lru_cache(maxsize=4)
+def _same_day_type(today: int, days: int) -> np.ndarray:
+    """Which of the past days 1 .. days - 2 ago (quiet_windows' day pairs, by their later
+    day) are of today's type, weekday or weekend."""
+    return _weekend(today - np.arange(1, days - 1)) == _weekend(today)
 
 
 @functools.lru_cache(maxsize=4)
