@@ -16,6 +16,7 @@ MESSAGES = {
     "welfare_list": N_("welfare list of alert %(pk)s"),
     "field_orders": N_("field view: my work orders"),
     "work_order": N_("work order %(pk)s"),
+    "work_order_attachment": N_("work order %(pk)s attachment"),
     "household": N_("household %(code)s"),
     "directory": N_("resident directory"),
     "directory_search": N_("resident directory: %(q)s"),

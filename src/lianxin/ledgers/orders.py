@@ -117,7 +117,7 @@ def attach(request, pk):
 def attachment(request, pk, att):
     order = _order(request, pk)
     found = get_object_or_404(Attachment, pk=att, work_order=order)
-    audit(request, AuditEntry.Action.VIEW, f"work order {order.pk} attachment", order.household)
+    audit(request, AuditEntry.Action.VIEW, "work_order_attachment", order.household, pk=order.pk)
     response = FileResponse(attachments.open_attachment(found), content_type=found.content_type)
     ext = found.path.rsplit(".", 1)[-1]
     response["Content-Disposition"] = f'inline; filename="{found.pk}.{ext}"'

@@ -113,7 +113,7 @@ def ledger(request, slug):
     page = led.page(scope, type_, number)
     pages = max(1, -(-page.total // 100))
     if slug == "recipients":
-        audit(request, AuditEntry.Action.VIEW, f"care-recipient ledger page {number}")
+        audit(request, AuditEntry.Action.VIEW, "ledger_page", n=number)
     return render(
         request,
         "ledgers/ledger.html",
@@ -145,7 +145,11 @@ def export(request, slug, fmt):
     audit(
         request,
         AuditEntry.Action.EXPORT,
-        f"{led.slug} ledger {scope.period.label} {fmt.upper()} ({n} rows)",
+        "ledger_export",
+        ledger=led.slug,
+        month=scope.period.label,
+        fmt=fmt.upper(),
+        n=n,
     )
     return response
 
@@ -159,7 +163,9 @@ def report_pdf(request):
     if lang not in ("zh-hans", "en"):
         raise Http404
     pdf = render_pdf(scope, lang)
-    audit(request, AuditEntry.Action.EXPORT, f"monthly report {scope.period.label} PDF ({lang})")
+    audit(
+        request, AuditEntry.Action.EXPORT, "monthly_report_pdf", month=scope.period.label, lang=lang
+    )
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = (
         f'attachment; filename="lianxin-report-{scope.period.label}-{lang}.pdf"'

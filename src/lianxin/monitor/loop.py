@@ -454,14 +454,15 @@ class Monitor:
             raise
         report.findings = findings
         if raise_alerts:
-            self._pending += findings
-            if self._pending:
-                from lianxin.alerts.service import apply_findings
+            from lianxin.alerts.service import apply_findings
 
-                # A failure here (the database down) keeps them pending for the next step.
-                report.alerts = len(
-                    apply_findings(self._pending, now=alerts_at, skipped=report.skipped)
-                )
+            self._pending += findings
+            # Every step, findings or not: apply_findings also ends expired away periods and
+            # checks closes against the data (one indexed query each when there is nothing).
+            # A failure here (the database down) keeps the findings pending for the next step.
+            report.alerts = len(
+                apply_findings(self._pending, now=alerts_at, skipped=report.skipped)
+            )
         self._pending = []
         if fed_back:
             # Marked only once the record that hands them over is on disk; a crash in
