@@ -62,13 +62,14 @@ def spark_findings(out: Path) -> list[dict]:
 
 
 def spark(root: Path, out: str, *extra: str) -> None:
+    # 3 shards: the two areas fall in two of them (CRC-32 of their names), one stays empty.
     args = ["spark", "replay", "--readings", str(root / "readings"), "--topology",
             str(root / "topology.csv"), "--out", str(root / out), "--master", "local[2]",
-            "--shards", "8", "--prior-days", str(PRIOR_DAYS), "--tz", TZ, *extra]  # fmt: skip
+            "--shards", "3", "--prior-days", str(PRIOR_DAYS), "--tz", TZ, *extra]  # fmt: skip
     assert main(args) == 0
 
 
-def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapshots(data):
+def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapshots(data, capsys):
     require_program("java", "openjdk-17-jre-headless")
     root, d, topo, start = data
     until = int(epoch_seconds(d["ts"], TZ).min()) + PRIOR_DAYS * 86400
@@ -94,4 +95,18 @@ def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapsh
     spark(root, "second", "--continue-from", str(root / "first"))
     both = spark_findings(root / "first") + spark_findings(root / "second")
     assert sorted(both, key=order) == want
+
+    # Bad input: one line naming the household, the field and the value; nothing written.
+    bad = d.with_columns(kwh=pl.when(pl.int_range(pl.len()) == 300).then(-1.0).otherwise("kwh"))
+    bad.write_parquet(root / "bad.parquet")
+    home = bad["household_id"][300]
+    args = ["spark", "replay", "--readings", str(root / "bad.parquet"), "--out", str(root / "x"),
+            "--master", "local[2]", "--shards", "3", "--tz", TZ]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lianxin spark replay: ") and "Traceback" not in err
+    assert f"kwh -1.0 for household {home}" in err, err
+    assert not (root / "x").exists()
+    assert main([*args[:5], str(root / "whole"), *args[6:]]) == 1
+    assert "already exists" in capsys.readouterr().err
     assert spark_findings(root / "first") != want

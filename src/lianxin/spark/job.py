@@ -46,6 +46,7 @@ PLAN_SCHEMA = pa.schema(
         ("hn", pa.list_(pa.int32())),
         ("sb", pa.float32()),
         ("sbn", pa.int32()),
+        ("error", pa.string()),
     ]
 )
 RUN_SCHEMA = pa.schema(
@@ -66,6 +67,7 @@ RUN_SCHEMA = pa.schema(
         ("seq", pa.int64()),
         ("engine_now", pa.int64()),
         ("snapshot", pa.binary()),
+        ("error", pa.string()),
     ]
 )
 _DDL = {pa.int32(): "int", pa.int64(): "bigint", pa.string(): "string", pa.float32(): "float",
@@ -95,6 +97,8 @@ def session(master: str | None = None, app: str = "lianxin spark replay"):
         # Timestamps written as UTC instants (not INT96, which other readers take as naive).
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     )
+    if not sys.stderr.isatty():  # no progress bars in logs and pipes
+        b = b.config("spark.ui.showConsoleProgress", "false")
     if master:
         b = b.master(master)
         if master.startswith("local"):
@@ -153,6 +157,8 @@ def spark_replay(
         shards, tz = previous["shards"], previous["tz"]
         priors = Priors.from_json(previous["priors"])
     shards = shards or 64
+    if _exists(spark, out):
+        raise LianxinError(f"--out {out}: already exists (a run writes a new folder)")
     # One shuffle partition per shard: the cogroups below are one task each.
     spark.conf.set("spark.sql.shuffle.partitions", str(shards))
     until_s = int(until.timestamp()) if until is not None else None
@@ -207,6 +213,12 @@ def spark_replay(
         return shard, r, snap
 
     def plan(key, left, right):
+        try:
+            return _plan(key, left, right)
+        except (LianxinError, ValueError) as exc:  # the data's fault: said in one line
+            return _arrow(_error_row(int(key[0].as_py()), exc), PLAN_SCHEMA)
+
+    def _plan(key, left, right):
         shard, r, snap = read_side(key, left, right)
         f = frames(shard)
         clock, figures = sh.plan_shard(
@@ -239,6 +251,7 @@ def spark_replay(
     planned = grouped.applyInArrow(plan, _ddl(PLAN_SCHEMA)).persist()
     heads = pl.from_arrow(planned.filter(F.col("key").isNull()).drop(
         "key", "qv", "qn", "hv", "hn", "sb", "sbn").toArrow())  # fmt: skip
+    _raise_errors(heads, readings)
     clocks = [c for c in heads.select("first", "tick", "last").iter_rows() if c[0] is not None]
     if not clocks:
         raise LianxinError(f"{readings}: no readings to replay" + (
@@ -251,11 +264,19 @@ def spark_replay(
         figs = planned.filter(F.col("key").isNotNull())
         rows = int(heads["sample"].sum())
         step = sample_step(rows)
-        kept = figs.filter(F.col("sample") % step == 0).drop("first", "tick", "last", "readings")
+        kept = figs.filter(F.col("sample") % step == 0).drop(
+            "first", "tick", "last", "readings", "error"
+        )
         priors = combine([_figures(pl.from_arrow(kept.toArrow()))], rows=rows)
     planned.unpersist()
 
     def run(key, left, right):
+        try:
+            return _run(key, left, right)
+        except (LianxinError, ValueError) as exc:
+            return _arrow(_error_row(int(key[0].as_py()), exc), RUN_SCHEMA)
+
+    def _run(key, left, right):
         shard, r, snap = read_side(key, left, right)
         f = frames(shard)
         found, blob = sh.run_shard(
@@ -278,8 +299,10 @@ def spark_replay(
         return pa.concat_tables([_arrow(found, RUN_SCHEMA), snap_table])
 
     result = grouped.applyInArrow(run, _ddl(RUN_SCHEMA)).persist()
+    failed = result.filter(F.col("error").isNotNull()).select("shard", "error").limit(1)
+    _raise_errors(pl.from_arrow(failed.toArrow()), readings)
     out = out.rstrip("/")
-    found = result.filter(F.col("snapshot").isNull()).drop("snapshot", "engine_now")
+    found = result.filter(F.col("snapshot").isNull()).drop("snapshot", "engine_now", "error")
     found.write.mode("errorifexists").parquet(f"{out}/findings")
     snaps_out = result.filter(F.col("snapshot").isNotNull())
     snaps_out.select("shard", "engine_now", "snapshot").write.mode("errorifexists").parquet(
@@ -307,6 +330,25 @@ def spark_replay(
         "errorifexists"
     ).parquet(f"{out}/run")
     return summary
+
+
+def _error_row(shard: int, exc: Exception) -> pl.DataFrame:
+    return pl.DataFrame({"shard": [shard], "error": [" ".join(str(exc).split())]},
+                        schema={"shard": pl.Int32, "error": pl.String})  # fmt: skip
+
+
+def _raise_errors(rows: pl.DataFrame, readings: str) -> None:
+    bad = rows.filter(pl.col("error").is_not_null()) if "error" in rows.columns else rows[:0]
+    if bad.height:
+        shard, error = bad.row(0)[bad.columns.index("shard")], bad["error"][0]
+        raise LianxinError(f"{readings} (shard {shard}, rows counted within it): {error}")
+
+
+def _exists(spark, url: str) -> bool:
+    """Whether a path exists, through Spark's own file systems (local, s3a://, hdfs://)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(url)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
 
 
 def _manifest(spark, folder: str) -> dict:
