@@ -154,6 +154,11 @@ def spark_replay(
                 f"--shards {shards}: the run continued from has {previous['shards']} shards "
                 "(a home's snapshot lives in its shard)"
             )
+        if previous.get("topology") and topology is None:
+            raise LianxinError(
+                "--topology is needed: the run continued from had one (homes are sharded by "
+                "their transformer area, and their snapshots are in those shards)"
+            )
         shards, tz = previous["shards"], previous["tz"]
         priors = Priors.from_json(previous["priors"])
     shards = shards or 64
@@ -320,6 +325,7 @@ def spark_replay(
         "clock_tick": clock[1],
         "clock_last": clock[2],
         "readings": readings,
+        "topology": topo is not None and topo.height > 0,
         "readings_replayed": int(heads["readings"].sum()),
         "findings": total,
         "raised": json.dumps(dict(counts.sort("kind").iter_rows())),
