@@ -104,7 +104,7 @@ def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapsh
             "--master", "local[2]", "--shards", "3", "--tz", TZ]  # fmt: skip
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("lianxin spark replay: ") and "Traceback" not in err
+    assert err.startswith("lianxin spark: ") and "Traceback" not in err
     assert f"kwh -1.0 for household {home}" in err, err
     assert not (root / "x").exists()
     assert main([*args[:5], str(root / "whole"), *args[6:]]) == 1
