@@ -82,6 +82,8 @@ def _ddl(schema: pa.Schema) -> str:
 
     return ", ".join(f"`{f.name}` {one(f.type)}" for f in schema)
 QUANTITY = ("kwh", "quantity")
+# What bad input makes the engine's checks (and polars, on a column of the wrong type) raise.
+DATA_ERRORS = (LianxinError, ValueError, pl.exceptions.PolarsError)
 
 
 def session(master: str | None = None, app: str = "lianxin spark replay"):
@@ -220,7 +222,7 @@ def spark_replay(
     def plan(key, left, right):
         try:
             return _plan(key, left, right)
-        except (LianxinError, ValueError) as exc:  # the data's fault: said in one line
+        except DATA_ERRORS as exc:  # the data's fault: said in one line
             return _arrow(_error_row(int(key[0].as_py()), exc), PLAN_SCHEMA)
 
     def _plan(key, left, right):
@@ -231,8 +233,8 @@ def spark_replay(
             snapshot=snap,
             tz=tz,
             topology=f["topology"],
-            events=sh.window(f["events"], tz, until_s, inclusive=True),
-            payments=sh.window(f["payments"], tz, until_s, inclusive=True),
+            events=sh.window(f["events"], tz, until_s, True, "events"),
+            payments=sh.window(f["payments"], tz, until_s, True, "payments"),
             learn_until=learn_until,
         )
         head = pl.DataFrame(
@@ -278,7 +280,7 @@ def spark_replay(
     def run(key, left, right):
         try:
             return _run(key, left, right)
-        except (LianxinError, ValueError) as exc:
+        except DATA_ERRORS as exc:
             return _arrow(_error_row(int(key[0].as_py()), exc), RUN_SCHEMA)
 
     def _run(key, left, right):
@@ -292,8 +294,8 @@ def spark_replay(
             clock=clock,
             tz=tz,
             topology=f["topology"],
-            events=sh.window(f["events"], tz, until_s, inclusive=True),
-            payments=sh.window(f["payments"], tz, until_s, inclusive=True),
+            events=sh.window(f["events"], tz, until_s, True, "events"),
+            payments=sh.window(f["payments"], tz, until_s, True, "payments"),
             settings=f["settings"],
         )
         snap_row = pl.DataFrame({"shard": [shard], "engine_now": [clock[2]]},
