@@ -1,6 +1,6 @@
 """`lianxin spark replay` in Spark local mode against the in-process replay, on the same data.
 
-    .venv/bin/python bench/spark_replay.py [--homes 99 495] [--weeks 8] [--master local[2]]
+    .venv/bin/python bench/spark_replay.py [--homes 99 495 1980] [--weeks 6] [--master local[2]]
                                            [--shards 8] [--dir /tmp/lianxin-spark-bench]
 
 The input is rotated copies of the real London sample (../shared/data/lcl_london, 99 homes,
@@ -90,8 +90,8 @@ def in_process(readings: Path, topology: pl.DataFrame, prior_days: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--homes", type=int, nargs="+", default=[99, 495])
-    ap.add_argument("--weeks", type=int, default=8)
+    ap.add_argument("--homes", type=int, nargs="+", default=[99, 495, 1980])
+    ap.add_argument("--weeks", type=int, default=6)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--prior-days", type=int, default=28)
