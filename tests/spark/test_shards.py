@@ -18,6 +18,8 @@ from lianxin.engine.replay import replay, shared_clock
 from lianxin.meterdata import epoch_seconds
 from lianxin.spark.shard import findings_of, plan_shard, run_shard, shard_of, window
 
+pytestmark = pytest.mark.once  # no database: CI's PostgreSQL pass need not run it again
+
 SAMPLE = Path(__file__).parents[1] / "data" / "lcl_sample.parquet"
 TZ = "Asia/Shanghai"
 DAYS = 21

@@ -42,10 +42,22 @@ def data(tmp_path_factory):
     during = (pl.col("ts") >= out_from) & (pl.col("ts") < out_to)
     d = d.with_columns(kwh=pl.when(in_a & during).then(0.0).otherwise(pl.col("kwh")))
     topo = pl.DataFrame({"household_id": list(areas), "transformer_area": list(areas.values())})
+    # The meters say so too; and one home of area B reports a power cut at the very instant
+    # where the continued run below splits the period (it belongs to the first run).
+    a_homes = [h for h, a in areas.items() if a == "TA-A"]
+    split = start + timedelta(days=17, hours=11)
+    events = pl.DataFrame(
+        {
+            "household_id": [*a_homes, *a_homes, homes[7], homes[7]],
+            "ts": [out_from] * 5 + [out_to] * 5 + [split, split + timedelta(minutes=30)],
+            "event": ["power_off"] * 5 + ["power_on"] * 5 + ["power_off", "power_on"],
+        }
+    )
     root = tmp_path_factory.mktemp("spark")
+    events.write_csv(root / "events.csv")
     d.with_columns(day=pl.col("ts").dt.date()).write_parquet(root / "readings", partition_by="day")
     topo.write_csv(root / "topology.csv")
-    return root, d, topo, start
+    return root, d, topo, events, start
 
 
 def order(r: dict) -> tuple:
@@ -62,15 +74,17 @@ def spark_findings(out: Path) -> list[dict]:
 
 
 def spark(root: Path, out: str, *extra: str) -> None:
+    # 3 shards: the two areas fall in two of them (CRC-32 of their names), one stays empty.
     args = ["spark", "replay", "--readings", str(root / "readings"), "--topology",
-            str(root / "topology.csv"), "--out", str(root / out), "--master", "local[2]",
-            "--shards", "8", "--prior-days", str(PRIOR_DAYS), "--tz", TZ, *extra]  # fmt: skip
+            str(root / "topology.csv"), "--events", str(root / "events.csv"),
+            "--out", str(root / out), "--master", "local[2]",
+            "--shards", "3", "--prior-days", str(PRIOR_DAYS), "--tz", TZ, *extra]  # fmt: skip
     assert main(args) == 0
 
 
-def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapshots(data):
+def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapshots(data, capsys):
     require_program("java", "openjdk-17-jre-headless")
-    root, d, topo, start = data
+    root, d, topo, events, start = data
     until = int(epoch_seconds(d["ts"], TZ).min()) + PRIOR_DAYS * 86400
     priors = learn_priors(d, until, EngineConfig(tz=TZ))
     # Sharing matters here: one area's homes alone would learn other priors than all of them.
@@ -81,7 +95,7 @@ def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapsh
 
     eng = Engine(EngineConfig(tz=TZ))
     eng.pin_priors(*priors.values())
-    want = rows(replay(d, topology=topo, engine=eng))
+    want = rows(replay(d, topology=topo, events=events, engine=eng))
     kinds = {r["kind"] for r in want}
     assert {"grid_outage", "inactivity"} <= kinds, kinds
 
@@ -94,4 +108,18 @@ def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapsh
     spark(root, "second", "--continue-from", str(root / "first"))
     both = spark_findings(root / "first") + spark_findings(root / "second")
     assert sorted(both, key=order) == want
+
+    # Bad input: one line naming the household, the field and the value; nothing written.
+    bad = d.with_columns(kwh=pl.when(pl.int_range(pl.len()) == 300).then(-1.0).otherwise("kwh"))
+    bad.write_parquet(root / "bad.parquet")
+    home = bad["household_id"][300]
+    args = ["spark", "replay", "--readings", str(root / "bad.parquet"), "--out", str(root / "x"),
+            "--master", "local[2]", "--shards", "3", "--tz", TZ]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lianxin spark: ") and "Traceback" not in err
+    assert f"kwh -1.0 for household {home}" in err, err
+    assert not (root / "x").exists()
+    assert main([*args[:5], str(root / "whole"), *args[6:]]) == 1
+    assert "already exists" in capsys.readouterr().err
     assert spark_findings(root / "first") != want

@@ -78,16 +78,15 @@ def run(args) -> int:
 def _pinned_engine(readings, tz: str, days: int):
     from lianxin.engine.config import EngineConfig
     from lianxin.engine.core import Engine
-    from lianxin.engine.inputs import InputError
+    from lianxin.engine.inputs import InputError, epoch_seconds
     from lianxin.engine.priors import learn_priors
     from lianxin.errors import LianxinError
-    from lianxin.meterdata import epoch_seconds
 
     if days < 1:
         raise LianxinError(f"--prior-days {days}: give a whole number of at least 1")
     if "ts" not in readings.columns or readings.height == 0:
         raise InputError("readings: no rows, or no column 'ts'")
-    until = int(epoch_seconds(readings["ts"], tz).min()) + days * 86400
+    until = int(epoch_seconds(readings["ts"], tz, "readings").min()) + days * 86400
     engine = Engine(EngineConfig(tz=tz))
     engine.pin_priors(*learn_priors(readings, until, EngineConfig(tz=tz)).values())
     return engine

@@ -30,6 +30,7 @@ import polars as pl
 from lianxin.engine import routine
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
+from lianxin.engine.inputs import epoch_seconds
 
 MIN_DAYS = 14  # as Engine.set_hour_slot: a home's figure counts with this many days behind it
 SAMPLE = 20_000  # homes whose figures make the medians, at most (as routine.population)
@@ -156,9 +157,7 @@ def learn_figures(
     """figures() of a learning engine warmed up on the readings that start before `until`
     (epoch s), as learned by the end of the last interval ending by then."""
     eng = learning_engine(config)
-    from lianxin.meterdata import epoch_seconds
-
-    start = epoch_seconds(readings["ts"], eng.cfg.tz)
+    start = epoch_seconds(readings["ts"], eng.cfg.tz, "readings")
     window = readings.filter(pl.Series(start.to_numpy() < until))
     if window.height:
         eng.learn_readings(window, until)

@@ -46,6 +46,7 @@ PLAN_SCHEMA = pa.schema(
         ("hn", pa.list_(pa.int32())),
         ("sb", pa.float32()),
         ("sbn", pa.int32()),
+        ("error", pa.string()),
     ]
 )
 RUN_SCHEMA = pa.schema(
@@ -66,6 +67,7 @@ RUN_SCHEMA = pa.schema(
         ("seq", pa.int64()),
         ("engine_now", pa.int64()),
         ("snapshot", pa.binary()),
+        ("error", pa.string()),
     ]
 )
 _DDL = {pa.int32(): "int", pa.int64(): "bigint", pa.string(): "string", pa.float32(): "float",
@@ -80,6 +82,8 @@ def _ddl(schema: pa.Schema) -> str:
 
     return ", ".join(f"`{f.name}` {one(f.type)}" for f in schema)
 QUANTITY = ("kwh", "quantity")
+# What bad input makes the engine's checks (and polars, on a column of the wrong type) raise.
+DATA_ERRORS = (LianxinError, ValueError, pl.exceptions.PolarsError)
 
 
 def session(master: str | None = None, app: str = "lianxin spark replay"):
@@ -95,6 +99,8 @@ def session(master: str | None = None, app: str = "lianxin spark replay"):
         # Timestamps written as UTC instants (not INT96, which other readers take as naive).
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     )
+    if not sys.stderr.isatty():  # no progress bars in logs and pipes
+        b = b.config("spark.ui.showConsoleProgress", "false")
     if master:
         b = b.master(master)
         if master.startswith("local"):
@@ -150,9 +156,16 @@ def spark_replay(
                 f"--shards {shards}: the run continued from has {previous['shards']} shards "
                 "(a home's snapshot lives in its shard)"
             )
+        if previous.get("topology") and topology is None:
+            raise LianxinError(
+                "--topology is needed: the run continued from had one (homes are sharded by "
+                "their transformer area, and their snapshots are in those shards)"
+            )
         shards, tz = previous["shards"], previous["tz"]
         priors = Priors.from_json(previous["priors"])
     shards = shards or 64
+    if _exists(spark, out):
+        raise LianxinError(f"--out {out}: already exists (a run writes a new folder)")
     # One shuffle partition per shard: the cogroups below are one task each.
     spark.conf.set("spark.sql.shuffle.partitions", str(shards))
     until_s = int(until.timestamp()) if until is not None else None
@@ -207,6 +220,12 @@ def spark_replay(
         return shard, r, snap
 
     def plan(key, left, right):
+        try:
+            return _plan(key, left, right)
+        except DATA_ERRORS as exc:  # the data's fault: said in one line
+            return _arrow(_error_row(int(key[0].as_py()), exc), PLAN_SCHEMA)
+
+    def _plan(key, left, right):
         shard, r, snap = read_side(key, left, right)
         f = frames(shard)
         clock, figures = sh.plan_shard(
@@ -214,8 +233,8 @@ def spark_replay(
             snapshot=snap,
             tz=tz,
             topology=f["topology"],
-            events=sh.window(f["events"], tz, until_s, inclusive=True),
-            payments=sh.window(f["payments"], tz, until_s, inclusive=True),
+            events=sh.window(f["events"], tz, until_s, True, "events"),
+            payments=sh.window(f["payments"], tz, until_s, True, "payments"),
             learn_until=learn_until,
         )
         head = pl.DataFrame(
@@ -239,6 +258,7 @@ def spark_replay(
     planned = grouped.applyInArrow(plan, _ddl(PLAN_SCHEMA)).persist()
     heads = pl.from_arrow(planned.filter(F.col("key").isNull()).drop(
         "key", "qv", "qn", "hv", "hn", "sb", "sbn").toArrow())  # fmt: skip
+    _raise_errors(heads, readings)
     clocks = [c for c in heads.select("first", "tick", "last").iter_rows() if c[0] is not None]
     if not clocks:
         raise LianxinError(f"{readings}: no readings to replay" + (
@@ -251,11 +271,19 @@ def spark_replay(
         figs = planned.filter(F.col("key").isNotNull())
         rows = int(heads["sample"].sum())
         step = sample_step(rows)
-        kept = figs.filter(F.col("sample") % step == 0).drop("first", "tick", "last", "readings")
+        kept = figs.filter(F.col("sample") % step == 0).drop(
+            "first", "tick", "last", "readings", "error"
+        )
         priors = combine([_figures(pl.from_arrow(kept.toArrow()))], rows=rows)
     planned.unpersist()
 
     def run(key, left, right):
+        try:
+            return _run(key, left, right)
+        except DATA_ERRORS as exc:
+            return _arrow(_error_row(int(key[0].as_py()), exc), RUN_SCHEMA)
+
+    def _run(key, left, right):
         shard, r, snap = read_side(key, left, right)
         f = frames(shard)
         found, blob = sh.run_shard(
@@ -266,8 +294,8 @@ def spark_replay(
             clock=clock,
             tz=tz,
             topology=f["topology"],
-            events=sh.window(f["events"], tz, until_s, inclusive=True),
-            payments=sh.window(f["payments"], tz, until_s, inclusive=True),
+            events=sh.window(f["events"], tz, until_s, True, "events"),
+            payments=sh.window(f["payments"], tz, until_s, True, "payments"),
             settings=f["settings"],
         )
         snap_row = pl.DataFrame({"shard": [shard], "engine_now": [clock[2]]},
@@ -278,8 +306,10 @@ def spark_replay(
         return pa.concat_tables([_arrow(found, RUN_SCHEMA), snap_table])
 
     result = grouped.applyInArrow(run, _ddl(RUN_SCHEMA)).persist()
+    failed = result.filter(F.col("error").isNotNull()).select("shard", "error").limit(1)
+    _raise_errors(pl.from_arrow(failed.toArrow()), readings)
     out = out.rstrip("/")
-    found = result.filter(F.col("snapshot").isNull()).drop("snapshot", "engine_now")
+    found = result.filter(F.col("snapshot").isNull()).drop("snapshot", "engine_now", "error")
     found.write.mode("errorifexists").parquet(f"{out}/findings")
     snaps_out = result.filter(F.col("snapshot").isNotNull())
     snaps_out.select("shard", "engine_now", "snapshot").write.mode("errorifexists").parquet(
@@ -297,6 +327,7 @@ def spark_replay(
         "clock_tick": clock[1],
         "clock_last": clock[2],
         "readings": readings,
+        "topology": topo is not None and topo.height > 0,
         "readings_replayed": int(heads["readings"].sum()),
         "findings": total,
         "raised": json.dumps(dict(counts.sort("kind").iter_rows())),
@@ -307,6 +338,25 @@ def spark_replay(
         "errorifexists"
     ).parquet(f"{out}/run")
     return summary
+
+
+def _error_row(shard: int, exc: Exception) -> pl.DataFrame:
+    return pl.DataFrame({"shard": [shard], "error": [" ".join(str(exc).split())]},
+                        schema={"shard": pl.Int32, "error": pl.String})  # fmt: skip
+
+
+def _raise_errors(rows: pl.DataFrame, readings: str) -> None:
+    bad = rows.filter(pl.col("error").is_not_null()) if "error" in rows.columns else rows[:0]
+    if bad.height:
+        shard, error = bad.row(0)[bad.columns.index("shard")], bad["error"][0]
+        raise LianxinError(f"{readings} (shard {shard}, rows counted within it): {error}")
+
+
+def _exists(spark, url: str) -> bool:
+    """Whether a path exists, through Spark's own file systems (local, s3a://, hdfs://)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(url)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
 
 
 def _manifest(spark, folder: str) -> dict:

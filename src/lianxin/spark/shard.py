@@ -26,9 +26,9 @@ import polars as pl
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.findings import Finding
+from lianxin.engine.inputs import epoch_seconds
 from lianxin.engine.priors import Priors, learn_figures
 from lianxin.engine.replay import replay, replay_clock
-from lianxin.meterdata import epoch_seconds
 
 # The findings table: one row per finding event (as `lianxin replay` writes one JSON line).
 FINDING_SCHEMA = {
@@ -71,15 +71,17 @@ def _unjudged(readings: pl.DataFrame, eng: Engine) -> pl.DataFrame:
     long intervals."""
     if eng.now is None or readings.height == 0:
         return readings
-    start = epoch_seconds(readings["ts"], eng.cfg.tz).to_numpy()
+    start = epoch_seconds(readings["ts"], eng.cfg.tz, "readings").to_numpy()
     return readings.filter(pl.Series(start >= eng.now - 86400))
 
 
-def window(frame: pl.DataFrame | None, tz: str, until: int | None, inclusive: bool):
-    """Rows whose ts is before `until` (or at it, inclusive): a run that ends there."""
+def window(frame: pl.DataFrame | None, tz: str, until: int | None, inclusive: bool,
+           table: str = "readings"):  # fmt: skip
+    """Rows whose ts is before `until` (or at it, inclusive): a run that ends there. ts as
+    the engine reads it (text from a CSV, naive = local time in tz)."""
     if frame is None or until is None or frame.height == 0:
         return frame
-    t = epoch_seconds(frame["ts"], tz).to_numpy()
+    t = epoch_seconds(frame["ts"], tz, table).to_numpy()
     return frame.filter(pl.Series(t <= until if inclusive else t < until))
 
 
