@@ -155,3 +155,24 @@ def test_a_field_member_records_the_teams_work_on_a_phone(chromium, live_server,
     assert Activity.objects.get(title="用电安全讲座").beneficiaries == 30
     assert page.locator("ul.messages li.success").count() == 1
     ctx.close()
+
+
+def test_the_phone_pages_fit_a_team_leads_longer_menu(chromium, live_server, team_work):  # noqa: F811
+    """The team lead and the admin see more menu items than a field member: on a phone the menu
+    wraps and the page stays 390 px wide, in both languages."""
+    for lang, user in (("en", "lead"), ("zh-hans", "admin")):
+        ctx = chromium.new_context(
+            locale=LOCALES[lang], viewport={"width": 390, "height": 844}, is_mobile=True
+        )
+        page = ctx.new_page()
+        sign_in(page, live_server.url, user)
+        for path in ("/ledgers/field/", "/ledgers/field/activities/new"):
+            page.goto(live_server.url + path)
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, (lang, path)
+            # Each menu item on one line: none broken into a column of single characters.
+            tall = page.eval_on_selector_all(
+                "header nav a", "as => as.map(a => a.getBoundingClientRect().height)"
+            )
+            assert tall and max(tall) < 40, tall
+        ctx.close()

@@ -117,6 +117,15 @@ def run(args) -> int:
         _warm_up(monitor, feed, begin - timedelta(days=args.warmup_days), begin, args.quiet)
     sim = datetime.fromtimestamp(monitor.engine.now, UTC)
 
+    from lianxin.notify import demo as notify_demo
+
+    # The channels deliver to an inbox the demo runs itself: escalation works with no
+    # outside service, and a new user sees each message arrive. Configured before the
+    # catch-up: an alert raised while no channel exists gets no chain, so the alerts the
+    # duty room opens with would never notify anyone.
+    inbox = notify_demo.start(settings.LIANXIN_HOME, args.host, args.port + 1, out=sys.stdout)
+    # The links in the messages lead to this duty room (unless a deployment URL is set).
+    os.environ.setdefault("LIANXIN_BASE_URL", f"http://{args.host}:{args.port}")
     # Catch up to the wall clock before anyone looks: every quarter-hour that has ended, with
     # incidents, each alert raised at its quarter-hour's end. A demo restarted after a pause
     # catches up on the pause the same way.
@@ -138,14 +147,8 @@ def run(args) -> int:
 
     # Bound before the URL is printed: a slow machine must not print a URL that refuses.
     threading.Thread(target=bind(args.host, args.port).run, daemon=True).start()
-    from lianxin.notify import demo as notify_demo
     from lianxin.notify.worker import start_thread
 
-    # The channels deliver to an inbox the demo runs itself: escalation works with no
-    # outside service, and a new user sees each message arrive.
-    inbox = notify_demo.start(settings.LIANXIN_HOME, args.host, args.port + 1, out=sys.stdout)
-    # The links in the messages lead to this duty room (unless a deployment URL is set).
-    os.environ.setdefault("LIANXIN_BASE_URL", f"http://{args.host}:{args.port}")
     start_thread(out=sys.stdout)  # notifications and escalation, beside the duty room
     print(f"duty room: http://{args.host}:{args.port}/", flush=True)
     _print_logins(DEMO_USERS, DEMO_PASSWORD)
