@@ -68,6 +68,19 @@ def test_acknowledging_at_step_two_stops_step_three(receiver, home):
     assert stopped.exists()
 
 
+def test_the_condition_clearing_stops_the_chain_but_keeps_the_alert_in_the_queue(receiver, home):
+    (alert,) = apply_findings([finding(home)], now=NOW)
+    work(at(seconds=5))
+    assert paths(receiver) == ["/duty"]
+    # Power is back at minute 3: no lead at 5, no family at 15, no reminders after.
+    apply_findings([finding(home, event="resolved", detected=at(minutes=3))], now=at(minutes=3))
+    work(at(minutes=5), at(minutes=15), at(minutes=40), at(minutes=90))
+    assert paths(receiver) == ["/duty"]
+    alert.refresh_from_db()
+    assert alert.status == "open" and alert.condition_cleared_at is not None
+    assert alert.events.filter(action=Action.ESCALATION, data__stopped="condition cleared").exists()
+
+
 def test_no_family_notification_without_family_consent(receiver):
     town()
     staff_channels(receiver.url)

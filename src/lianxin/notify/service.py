@@ -54,6 +54,9 @@ STOPPING = {
     Action.INHIBITED: "inhibited",
     Action.SILENCED: "silenced",
     Action.RESOLVED: "resolved",
+    # The meter shows the condition over (power back, use again): the alert stays in the queue
+    # for the duty room to close, but nobody is paged, and no family texted, about it any more.
+    Action.CLEARED: "condition cleared",
 }
 
 
