@@ -46,12 +46,14 @@ def _start(tmp_path):
         "--port",
         str(port),
     ]
+    env = subprocess_env(tmp_path)
+    env.pop("LIANXIN_BASE_URL", None)  # as a user starts it: the demo links to itself
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=subprocess_env(tmp_path),
+        env=env,
     )
     lines: list[str] = []
     ready = threading.Event()

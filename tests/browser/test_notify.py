@@ -25,6 +25,13 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+@pytest.fixture(autouse=True)
+def _base_url_restored(monkeypatch):
+    # opted_in() points links at the live server; put the environment back after each test, so
+    # later tests (and the processes they start) never inherit this test's server address.
+    monkeypatch.delenv("LIANXIN_BASE_URL", raising=False)
+
+
 @pytest.fixture
 def receiver():
     with HTTPReceiver() as r:
