@@ -98,8 +98,10 @@ class Finding:
 
     @classmethod
     def from_dict(cls, d: dict) -> Finding:
+        """The inverse of to_dict; times may also come as datetimes (from a Parquet table)."""
         d = dict(d)
-        d["started_at"] = datetime.fromisoformat(d["started_at"])
-        d["detected_at"] = datetime.fromisoformat(d["detected_at"])
+        for k in ("started_at", "detected_at"):
+            if isinstance(d[k], str):
+                d[k] = datetime.fromisoformat(d[k])
         d["households"] = tuple(d.get("households") or ())
         return cls(**d)

@@ -176,23 +176,8 @@ def findings_of(frame: pl.DataFrame) -> list[Finding]:
     for c in ("started_at", "detected_at"):
         if frame[c].dtype.time_zone is None:  # (written by another tool as naive UTC)
             frame = frame.with_columns(pl.col(c).dt.replace_time_zone("UTC"))
-    frame = frame.sort("detected_at", "shard", "seq")
-    out = []
-    for r in frame.iter_rows(named=True):
-        out.append(
-            Finding(
-                kind=r["kind"],
-                severity=r["severity"],
-                started_at=r["started_at"],
-                detected_at=r["detected_at"],
-                reason_en=r["reason_en"],
-                reason_zh=r["reason_zh"],
-                household_id=r["household_id"],
-                transformer_area=r["transformer_area"],
-                households=tuple(r["households"] or ()),
-                evidence=json.loads(r["evidence"] or "{}"),
-                event=r["event"],
-                finding_id=r["finding_id"],
-            )
-        )
-    return out
+    frame = frame.sort("detected_at", "shard", "seq").drop("shard", "seq")
+    return [
+        Finding.from_dict({**r, "evidence": json.loads(r["evidence"] or "{}")})
+        for r in frame.iter_rows(named=True)
+    ]
