@@ -319,6 +319,45 @@ def engine_event(event: pl.Expr, detail: pl.Expr) -> pl.Expr:
     )
 
 
+def engine_events(stored: pl.DataFrame, meters: pl.DataFrame) -> pl.DataFrame:
+    """Stored meter events (meter, ts, event, detail) of registered meters (`meters`: meter,
+    household_id) as the engine's (household_id, ts, event); events with no engine name
+    (comm_restored) are left out."""
+    ev = stored.join(meters.select("meter", "household_id"), on="meter", how="inner")
+    ev = ev.with_columns(event=engine_event(pl.col("event"), pl.col("detail")))
+    return ev.drop_nulls("event").select("household_id", "ts", "event")
+
+
+def accounts_of(meters: pl.DataFrame) -> pl.DataFrame:
+    """account (户号) -> household_id from a registry of meters; an account's payments go to its
+    first meter's home."""
+    if "account" not in meters.columns:
+        return pl.DataFrame(schema={"account": pl.String, "household_id": pl.String})
+    return meters.select("account", "household_id").drop_nulls().unique("account", keep="first")
+
+
+def engine_payments(
+    payments: pl.DataFrame, balances: pl.DataFrame, meters: pl.DataFrame, accounts: pl.DataFrame
+) -> pl.DataFrame | None:
+    """Stored payments (by account) and prepaid balances (by meter) as the engine's
+    (household_id, ts, amount, balance) rows in time order, or None if there are none."""
+    parts = []
+    if payments.height and accounts.height:
+        parts.append(
+            payments.join(accounts, on="account", how="inner").select(
+                "household_id", "ts", "amount", balance=pl.lit(None, pl.Float64)
+            )
+        )
+    if balances.height and meters.height:
+        parts.append(
+            balances.join(meters.select("meter", "household_id"), on="meter", how="inner").select(
+                "household_id", "ts", amount=pl.lit(None, pl.Float64), balance="balance"
+            )
+        )
+    parts = [p for p in parts if p.height]
+    return pl.concat(parts).sort("ts") if parts else None
+
+
 # ---- row checks ---------------------------------------------------------------------------------
 
 

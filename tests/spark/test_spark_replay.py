@@ -123,3 +123,72 @@ def test_spark_replay_equals_the_in_process_replay_and_continues_from_its_snapsh
     assert main([*args[:5], str(root / "whole"), *args[6:]]) == 1
     assert "already exists" in capsys.readouterr().err
     assert spark_findings(root / "first") != want
+
+
+def test_spark_replay_reads_the_store_itself_with_corrections_and_unknown_meters(data, capsys):
+    """`--store` reads a data directory as Lianxin stores it (keyed by meter, a unit per row,
+    corrections as later versions) and finds what the in-process replay finds."""
+    require_program("java", "openjdk-17-jre-headless")
+    from lianxin.store import open_stores
+
+    root, d, topo, events, start = data
+    until = int(epoch_seconds(d["ts"], TZ).min()) + PRIOR_DAYS * 86400
+    eng = Engine(EngineConfig(tz=TZ))
+    eng.pin_priors(*learn_priors(d, until, EngineConfig(tz=TZ)).values())
+    want = rows(replay(d, topology=topo, events=events, engine=eng))
+
+    stores = open_stores(root / "home")
+    meter = pl.col("household_id").str.replace(r"^", "M-")
+    # The sample's times are local (TZ); the store keeps UTC instants.
+    utc = pl.col("ts").dt.replace_time_zone(TZ).dt.convert_time_zone("UTC")
+    as_stored = d.select(meter=meter, ts=utc, value=pl.col("kwh") * 1000, unit=pl.lit("Wh"))
+    # Every 7th reading first arrives wrong and is corrected by a later write.
+    wrong = as_stored.gather_every(7).with_columns(value=pl.col("value") + 5000)
+    stores.readings.write(wrong)
+    stores.readings.write(as_stored)
+    # A meter nobody registered, and a voltage curve the engine does not judge.
+    stray = as_stored.head(48).with_columns(meter=pl.lit("STRAY-1"))
+    volts = as_stored.head(48).with_columns(value=pl.lit(231.0), unit=pl.lit("V"))
+    stores.readings.write(pl.concat([stray, volts]))
+    stores.events.write(events.select(meter=meter, ts=utc, event="event", detail=pl.lit("")))
+    meters = topo.select(
+        meter=meter, household_id="household_id", meter_kind=pl.lit("electricity"),
+        transformer_area="transformer_area", account=pl.lit(None, pl.String),
+    )  # fmt: skip
+    meters.write_parquet(root / "meters.parquet")
+
+    args = ["spark", "replay", "--store", str(root / "home"), "--meters",
+            str(root / "meters.parquet"), "--out", str(root / "from-store"), "--master",
+            "local[2]", "--shards", "3", "--prior-days", str(PRIOR_DAYS), "--tz", TZ]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"replayed {d.height:,} readings" in out, out
+    assert "not judged: 48 readings of meters not in" in out, out
+    assert spark_findings(root / "from-store") == want
+
+    # A nightly run continued from the last one reads only the days after its clock.
+    split = (start + timedelta(days=17, hours=11)).isoformat()
+    first = [*args[:7], str(root / "s1"), *args[8:], "--until", split]
+    assert main(first) == 0
+    # (The first week's files are unreadable now: a run that opened them would fail.)
+    for day in sorted((root / "home" / "readings").glob("day=*"))[:7]:
+        for f in day.glob("*.parquet"):
+            f.write_bytes(b"not parquet")
+    second = [*args[:7], str(root / "s2"), *args[8:], "--continue-from", str(root / "s1")]
+    assert main(second) == 0, capsys.readouterr().err[-2000:]
+    both = spark_findings(root / "s1") + spark_findings(root / "s2")
+    assert sorted(both, key=order) == want
+    # A run that must read those files names the first one it could not read, in one line.
+    assert main([*args[:7], str(root / "s3"), *args[8:]]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lianxin spark: cannot read file:") and "/day=2013-01-" in err, err
+    assert "is not a Parquet file" in err and " at org.apache" not in err, err
+
+    # --store without --meters, or an empty data directory: said in one line.
+    assert main(args[:4] + args[6:]) == 1
+    assert "--store needs --meters" in capsys.readouterr().err
+    (root / "empty").mkdir()
+    args[3], args[7] = str(root / "empty"), str(root / "none")
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no readings there" in err and "Traceback" not in err, err

@@ -20,11 +20,21 @@ def add_arguments(parser):
         "shard of whole transformer areas; findings identical to `lianxin replay` with the same "
         "pinned priors (--prior-days).",
     )
-    p.add_argument(
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--readings",
-        required=True,
         help="Parquet file or folder (e.g. day=YYYY-MM-DD/ partitions), local or an object-store "
         "URL (s3a://...): household_id, ts, kwh or quantity, optional meter_kind",
+    )
+    source.add_argument(
+        "--store",
+        help="a data directory (LIANXIN_HOME, or a copy of it at an object-store URL): its "
+        "readings, events, payments and balances as Lianxin stores them; needs --meters",
+    )
+    p.add_argument(
+        "--meters",
+        help="with --store: which meter is whose home, as `lianxin spark registry` writes it "
+        "(Parquet or CSV: meter, household_id, meter_kind, optional transformer_area, account)",
     )
     p.add_argument("--out", required=True, help="output folder or URL (must not exist)")
     p.add_argument("--topology", help="CSV or Parquet: household_id, transformer_area")
@@ -57,6 +67,17 @@ def add_arguments(parser):
         help="Spark master, e.g. local[4] (default: spark-submit's; run directly: local[*])",
     )
 
+    r = sub.add_parser(
+        "registry",
+        help="write the database's registry for a --store run",
+        description="Write which meter is whose home (meters: meter, household_id, meter_kind, "
+        "interval_s, transformer_area, account) and the residents' settings as Parquet, for "
+        "`lianxin spark replay --store … --meters … --settings …` (Spark's tasks have no "
+        "database).",
+    )
+    r.add_argument("--meters", required=True, help="Parquet file to write the meters to")
+    r.add_argument("--settings", help="Parquet file to write the residents' settings to")
+
 
 def _positive(text: str) -> int:
     import argparse
@@ -71,6 +92,30 @@ def _positive(text: str) -> int:
 
 
 def run(args) -> int:
+    if args.spark_command == "registry":
+        return _registry(args)
+    return _replay(args)
+
+
+def _registry(args) -> int:
+    from lianxin.care.registry import meters_frame, settings_frame
+    from lianxin.web.setup import require_migrated, setup_django
+
+    setup_django()
+    require_migrated()
+    meters = meters_frame()
+    meters.write_parquet(args.meters)
+    homes = meters["household_id"].n_unique()
+    said = f"wrote {meters.height:,} meters of {homes:,} homes to {args.meters}"
+    if args.settings:
+        settings = settings_frame()
+        settings.write_parquet(args.settings)
+        said += f"; {settings.height:,} residents' settings to {args.settings}"
+    print(said)
+    return 0
+
+
+def _replay(args) -> int:
     import json
     import time
     from datetime import datetime
@@ -94,9 +139,15 @@ def run(args) -> int:
             raise LianxinError(f"--until {args.until!r} is not an ISO 8601 time") from exc
         if until.tzinfo is None:
             until = until.replace(tzinfo=ZoneInfo(tz))
+    if args.store and not args.meters:
+        raise LianxinError("--store needs --meters (`lianxin spark registry --meters FILE`)")
+    if args.meters and not args.store:
+        raise LianxinError("--meters goes with --store (--readings name their households)")
+    if args.store and (args.events or args.payments):
+        raise LianxinError("--store brings its own events and payments: drop --events/--payments")
     frames = {
         name: _read(getattr(args, name), name)
-        for name in ("topology", "events", "payments", "settings")
+        for name in ("topology", "events", "payments", "settings", "meters")
         if getattr(args, name)
     }
     t0 = time.perf_counter()
@@ -106,6 +157,7 @@ def run(args) -> int:
             spark,
             args.readings,
             args.out,
+            store=args.store,
             shards=args.shards,
             prior_days=args.prior_days,
             continue_from=args.continue_from,
@@ -113,6 +165,10 @@ def run(args) -> int:
             tz=tz,
             **frames,
         )
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise LianxinError(_spark_error(exc)) from exc
+        raise
     finally:
         spark.stop()
     raised = json.loads(summary["raised"])
@@ -121,4 +177,27 @@ def run(args) -> int:
         f"replayed {summary['readings_replayed']:,} readings in {summary['shards']} shards in "
         f"{time.perf_counter() - t0:.1f} s; findings raised: {kinds}; wrote {args.out}"
     )
+    if summary["unknown_meter_readings"]:
+        print(
+            f"not judged: {summary['unknown_meter_readings']:,} readings of meters not in "
+            f"{args.meters} (not registered to a home)"
+        )
     return 0
+
+
+def _spark_error(exc: Exception) -> str:
+    """A Spark failure in one line: the file and the reason when a file could not be read (a
+    damaged file in a store copy), else the first line of Spark's message, not its JVM stack."""
+    import re
+
+    text = str(exc)
+    unreadable = re.search(r"error while reading file (\S+?)\.?\s", text)
+    if unreadable:
+        cause = re.search(r"Caused by: [\w.$]+: ([^\n]+)", text)
+        reason = cause.group(1).strip() if cause else "unreadable"
+        return (
+            f"cannot read {unreadable.group(1)}: {reason} (on the data directory itself, "
+            "`lianxin store check --repair` sets damaged files aside)"
+        )
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return f"Spark: {first[:400]}"

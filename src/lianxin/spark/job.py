@@ -131,11 +131,83 @@ def _by_shard(frame: pl.DataFrame | None, areas: dict[str, str], shards: int) ->
     return {k[0]: g.drop("_shard") for k, g in frame.group_by("_shard")}
 
 
+def read_store(
+    spark, store: str, meters: pl.DataFrame, since: int | None = None, until: int | None = None
+) -> tuple:
+    """A data directory's datasets in the store's layout (lianxin.store: <store>/readings/
+    day=YYYY-MM-DD/*.parquet, and events, payments, balances beside it), local or an
+    object-store URL, as the engine's inputs. Corrections resolve as the store's readers do
+    (per key, the value received last). Returns (readings, events, payments, unknown):
+    readings a Spark frame (household_id, ts, quantity, meter_kind) of the interval units in
+    their kind's base unit, summed per home over its meters (a 换表 pair included); events and
+    payments polars frames (small: read whole on the driver) or None; unknown the number of
+    interval readings of meters not in `meters` (counted, not judged, as the monitor does).
+    Only the day partitions that may hold instants from `since` to `until` (epoch seconds) are
+    read: a nightly run continued from last night's reads a day, not the whole history."""
+    from pyspark.sql import functions as F
+
+    from lianxin import meterdata
+    from lianxin.store import BalancesStore, EventsStore, PaymentsStore, ReadingsStore
+
+    root = store.rstrip("/")
+
+    def latest(dataset, folder: str, required: bool):
+        # Spark's reader, not lianxin.store's: the store may be an object-store URL.
+        ddl = ", ".join(
+            f"`{c}` {'double' if t == pl.Float64 else 'timestamp' if c == 'ts' else 'string'}"
+            for c, t in dataset.schema.items()
+        )
+        days = _day_folders(spark, f"{root}/{folder}", since, until)
+        if not days:
+            if required:
+                raise LianxinError(
+                    f"--store {store}: no readings there ({root}/{folder}/day=YYYY-MM-DD/"
+                    + (" in the period of this run)" if since or until else ")")
+                )
+            return None
+        paths = [f"{day}/*.parquet" for day in days]
+        df = spark.read.schema(f"{ddl}, `received_at` timestamp").parquet(*paths)
+        values = [c for c in dataset.schema if c not in dataset.key]
+        pick = F.max_by(F.struct(*values), "received_at").alias("_v")
+        return df.groupBy(*dataset.key).agg(pick).select(*dataset.key, "_v.*")
+
+    rd = latest(ReadingsStore, "readings", True)
+    factors = {n: u.factor for n, u in meterdata.UNITS.items() if u.measure == "interval"}
+    to_base = F.create_map(*[F.lit(x) for pair in factors.items() for x in pair])
+    rd = rd.filter(F.col("unit").isin(list(factors))).select(
+        "meter", "ts", (F.col("value") * to_base[F.col("unit")]).alias("quantity")
+    )
+    reg = meters.select("meter", "household_id", "meter_kind").unique("meter", keep="first")
+    rd = rd.join(F.broadcast(spark.createDataFrame(reg.to_arrow())), "meter", "left")
+    rd = rd.persist()
+    unknown = rd.filter(F.col("household_id").isNull()).count()
+    rd = rd.filter(F.col("household_id").isNotNull()).groupBy(
+        "household_id", "meter_kind", "ts"
+    ).agg(F.sum("quantity").alias("quantity"))
+
+    def small(dataset, folder: str) -> pl.DataFrame:
+        df = latest(dataset, folder, False)
+        if df is None:
+            return pl.DataFrame(schema={**dataset.schema, "ts": meterdata.UTC_US})
+        return pl.from_arrow(df.toArrow()).with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+
+    events = meterdata.engine_events(small(EventsStore, "events"), meters)
+    payments = meterdata.engine_payments(
+        small(PaymentsStore, "payments"),
+        small(BalancesStore, "balances"),
+        meters,
+        meterdata.accounts_of(meters),
+    )
+    return rd, (events if events.height else None), payments, unknown
+
+
 def spark_replay(
     spark,
-    readings: str,
+    readings: str | None,
     out: str,
     *,
+    store: str | None = None,
+    meters: pl.DataFrame | None = None,
     topology: pl.DataFrame | None = None,
     events: pl.DataFrame | None = None,
     payments: pl.DataFrame | None = None,
@@ -149,6 +221,10 @@ def spark_replay(
     """Run the replay; returns a summary (shards, homes, readings, findings by kind, clock)."""
     from pyspark.sql import functions as F
 
+    if store is not None and topology is None and meters is not None:
+        # The registry knows each home's transformer area.
+        if "transformer_area" in meters.columns:
+            topology = meters.select("household_id", "transformer_area").drop_nulls()
     previous = _manifest(spark, continue_from) if continue_from else None
     if previous:
         if shards and shards != previous["shards"]:
@@ -170,14 +246,23 @@ def spark_replay(
     spark.conf.set("spark.sql.shuffle.partitions", str(shards))
     until_s = int(until.timestamp()) if until is not None else None
 
-    rd = spark.read.parquet(readings)
-    missing = [c for c in ("household_id", "ts") if c not in rd.columns]
-    qty = [c for c in QUANTITY if c in rd.columns]
-    if missing or not qty:
-        need = missing + ([] if qty else ["kwh or quantity"])
-        raise LianxinError(f"{readings}: missing column(s) {', '.join(need)}")
-    keep = ["household_id", "ts", qty[0]] + (["meter_kind"] if "meter_kind" in rd.columns else [])
-    rd = rd.select(*keep).withColumn("household_id", F.col("household_id").cast("string"))
+    unknown = 0
+    if store is not None:
+        if meters is None:
+            raise LianxinError("--store needs --meters (which meter is whose home)")
+        since = int(previous["clock_last"]) if previous else None
+        rd, events, payments, unknown = read_store(spark, store, meters, since, until_s)
+        readings = store
+    else:
+        rd = spark.read.parquet(readings)
+        missing = [c for c in ("household_id", "ts") if c not in rd.columns]
+        qty = [c for c in QUANTITY if c in rd.columns]
+        if missing or not qty:
+            need = missing + ([] if qty else ["kwh or quantity"])
+            raise LianxinError(f"{readings}: missing column(s) {', '.join(need)}")
+        keep = ["household_id", "ts", qty[0]]
+        keep += ["meter_kind"] if "meter_kind" in rd.columns else []
+        rd = rd.select(*keep).withColumn("household_id", F.col("household_id").cast("string"))
 
     topo = topology.select(
         pl.col("household_id").cast(pl.Utf8), pl.col("transformer_area").cast(pl.Utf8)
@@ -329,6 +414,7 @@ def spark_replay(
         "readings": readings,
         "topology": topo is not None and topo.height > 0,
         "readings_replayed": int(heads["readings"].sum()),
+        "unknown_meter_readings": unknown,
         "findings": total,
         "raised": json.dumps(dict(counts.sort("kind").iter_rows())),
         "continued_from": continue_from or "",
@@ -357,6 +443,29 @@ def _exists(spark, url: str) -> bool:
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(url)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
+
+
+def _day_folders(spark, folder: str, since: int | None, until: int | None) -> list[str]:
+    """A dataset's day=YYYY-MM-DD partitions (through Spark's file systems: local, s3a://,
+    hdfs://) that may hold an instant from `since` to `until`, epoch seconds, both optional.
+    Partitions are UTC days of the interval's start: a day's margin covers an interval that
+    started the day before."""
+    jvm = spark.sparkContext._jvm
+    pattern = jvm.org.apache.hadoop.fs.Path(f"{folder}/day=*")
+    fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    found = fs.globStatus(pattern) or []
+    first = _utc_day(since - 86400) if since is not None else ""
+    last = _utc_day(until) if until is not None else "9999"
+    out = []
+    for status in found:
+        name = status.getPath().getName()
+        if status.isDirectory() and first <= name.removeprefix("day=") <= last:
+            out.append(status.getPath().toString())
+    return sorted(out)
+
+
+def _utc_day(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
 
 
 def _manifest(spark, folder: str) -> dict:
