@@ -79,9 +79,17 @@ def test_watch_imports_settled_files_and_quarantines_unreadable_ones(tmp_path):
         assert (drop / ".hidden.csv").exists()  # never taken
         assert proc.poll() is None  # still watching
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM, as systemd and docker stop it
         output = proc.communicate(timeout=30)[0]
     assert "watching" in output
+    # A stop that was asked for is clean: exit 0, said, and marked so the watchdog does not
+    # page the duty room about a dead process.
+    assert proc.returncode == 0, output
+    assert f"stopped watching {drop}" in output
+    beats = subprocess_db_rows(
+        env, home, "SELECT process, stopped_at FROM health_heartbeat WHERE process LIKE 'watch %'"
+    )
+    assert len(beats) == 1 and beats[0][1] is not None, beats
     assert ReadingsStore(home / "readings").read().height == 1152
     runs = subprocess_db_rows(
         env, home, "SELECT source, status FROM ingest_importrun ORDER BY id"

@@ -11,8 +11,10 @@ while importing a file moves it to failed/ with the reason, so one file never st
 Summaries are 0600 and a failed file's summary never quotes its content."""
 
 import os
+import signal
 import stat
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,15 +55,25 @@ def run(args) -> int:
         unit=args.unit,
         **register_options(args, args.reading_interval),
     )
-    print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print(f"watching {folder} (Ctrl-C or SIGTERM to stop)", file=sys.stderr, flush=True)
     seen: dict[Path, tuple[int, int]] = {}
     from lianxin import health
 
+    # SIGTERM (systemd, docker stop) stops after the file in hand, cleanly: a stop that was
+    # asked for must not raise "process down" in the duty room.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     name = str(folder.resolve())
     try:
-        while True:
+        while not stop.is_set():
             taken = poll(
-                folder, seen, options, args.register_unknown, settle=not args.once, quiet=args.quiet
+                folder,
+                seen,
+                options,
+                args.register_unknown,
+                settle=not args.once,
+                quiet=args.quiet,
+                stop=stop,
             )
             if taken:
                 health.seen("folder", name)
@@ -69,7 +81,9 @@ def run(args) -> int:
                 return 0
             health.beat(f"watch {name}", every=args.interval, detail={"files": taken})
             if not taken:
-                time.sleep(args.interval)
+                stop.wait(args.interval)
+        print(f"stopped watching {folder}", file=sys.stderr, flush=True)
+        return 0
     finally:
         if not args.once:
             health.stopped(f"watch {name}")  # a clean stop is not a dead process
@@ -82,6 +96,7 @@ def poll(
     register_unknown: bool,
     settle: bool = True,
     quiet: bool = False,
+    stop: threading.Event | None = None,
 ) -> int:
     """One pass over the folder; returns how many files were taken (imported or refused)."""
     import polars as pl
@@ -91,6 +106,8 @@ def poll(
     done, failed = _outboxes(folder)
     taken = 0
     for path in sorted(folder.iterdir()):
+        if stop is not None and stop.is_set():
+            break  # asked to stop: the files left are taken by the next run
         if path.name.startswith(".") or path.suffix in (".tmp", ".part"):
             continue
         try:
