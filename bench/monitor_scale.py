@@ -169,7 +169,7 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
     monitor = Monitor(home, TZ, checkpoint_every=timedelta(days=1))
     restore_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    monitor.step(datetime.fromtimestamp(now, UTC))  # start-up: reads the registry
+    first = monitor.step(datetime.fromtimestamp(now, UTC))  # start-up: reads the registry
     first_s = time.perf_counter() - t0
     meters = pl.Series("meter", [f"M{i:07d}" for i in range(homes)])
     rng = np.random.default_rng(5)
@@ -221,6 +221,8 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
                 "record_mib": float(np.median(records)) / 2**20,
                 "findings": found,
                 "split": {k: float(np.median([s[k] for s in split])) for k in split[0]},
+                "worst": max(split, key=lambda s: sum(s.values())),
+                "first_split": first.seconds,
                 "state_gib": state_gib,
                 "fork_s": fork_s,
                 "child_s": child_s,
@@ -285,6 +287,11 @@ def main() -> None:
             + ", ".join(f"{k} {v:.3f} s" for k, v in r["split"].items()),
             flush=True,
         )
+        for name, key in (("worst step split", "worst"), ("first step split", "first_split")):
+            print(
+                f"           {name}: " + ", ".join(f"{k} {v:.3f} s" for k, v in r[key].items()),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def by_store_day(days: int, home: Path | None = None) -> list[StoreDay]:
     """Per UTC day of the readings store: readings held, late arrivals, meters that sent nothing,
     files set aside as damaged."""
     from lianxin.care.models import Meter
-    from lianxin.store import damaged_files, open_stores
+    from lianxin.store import Dataset, damaged_files, open_stores
 
     home = Path(home or settings.LIANXIN_HOME)
     store = open_stores(home).readings
@@ -123,7 +123,9 @@ def by_store_day(days: int, home: Path | None = None) -> list[StoreDay]:
     wanted = [today - timedelta(days=i) for i in range(days)]
     intervals = dict(Meter.objects.filter(active=True).values_list("number", "interval_minutes"))
     damaged = defaultdict(list)
-    for record in damaged_files(home):
+    # With the monitor's journal records and checkpoints set aside (monitor/damaged/, same log).
+    monitor = [{"dataset": "monitor", **r} for r in Dataset.damaged_at(home / "monitor")]
+    for record in [*damaged_files(home), *monitor]:
         damaged[record.get("day", "")].append(record)
     out = []
     for day in wanted:

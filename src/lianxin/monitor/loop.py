@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from lianxin import meterdata
-from lianxin.atomic import atomic_write
+from lianxin.atomic import atomic_write, fsync_dir
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.findings import Finding
@@ -60,7 +61,20 @@ class Monitor:
     and apply_findings skips those already applied (idempotent on finding_id). At a million
     homes the state is ~4.7 GiB, which takes seconds to write: a state larger than
     `background_bytes` is written by a forked child from a copy-on-write image of the process,
-    while the parent goes on stepping.
+    while the parent goes on stepping. The state it replaces is kept as engine.state.prev (a
+    hard link, no copy), with the records after it, so a damaged checkpoint is not the end.
+
+    What a crash or a damaged disk can leave is handled at start (_recover), never by stopping
+    for good: the temporaries of writes that never finished (kill -9 mid-write; never
+    acknowledged) are removed; a record that cannot be read (cut short, or its checksum
+    wrong), a hole in the journal or a damaged checkpoint is moved to monitor/damaged/ with a
+    log line and a record in damaged/log.jsonl naming the file and why (the data-health page
+    shows it), and the engine starts from what is sound: the checkpoint (else the previous one,
+    else a first start that learns again from the readings store) and the sound records after
+    it. Nothing accepted is lost: the readings, events and payments of the steps set aside are
+    in the store, and the next step reads from the engine's clock, so it judges them again; the
+    registry and settings are read again at start; findings already applied are skipped; the
+    duty room's outcomes those steps handed over are handed over again.
 
     The registry (meters, homes, residents' settings) is read from the database on start, when
     the data directory's registry stamp moves (lianxin.store.wake, stamped by the web app on a
@@ -91,6 +105,7 @@ class Monitor:
         self.dir = self.home / "monitor"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "engine.state"
+        self.prev_path = self.dir / "engine.state.prev"
         self.journal_dir = self.dir / "journal"
         self.journal_dir.mkdir(exist_ok=True)
         self.history = timedelta(days=history_days)
@@ -114,33 +129,54 @@ class Monitor:
 
     # ---- the state on disk: checkpoint + journal -------------------------------------------
 
-    def _recover(self) -> None:
+    def _recover(self, dropped: bool = False) -> None:
         """The engine as the checkpoint and the journal after it leave it; findings of the
-        journaled steps go to `_pending`, to be applied (again) with the next step's."""
+        journaled steps go to `_pending`, to be applied (again) with the next step's. What
+        cannot be read is set aside (see the class docstring); `dropped`: records were set
+        aside already by a call before this one."""
         self._forget_registry()
         self._pending: list[Finding] = []
-        if self.state_path.exists():
-            self.engine = Engine.restore(self.state_path)
-            base = int(self.engine.extra.get("seq", 0))
-        else:
-            self.engine = Engine(EngineConfig(tz=self.tz))
-            base = 0
-        seq = base
-        for path in sorted(self.journal_dir.glob("*.rec")):
-            n = int(path.stem)
-            if n <= base:
-                path.unlink(missing_ok=True)  # checkpointed; left by a stop before removing it
-                continue
+        self._remove_unfinished_writes()
+        self.engine, base = self._restore_checkpoint()
+        seq, bad = base, []
+        paths = sorted(self.journal_dir.glob("*.rec"), key=_record_number)
+        for i, path in enumerate(paths):
+            n = _record_number(path)
+            if 0 <= n <= base:
+                continue  # before the checkpoint: kept for the previous one (removed later)
             if n != seq + 1:
-                raise LianxinError(
-                    f"{path}: the monitor's journal jumps from step {seq} to {n}; the engine "
-                    f"state cannot be rebuilt past step {seq}"
+                why = (
+                    f"the journal jumps from step {seq} to {path.name}: nothing after step "
+                    f"{seq} can be rebuilt"
+                    if n > 0
+                    else "not a journal record's name"
                 )
-            findings, apply = self._replay(path)
-            if apply:
+                bad += [(p, why) for p in paths[i:]]
+                break
+            try:
+                header, frames = _read_record(path)
+            except _Damaged as exc:
+                bad.append((path, str(exc)))
+                bad += [(p, _AFTER.format(path.name)) for p in paths[i + 1 :]]
+                break
+            try:
+                findings = self._step_record(header, frames)
+            except Exception as exc:  # noqa: BLE001 - a record the engine cannot take
+                # The engine may be half-way through it: set it and the rest aside, and start
+                # again from the checkpoint with the records before it.
+                why = f"the engine could not step through it: {_why(exc)}"
+                self._set_aside(
+                    [(path, why)] + [(p, _AFTER.format(path.name)) for p in paths[i + 1 :]]
+                )
+                return self._recover(dropped=True)
+            if header["apply"]:
                 self._pending += findings
             seq = n
-        self.seq = self._checkpointed_seq = base
+        if bad or dropped:
+            # Before the files are moved: if the database is down the next start sees the same.
+            self._hand_over_outcomes_again()
+        self._set_aside(bad)
+        self.seq = self._checkpointed_seq = self._prev_seq = base
         self.seq = seq
         self._last_checkpoint = time.monotonic()
         if self.engine.cfg.tz != self.tz:
@@ -153,8 +189,78 @@ class Monitor:
             )
             self.engine.set_time_zone(self.tz)
 
+    def _restore_checkpoint(self) -> tuple[Engine, int]:
+        """The engine of the newest sound checkpoint and its journal position; a damaged one is
+        set aside. With none: a new engine (the first step learns from the readings store)."""
+        for path in (self.state_path, self.prev_path):
+            if not path.exists():
+                continue
+            try:
+                engine = Engine.restore(path)
+                return engine, int(engine.extra.get("seq", 0))
+            except (MemoryError, PermissionError):
+                raise  # not damage: the machine or the operator must act
+            except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes numpy raise
+                self._set_aside([(path, f"the engine state cannot be read: {_why(exc)}")])
+        return Engine(EngineConfig(tz=self.tz)), 0
+
+    def _remove_unfinished_writes(self) -> None:
+        """Temporaries of writes a kill cut short (a journal record, a checkpoint: as big as
+        the state). They were never renamed into place, so nothing relied on them."""
+        running = f".engine.state.{self._child[0]}.tmp" if self._child else None
+        for tmp in [*self.dir.glob(".engine.state*.tmp"), *self.journal_dir.glob(".*.tmp")]:
+            if tmp.name != running:
+                log.warning("monitor: removing %s, a write that never finished", tmp)
+                tmp.unlink(missing_ok=True)
+
+    def _set_aside(self, items: list[tuple[Path, str]]) -> None:
+        """Move damaged files to monitor/damaged/ and say so: a log line and a record in
+        damaged/log.jsonl (file, moved_to, day, at, reason), as the store does for its files."""
+        if not items:
+            return
+        folder = self.dir / "damaged"
+        folder.mkdir(exist_ok=True)
+        for path, why in items:
+            dest = folder / path.name
+            k = 1
+            while dest.exists():  # a name used again after a first start from the store
+                dest, k = folder / f"{path.name}.{k}", k + 1
+            try:
+                os.replace(path, dest)
+            except FileNotFoundError:
+                continue
+            at = datetime.now(UTC)
+            record = {
+                "file": str(path.relative_to(self.dir)),
+                "moved_to": str(dest.relative_to(self.dir)),
+                "day": at.date().isoformat(),
+                "at": at.isoformat(timespec="seconds"),
+                "reason": why,
+            }
+            with open(folder / "log.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            log.error("monitor: damaged %s set aside to %s: %s", path, dest, why)
+        fsync_dir(folder)
+        fsync_dir(self.journal_dir)
+        fsync_dir(self.dir)
+
+    def _hand_over_outcomes_again(self) -> None:
+        """Outcomes handed to the engine by steps now lost were marked fed back: mark them not,
+        so the next step hands them over again (the engine counts one alarm only once). Those
+        steps came after the engine's clock; a new engine learns every outcome again."""
+        from lianxin.alerts.models import Alert
+
+        marked = Alert.objects.filter(fed_back_at__isnull=False)
+        if self.engine.now is not None:
+            marked = marked.filter(fed_back_at__gte=datetime.fromtimestamp(self.engine.now, UTC))
+        n = marked.update(fed_back_at=None)
+        if n:
+            log.warning("monitor: %d alert outcomes will be handed to the engine again", n)
+
     def _journal(self, record: dict[str, pl.DataFrame | None], now: int, apply: bool) -> None:
-        """Write one step's engine inputs durably, as record seq + 1."""
+        """Write one step's engine inputs durably, as record seq + 1: a first line with a
+        CRC-32 of the rest (so a record cut short or changed on disk is known as such), the
+        header (JSON) and the frames (Arrow IPC)."""
         frames = {k: v for k, v in record.items() if v is not None and v.height}
         header = {"now": now, "tz": self.engine.cfg.tz, "apply": apply, "frames": {}}
         blobs = []
@@ -163,19 +269,20 @@ class Monitor:
             frame.write_ipc(buf, compression="lz4")
             header["frames"][name] = buf.tell()
             blobs.append(buf.getbuffer())
+        head = json.dumps(header).encode() + b"\n"
+        crc = zlib.crc32(head)
+        for blob in blobs:
+            crc = zlib.crc32(blob, crc)
         path = self.journal_dir / f"{self.seq + 1:012d}.rec"
         with atomic_write(path) as fh:
-            fh.write(json.dumps(header).encode() + b"\n")
+            fh.write(_MAGIC + b"%08x\n" % crc)
+            fh.write(head)
             for blob in blobs:
                 fh.write(blob)
         self.seq += 1
 
-    def _replay(self, path: Path) -> tuple[list[Finding], bool]:
+    def _step_record(self, header: dict, frames: dict[str, pl.DataFrame]) -> list[Finding]:
         """Step the engine through one journal record, as the step that wrote it did."""
-        with open(path, "rb") as fh:
-            header = json.loads(fh.readline())
-            frames = {name: pl.read_ipc(io.BytesIO(fh.read(size))) for name, size in
-                      header["frames"].items()}  # fmt: skip
         eng = self.engine
         if header["tz"] != eng.cfg.tz:
             eng.set_time_zone(header["tz"])
@@ -185,13 +292,12 @@ class Monitor:
             eng.apply_settings(frames["settings"])
         if "feedback" in frames:
             eng.feedback(frames["feedback"])
-        findings = eng.step(
+        return eng.step(
             frames.get("readings", _EMPTY_READINGS),
             header["now"],
             events=frames.get("events"),
             payments=frames.get("payments"),
         )
-        return findings, header["apply"]
 
     def _maybe_checkpoint(self) -> None:
         self._reap()
@@ -206,6 +312,7 @@ class Monitor:
 
     def _checkpoint_now(self) -> None:
         self._wait_child()
+        self._keep_previous()
         with atomic_write(self.state_path) as f:
             self.engine.snapshot(f, extra={"seq": self.seq})
         self._checkpointed(self.seq)
@@ -214,6 +321,7 @@ class Monitor:
         """fork(): the child writes the state as it is at this instant (copy-on-write pages,
         so only what the parent changes meanwhile is copied) and exits; the parent goes on."""
         seq, parent = self.seq, os.getpid()
+        self._keep_previous()
         pid = os.fork()
         if pid == 0:  # the child: nothing but the write (no database, no logging, no locks)
             code = 1
@@ -246,11 +354,24 @@ class Monitor:
     def _wait_child(self) -> None:
         self._reap(block=True)
 
+    def _keep_previous(self) -> None:
+        """The checkpoint on disk becomes engine.state.prev before a new one replaces it: a
+        hard link (no copy; the disk holds two states). The records after it are kept until
+        the next checkpoint, so a damaged checkpoint falls back to the one before."""
+        if not self.state_path.exists():
+            return  # set aside at start, or none yet: the previous one stays as it is
+        tmp = self.dir / ".engine.state.prev.tmp"
+        tmp.unlink(missing_ok=True)
+        os.link(self.state_path, tmp)
+        os.replace(tmp, self.prev_path)
+        fsync_dir(self.dir)
+        self._prev_seq = self._checkpointed_seq
+
     def _checkpointed(self, seq: int) -> None:
         self._checkpointed_seq = seq
         self._last_checkpoint = time.monotonic()
         for path in self.journal_dir.glob("*.rec"):
-            if int(path.stem) <= seq:
+            if _record_number(path) <= self._prev_seq:
                 path.unlink(missing_ok=True)
 
     # ---- the care database -> the engine's registry ----------------------------------------
@@ -549,6 +670,63 @@ class Monitor:
             )
         parts = [p for p in parts if p.height]
         return pl.concat(parts).sort("ts") if parts else None
+
+
+_MAGIC = b"LXJ2 "  # a journal record with a checksum (older records start with their header)
+_AFTER = "comes after {}, which could not be read: the engine state cannot be rebuilt past it"
+
+
+class _Damaged(Exception):
+    """A journal record that cannot be read as written: the message says why."""
+
+
+def _record_number(path: Path) -> int:
+    try:
+        return int(path.stem)
+    except ValueError:
+        return -1
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def _read_record(path: Path) -> tuple[dict, dict[str, pl.DataFrame]]:
+    """A journal record's header and frames, checked: raises _Damaged saying what is wrong."""
+    data = memoryview(path.read_bytes())
+    crc = None
+    if bytes(data[: len(_MAGIC)]) == _MAGIC:
+        end = bytes(data[:32]).find(b"\n")
+        try:
+            crc = int(bytes(data[len(_MAGIC) : end]), 16) if end > 0 else None
+        except ValueError:
+            crc = None
+        if crc is None:
+            raise _Damaged(f"cut short or damaged in its first line ({len(data)} bytes)")
+        data = data[end + 1 :]
+    end = bytes(data[:65536]).find(b"\n")
+    try:
+        header = json.loads(bytes(data[:end])) if end > 0 else None
+        sizes = list(header["frames"].values())
+        want = end + 1 + sum(sizes)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        header, want = None, None
+    if want is not None and len(data) < want:
+        raise _Damaged(f"cut short: {len(data)} of its {want} bytes are on disk")
+    if crc is not None and zlib.crc32(data) != crc:
+        raise _Damaged("checksum mismatch: its bytes changed on disk")
+    if header is None or len(data) != want:
+        raise _Damaged("its header cannot be read or does not match its length")
+    frames, at = {}, end + 1
+    try:
+        for name, size in header["frames"].items():
+            frames[name] = pl.read_ipc(io.BytesIO(data[at : at + size]))
+            at += size
+        for key in ("now", "tz", "apply"):
+            header[key]  # noqa: B018 - present, or the record is not one the monitor wrote
+    except Exception as exc:  # noqa: BLE001 - an older record without a checksum, damaged
+        raise _Damaged(f"cannot be decoded: {_why(exc)}") from exc
+    return header, frames
 
 
 def _hhmm(value) -> str | None:
