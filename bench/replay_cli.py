@@ -1,7 +1,7 @@
 """`lianxin replay` as a whole process (read, check, replay, write) on 1,000 homes x 1 year.
 
     .venv/bin/python bench/replay_cli.py [--runs 3] [--dir /tmp/lianxin-replay-bench]
-                                         [--order meter time]
+                                         [--order meter time] [--lcl .../data.parquet]
 
 The input is 10 rotated copies of the real London sample (../shared/data/lcl_london, 99 homes,
 2013, half-hourly): copy k is every home shifted k x 5 weeks round the year (a reading that
@@ -30,12 +30,12 @@ LCL = ROOT.parent / "shared" / "data" / "lcl_london" / "data.parquet"
 LIANXIN = Path(sys.executable).with_name("lianxin")
 
 
-def build(folder: Path) -> dict[str, Path]:
+def build(folder: Path, lcl: Path = LCL) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"meter": folder / "by_meter.parquet", "time": folder / "by_time.parquet"}
     if all(p.exists() for p in paths.values()):
         return paths
-    real = pl.read_parquet(LCL)
+    real = pl.read_parquet(lcl)
     year0 = pl.datetime(2013, 1, 1)
     year_us = 365 * 86400 * 10**6
     parts = []
@@ -81,9 +81,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/lianxin-replay-bench"))
+    ap.add_argument("--lcl", type=Path, default=LCL, help="the London sample's data.parquet")
     ap.add_argument("--order", nargs="+", default=["meter", "time"], choices=["meter", "time"])
     args = ap.parse_args()
-    paths = build(args.dir)
+    paths = build(args.dir, args.lcl)
     n = pl.scan_parquet(paths["meter"]).select(pl.len()).collect().item()
     print(f"machine: {machine()}")
     for order in args.order:
