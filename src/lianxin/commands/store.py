@@ -21,10 +21,23 @@ def add_arguments(parser):
         help="set damaged files aside and recover the row groups that still read",
     )
     check.add_argument("--home", help="data directory (default: LIANXIN_HOME)")
+    backup = sub.add_parser(
+        "backup",
+        help="bring a copy of the stores up to now (while everything runs)",
+        description="Copy the readings, events, payments and balances stores to DEST as they are "
+        "at one instant, while ingest and the monitor go on. Run it again to bring the copy up "
+        "to date: only new files are copied. Restore: stop Lianxin, copy DEST's folders back "
+        "into the data directory. See docs/operations.md (backups).",
+    )
+    backup.add_argument("dest", help="folder of the copy (another disk or a mounted share)")
+    backup.add_argument("--home", help="data directory (default: LIANXIN_HOME)")
 
 
 def run(args) -> int:
     from lianxin.store import open_stores
+
+    if args.store_command == "backup":
+        return _backup(args)
 
     home = Path(args.home) if args.home else _home()
     stores = open_stores(home)
@@ -54,6 +67,27 @@ def run(args) -> int:
     if damaged and not args.repair:
         print("run `lianxin store check --repair` to set them aside", file=sys.stderr)
         return 1
+    return 0
+
+
+def _backup(args) -> int:
+    from lianxin.errors import LianxinError
+    from lianxin.store import open_stores
+
+    home = Path(args.home) if args.home else _home()
+    dest = Path(args.dest)
+    if dest.resolve() == home.resolve() or home.resolve() in dest.resolve().parents:
+        raise LianxinError(f"{dest}: a backup must not be inside the data directory {home}")
+    total = [0, 0, 0]
+    for dataset in open_stores(home):
+        copied, kept, removed = dataset.backup(dest / dataset.root.name)
+        total = [total[0] + copied, total[1] + kept, total[2] + removed]
+        print(
+            f"{dataset.root.name}: {copied:,} file(s) copied, {kept:,} already there, "
+            f"{removed:,} compacted away and removed from the copy",
+            flush=True,
+        )
+    print(f"backup of {home} in {dest} is up to date ({sum(total[:2]):,} files)", flush=True)
     return 0
 
 

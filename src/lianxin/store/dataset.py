@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -451,6 +452,47 @@ class Dataset:
                 if _is_missing_file(exc) or not files or not self.sweep(files):
                     raise
                 files = [f for f in files if f.exists()]
+
+    def backup(self, dest: Path | str) -> tuple[int, int, int]:
+        """Bring a copy of this dataset at `dest` up to this instant; returns (files copied,
+        files already there, files removed from the copy). The files present at one instant
+        are hard-linked under the writers' lock (milliseconds, on the same disk), so writers
+        and compaction go on while they are copied; a file's name never changes its content,
+        so a file already in the copy is not copied again, and files compacted away since the
+        last backup are removed from it. Each copy is fsynced before it is renamed into place."""
+        dest = Path(dest)
+        pinned = self.root / f".backup-{os.getpid()}-{next(_counter)}"
+        with self._locked():
+            held = [f for d in self.days() for f in self._files(d)]
+            for f in held:
+                (pinned / f.parent.name).mkdir(parents=True, exist_ok=True)
+                os.link(f, pinned / f.parent.name / f.name)
+        copied = kept = removed = 0
+        try:
+            for f in held:
+                folder = dest / f.parent.name
+                target = folder / f.name
+                if target.exists() and target.stat().st_size == f.stat().st_size:
+                    kept += 1
+                    continue
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = folder / f".{f.name}.tmp"
+                with open(pinned / f.parent.name / f.name, "rb") as src, staged_write(tmp) as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                os.replace(tmp, target)
+                copied += 1
+            wanted = {(f.parent.name, f.name) for f in held}
+            for folder in {dest / f.parent.name for f in held}:
+                fsync_dir(folder)
+            if held:
+                fsync_dir(dest)  # the new day folders themselves
+            for old in dest.glob("day=*/*.parquet"):
+                if (old.parent.name, old.name) not in wanted:
+                    old.unlink()
+                    removed += 1
+        finally:
+            shutil.rmtree(pinned, ignore_errors=True)
+        return copied, kept, removed
 
     def verify(self, path: Path) -> str | None:
         """Why a file is damaged (footer, page checksums, decoding, schema), or None if sound."""
