@@ -538,7 +538,9 @@ class Engine:
         # kw is NaN where there is no reading, and NaN compares false: no `has &` needed.
         elec = self.elec
         zero = kw <= 0 if self.all_elec else elec & (kw <= 0)
-        a.zrun_cur = np.where(has, (a.zrun_cur + a.ih) * zero, a.zrun_cur)
+        zrun = a.zrun_cur + a.ih
+        zrun *= zero
+        np.copyto(a.zrun_cur, zrun, where=has)
         # any water or gas flow is use
         active = kw > (a.act_thr if self.all_elec else np.where(elec, a.act_thr, 0))
         own = a.owner
@@ -551,8 +553,9 @@ class Engine:
             qs[own[active] if not self.all_primary else active] = now
 
         ih = a.ih
-        add = np.zeros(self.n, np.float32)  # kw * ih where there is a reading
-        np.multiply(kw, ih, out=add, where=has)
+        # kw * ih where there is a reading, else 0: kw is NaN exactly there, and fmax drops NaN.
+        add = kw * ih
+        np.fmax(add, np.float32(0), out=add)
         cov = ih * has
         a.hour_kwh += add
         a.hour_cov += cov
@@ -807,7 +810,21 @@ def _slice_t(arrs, prev, t):
     return tuple(x[m] for x in arrs)
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})
+_FLOATS = frozenset({float, np.float64, np.float32})
+_INTS = frozenset({np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.uint32})
+
+
 def _plain(v):
+    # Exact types first: a replay writes tens of thousands of findings of ~10 figures each.
+    t = type(v)
+    if t in _AS_IS:
+        return v
+    if t in _FLOATS:
+        v = float(v)
+        return None if v != v else round(v, 3)
+    if t in _INTS:
+        return int(v)
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float):

@@ -311,14 +311,20 @@ def longest_spell_h(eng, t, rows: np.ndarray) -> np.ndarray:
     one began: the most of its quiet-spell ring, leaving out the hour ends since quiet_since
     (they measure the current spell itself) and today's slots not yet written (D days old)."""
     off = t.utc_offset
-    today = (t.now + off - 1) // 86400
-    slot = np.arange(eng.D)
-    day = today - (today - slot) % eng.D  # the local day each ring slot holds
-    ends = (day[None, :] * 24 + np.arange(24)[:, None] + 1) * 3600  # its hour ends, local s
+    ends = _ring_hour_ends((t.now + off - 1) // 86400, eng.D)
     q = eng.a.q_ring[rows]  # (rows, 24, D)
     before = ends[None] <= (eng.a.quiet_since[rows] + off)[:, None, None]
     q = np.where(before & (q != routine.Q_UNKNOWN), q, 0)
     return (q.max(axis=(1, 2)) / 4.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _ring_hour_ends(today: int, days: int) -> np.ndarray:
+    """The hour ends (local seconds, hours x ring slots) of the local day each slot of a
+    ring of `days` holds on local day `today` (one table a day, not one per call)."""
+    slot = np.arange(days)
+    day = today - (today - slot) % days  # the local day each ring slot holds
+    return (day[None, :] * 24 + np.arange(24)[:, None] + 1) * 3600
 
 
 def _budget_days(cfg, n_valid: np.ndarray) -> np.ndarray:
