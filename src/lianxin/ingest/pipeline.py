@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lianxin.care.models import (
@@ -122,13 +123,24 @@ class Directory:
 
     def lookup(self, numbers: list[str]) -> None:
         todo = [n for n in numbers if n not in self.known and n not in self.absent]
-        for i in range(0, len(todo), 5000):
-            part = todo[i : i + 5000]
-            found = dict(
-                Meter.objects.filter(number__in=part).values_list("number", "account_number")
-            )
-            self.known.update(found)
-            self.absent.update(n for n in part if n not in found)
+        if not todo:
+            return
+        # Plain SQL on the unique index, unordered: the model's default ordering and a Django
+        # row per meter cost 14 µs a meter, most of a 100,000-meter import's look-up.
+        qn = connection.ops.quote_name
+        number = qn(Meter._meta.get_field("number").column)
+        account = qn(Meter._meta.get_field("account_number").column)
+        table = qn(Meter._meta.db_table)
+        with connection.cursor() as cur:
+            for i in range(0, len(todo), 5000):
+                part = todo[i : i + 5000]
+                marks = ", ".join(["%s"] * len(part))
+                cur.execute(
+                    f"SELECT {number}, {account} FROM {table} WHERE {number} IN ({marks})", part
+                )
+                found = dict(cur.fetchall())
+                self.known.update(found)
+                self.absent.update(n for n in part if n not in found)
 
     def meters_of_households(self, codes: list[str], kinds: dict[str, str]) -> dict[str, str]:
         todo = [c for c in codes if (c, kinds[c]) not in self.by_household]
@@ -428,6 +440,7 @@ def import_file(
     run = ImportRun.objects.create(source=str(path)[:500])
     quarantine = Quarantine(run, home)
     directory = Directory(register_unknown, summary)
+    writer = _Writer()
     try:
         if options.previous is None:
             options.previous = _previous_registers(stores)
@@ -450,10 +463,11 @@ def import_file(
                 summary.replacements += kept
                 rejections.append(rej)
             elif batch.records.height:
-                _store(batch, stores, summary, options, rejections)
+                _store(batch, stores, summary, options, rejections, writer)
             rej = pl.concat([r for r in rejections if r.height] or [rejections[0]]).sort("line")
             _count(rej, summary, path)
             quarantine.add(rej)
+        writer.wait()
         # A 日期 column may have shown times of day: say what the file turned out to be.
         summary.description = source.describe()
         summary.columns = source.columns_note()
@@ -461,10 +475,45 @@ def import_file(
     except FileError as exc:
         summary.error = str(exc).removeprefix(f"{path}: ")
     finally:
-        summary.quarantine_file = quarantine.close()
-        summary.held_files = [str(p) for p in quarantine.held_paths]
-        _finish(run, summary)
+        try:
+            # The write in flight returns (or raises) before the run is reported: nothing is
+            # counted as stored that is not.
+            writer.close()
+        finally:
+            summary.quarantine_file = quarantine.close()
+            summary.held_files = [str(p) for p in quarantine.held_paths]
+            _finish(run, summary)
     return summary
+
+
+class _Writer:
+    """Store writes beside the reading: the next batch is parsed while the last one is written
+    (polars and Arrow let go of the GIL, so two cores share an import). One write in flight at
+    a time, in the order submitted; each write's result is counted in the importing thread
+    once it has returned, and the import waits for the last one before it reports."""
+
+    def __init__(self):
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending = None
+
+    def submit(self, write, done) -> None:
+        self.wait()
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="lianxin-import-write")
+        self.pending = (self.pool.submit(write), done)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            future, done = self.pending
+            self.pending = None
+            done(future.result())
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
 
 
 def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.DataFrame:
@@ -565,13 +614,28 @@ def _unknown_rejections(
     )
 
 
-def _store(batch: Batch, stores, summary: Summary, options: Options, rejections: list) -> None:
+def _store(
+    batch: Batch, stores, summary: Summary, options: Options, rejections: list, writer: _Writer
+) -> None:
     recs = batch.records
     if batch.kind == "readings":
-        _add(
-            summary, "readings", stores.readings.write(recs.select("meter", "ts", "value", "unit"))
-        )
-    elif batch.kind == "registers":
+        frame = recs.select("meter", "ts", "value", "unit")
+        writer.submit(lambda: stores.readings.write(frame), lambda r: _add(summary, "readings", r))
+        return
+    if batch.kind == "interval_registers":
+        from lianxin.ingest.readers.intervals import SET_NAME
+
+        def counted(written: dict) -> None:
+            for unit, result in written.items():
+                _add(summary, SET_NAME.get(unit, unit), result)
+
+        # One write for the registers and the energy derived from them: one file per day,
+        # counted per unit for the summary.
+        frame = recs.select("meter", "ts", "value", "unit")
+        writer.submit(lambda: stores.readings.write_counted(frame, "unit"), counted)
+        return
+    writer.wait()  # the writes below read the store or are few: in order, in this thread
+    if batch.kind == "registers":
         _add(
             summary, "registers", stores.readings.write(recs.select("meter", "ts", "value", "unit"))
         )
@@ -579,12 +643,6 @@ def _store(batch: Batch, stores, summary: Summary, options: Options, rejections:
         rejections.append(rej)
         if daily.height:
             _add(summary, "daily energy", stores.readings.write(daily))
-    elif batch.kind == "interval_registers":
-        from lianxin.ingest.readers.intervals import SET_NAME
-
-        for (unit,), part in recs.partition_by("unit", as_dict=True, maintain_order=True).items():
-            name = SET_NAME.get(unit, unit)
-            _add(summary, name, stores.readings.write(part.select("meter", "ts", "value", "unit")))
     elif batch.kind == "events":
         _add(summary, "events", stores.events.write(recs.select("meter", "ts", "event", "detail")))
     elif batch.kind == "payments":
