@@ -4,7 +4,7 @@ the same good lines with the same numbers, and the same rejections (line, value,
 
 from types import SimpleNamespace
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lianxin.ingest.readers.text import _check_lines, _check_lines_slow
@@ -33,6 +33,7 @@ def chunk(draw):
 
 @settings(max_examples=300, deadline=None)
 @given(case=chunk(), lineno=st.integers(0, 5))
+@example(case=(",", 1, b"", 0), lineno=0)  # an empty chunk: no line, not one blank line
 def test_array_check_of_lines_matches_the_line_by_line_check(case, lineno):
     sep, n_fields, data, header_lines = case
     src = SimpleNamespace(kind="long", _points=[], encoding="UTF-8")

@@ -205,6 +205,8 @@ def _check_lines(src: Source, data: bytes, sep: str, n_fields: int, header_lines
     lines and the header skipped, a row with the wrong number of fields rejected with its line,
     trailing separators dropped. Only lines with quotes or the wrong count are looked at one by
     one. -> (UTF-8 body of the good lines, their line numbers, rejections, last line number)."""
+    if not data:  # (a chunk boundary at the very end of a file): no line at all
+        return b"", np.empty(0, np.int64), [], lineno
     if not data.endswith(b"\n"):
         data += b"\n"
     arr = np.frombuffer(data, dtype=np.uint8)
