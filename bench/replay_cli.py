@@ -101,7 +101,8 @@ def main() -> None:
         print(
             f"replay CLI, rows {'grouped by meter' if order == 'meter' else 'in time order'}: "
             f"{n:,} readings, median wall {wall:.1f} s = {n / wall / 1e6:.2f} M readings/s "
-            f"(CPU {cpu:.1f} s), peak RSS {rss:.2f} GiB (median of {len(runs)}; "
+            f"(CPU {cpu:.1f} s = {n / cpu / 1e6:.2f} M readings per CPU-second), "
+            f"peak RSS {rss:.2f} GiB (median of {len(runs)}; "
             f"load after {os.getloadavg()[0]:.2f})"
         )
 

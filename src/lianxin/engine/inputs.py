@@ -81,7 +81,7 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
     # comparing each row's text with the next one's), whatever the row order.
     first_seen = df["household_id"].unique(maintain_order=True)
     hid = df["household_id"].cast(pl.Enum(first_seen)).to_physical().to_numpy()
-    code = hid.astype(np.int64)
+    code = hid.astype(np.int32)  # (half the memory of int64: 16 M rows are 64 MiB less)
     code *= 4
     del hid
     if "meter_kind" in readings.columns:
@@ -119,7 +119,7 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         work = pl.DataFrame(
             {
                 "line": line,
-                "meter": np.repeat(present, counts[present]),
+                "meter": np.repeat(present.astype(np.int32), counts[present]),
                 "start": st,
                 "kwh": kwh,
             }
@@ -138,9 +138,9 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
     rle = pl.Series(step).rle().struct.unnest()
     n = rle["len"].to_numpy().astype(np.int64)
     at = np.cumsum(n) - n  # a run's first step; step i goes from row i to row i + 1
-    runs = pl.DataFrame({"at": at, "meter": m[at], "step": rle["value"], "n": n}).filter(
-        pl.col("step") > 0
-    )
+    runs = pl.DataFrame(
+        {"at": at, "meter": m[at].astype(np.int64), "step": rle["value"], "n": n}
+    ).filter(pl.col("step") > 0)
     # The commonest step (the smallest of equally common ones).
     steps = (
         runs.group_by("meter", "step")
@@ -205,7 +205,7 @@ def _meter_time_order(meter: np.ndarray, st: np.ndarray) -> np.ndarray:
     """Row order by meter, then time. One integer key sorts far quicker than two columns; the
     order of one meter's repeats of one instant matters only for naming the row of a clash."""
     smin = int(st.min())
-    key = meter * (int(st.max()) - smin + 1)
+    key = meter.astype(np.int64) * (int(st.max()) - smin + 1)
     key += st
     key -= smin
     return pl.Series(key).arg_sort().to_numpy()

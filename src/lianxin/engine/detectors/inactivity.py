@@ -294,15 +294,23 @@ def _rule_h(eng) -> np.ndarray:
 
 
 def _longest(eng, t, rows: np.ndarray) -> np.ndarray:
-    """longest_spell_h, kept per row until the next hour end: the ring changes only then, and
-    a spell past the rule's length began hours ago, so its quiet_since stays put meanwhile
-    (a home away for days is looked at once an hour, not at every interval)."""
-    held = eng.memo(
-        "inactivity_longest", (eng.hour_end, eng.n), lambda: np.full(eng.n, np.nan, np.float32)
+    """longest_spell_h, kept per row while its spell (quiet_since) and the local day (and UTC
+    offset) last. It reads the quiet-spell ring up to the hour ends before the spell began;
+    the ring changes only at hour ends, and one inside the spell writes a slot of today after
+    quiet_since, which it leaves out, so within a day only a new spell changes it (a home away
+    for days is looked at once a day and spell, not at every interval)."""
+    off = t.utc_offset
+    held, qs_for = eng.memo(
+        "inactivity_longest",
+        ((t.now + off - 1) // 86400, off, eng.n),
+        lambda: (np.full(eng.n, np.nan, np.float32), np.zeros(eng.n, np.int64)),
     )
-    need = rows[np.isnan(held[rows])]
-    if len(need):
+    qs = eng.a.quiet_since[rows]
+    stale = np.isnan(held[rows]) | (qs_for[rows] != qs)
+    if np.count_nonzero(stale):
+        need = rows[stale]
         held[need] = longest_spell_h(eng, t, need)
+        qs_for[need] = qs[stale]
     return held[rows]
 
 
