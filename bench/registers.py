@@ -6,6 +6,8 @@ Cases (each in its own process, so its peak RSS is its own), 100,000 meters x 1 
   wide-csv      96点示值 (one row per meter and day, 0:00 … 23:45), GB18030
   wide-xlsx     96点示值 as XLSX (one sheet of 100,000 rows, some 400 MB of sheet XML, the way
                 openpyxl's write-only mode writes it: inline strings, numbers)
+  cli-<case>    the same file through `lianxin import` as a process of its own (start-up, Django,
+                the summary, exit): e.g. cli-long-parquet
   daily-drop    `lianxin watch --once` takes yesterday's and today's wide CSV (100,000 meters
                 each); then `lianxin monitor --once --lateness` judges the day that arrived late;
                 prints the import time and the data-gap findings (0 expected)
@@ -223,6 +225,38 @@ def run_import(case: str):
     )
 
 
+def run_cli(case: str):
+    """`lianxin import FILE` as a process, the way a user runs it, timed from outside."""
+    path = inputs(case)
+    home = WORK / "home"
+    setup_home(home, N_METERS)
+    shutil.rmtree(home / "readings", ignore_errors=True)
+    env = {**os.environ, "LIANXIN_HOME": str(home)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "lianxin", "import", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    regs = N_METERS * (97 if case.startswith("long") else 96)
+    words = [line.split() for line in out.stdout.splitlines()]
+    rejected = [w for w in words if w[:1] == ["rejected"]]
+    if out.returncode != 0 or not rejected or rejected[0][1:] != ["0"]:
+        print(out.stdout[-3000:], out.stderr[-3000:])
+    print(
+        f"cli-{case:<9} lianxin import: {regs:,} registers in {dt:6.2f} s = "
+        f"{regs / dt:>10,.0f} readings/s (whole process; CPU {cpu:.2f} s = {regs / cpu:,.0f} "
+        f"per CPU-second; peak RSS {after.ru_maxrss / 1024:,.0f} MB; load average "
+        f"{os.getloadavg()[0]:.1f}; exit {out.returncode})",
+        flush=True,
+    )
+
+
 def daily_drop():
     """Two days of 96点示值 dropped into a watched folder, then the monitor on the late day."""
     home = WORK / "home-drop"
@@ -272,6 +306,11 @@ def daily_drop():
     for f in report.findings:
         kinds[f.kind] = kinds.get(f.kind, 0) + 1
     monitor.close()
+    # The findings other than data gaps, named: each is either in the data or a defect.
+    for f in [f for f in report.findings if f.kind != "data_gap"][:12]:
+        who = f.household_id or f.transformer_area
+        span = f"{f.started_at:%m-%d %H:%M} to {f.detected_at:%m-%d %H:%M} UTC"
+        print(f"{'':<13} {f.kind} {who} {span}: {f.reason_en} {f.evidence}"[:400], flush=True)
     print(
         f"{'daily-drop':<13} monitor step --lateness 600 at {now:%Y-%m-%d %H:%M}: judged to "
         f"{report.judged_to:%Y-%m-%d %H:%M} UTC, {report.readings:,} household-intervals in "
@@ -283,7 +322,12 @@ def daily_drop():
 def main():
     cases = sys.argv[1:] or ["long-parquet", "long-csv", "wide-csv", "wide-xlsx", "daily-drop"]
     if os.environ.get("_LIANXIN_BENCH_CHILD"):
-        daily_drop() if cases[0] == "daily-drop" else run_import(cases[0])
+        if cases[0] == "daily-drop":
+            daily_drop()
+        elif cases[0].startswith("cli-"):
+            run_cli(cases[0].removeprefix("cli-"))
+        else:
+            run_import(cases[0])
         return
     print(f"lianxin bench/registers.py  {date.today()}  cores={os.cpu_count()}  work={WORK}")
     print(f"load average before: {os.getloadavg()[0]:.1f} (the machine may be shared)")

@@ -8,10 +8,14 @@ Layout (one folder per dataset, one sub-folder per UTC day of `ts`):
 Partitions are by the *UTC* date of `ts` (the start of the interval): unambiguous, DST-free and the
 same on every machine. A local calendar day (in LIANXIN_TIME_ZONE) therefore spans two partitions.
 
-Each write appends one new file per day it touches, sorted by the entity column (meter) then ts;
-it never rewrites a day. Files are written to a temporary name, fsynced and renamed, so a reader
-never sees half a file and a successful `write()` survives a crash. Writers take an exclusive
-file lock (`.lock`), so HTTP threads, the MQTT subscriber and an import can write at once.
+Each write appends one new file per day it touches, sorted by the entity column (meter) then ts (per
+value of the other key columns when a write holds several, e.g. an import's registers and the energy
+derived from them: one run per unit); it never rewrites a day. A batch that already comes in that
+order is not sorted again, and a write reads back only the stored files whose footer ranges of every
+key column overlap its own (a bulk import of new meters reads nothing). Files are written to a
+temporary name, fsynced and renamed, so a reader never sees half a file and a successful `write()`
+survives a crash. Writers take an exclusive file lock (`.lock`), so HTTP threads, the MQTT
+subscriber and an import can write at once.
 
 Duplicates and corrections: a record is identified by its key (readings: meter, ts, unit). On
 write, an incoming record whose value equals the latest stored value is a duplicate and is not

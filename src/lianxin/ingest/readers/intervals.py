@@ -108,18 +108,19 @@ def read_wide(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
         [(k - 1) * 15 if src._start_labelled else k * 15 for _, k in src._points], dtype=pl.Int64
     )
     # Row by row, point by point (the order derive wants), made in polars: no Python object
-    # per cell.
+    # per cell. unpivot stacks the point columns one after the other; one gather puts each
+    # row's points together (a tenth of the time of a list column exploded).
+    points = [f"_p{k}" for _, k in src._points]
+    long = good.select(
+        "_line",
+        "meter",
+        "_flow",
+        *(pl.col(c).cast(pl.String).str.strip_chars() for c in points),
+        _start=start,
+    ).unpivot(on=points, index=["_line", "meter", "_flow", "_start"], value_name="_raw")
+    by_row = np.arange(m, dtype=np.int64)[None, :] * n + np.arange(n, dtype=np.int64)[:, None]
     long = (
-        good.select(
-            "_line",
-            "meter",
-            "_flow",
-            _start=start,
-            _raw=pl.concat_list(
-                [pl.col(f"_p{k}").cast(pl.String).str.strip_chars() for _, k in src._points]
-            ),
-        )
-        .explode("_raw")
+        long.drop("variable")[by_row.ravel()]
         .with_columns(_k=pl.Series(np.tile(np.arange(m, dtype=np.int64), n)))
         .filter(pl.col("_raw").is_not_null() & (pl.col("_raw").str.len_bytes() > 0))
     )
