@@ -256,3 +256,15 @@ def _alive(paths: list[Path]) -> bool:
         except OSError:
             continue
     return False
+
+
+def test_records_written_before_they_had_a_checksum_are_still_stepped_through(town, tmp_path):  # noqa: F811
+    before = five_steps(tmp_path, checkpoint_every=timedelta(days=1))
+    for path in journal(before):  # as the monitor wrote them before: header line, frames
+        data = path.read_bytes()
+        assert data.startswith(b"LXJ2 ")
+        path.write_bytes(data[data.index(b"\n") + 1 :])
+    again = Monitor(tmp_path, TZ, history_days=7, checkpoint_every=timedelta(days=1))
+    assert again.seq == 5 and not set_aside(tmp_path)
+    assert_same_state(again.engine, before.engine)
+    again.close()
