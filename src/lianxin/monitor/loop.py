@@ -138,18 +138,18 @@ class Monitor:
         self._pending: list[Finding] = []
         self._remove_unfinished_writes()
         self.engine, base = self._restore_checkpoint()
-        seq, bad = base, []
         paths = sorted(self.journal_dir.glob("*.rec"), key=_record_number)
+        bad = [(p, "not a journal record's name") for p in paths if _record_number(p) < 0]
+        paths = [p for p in paths if _record_number(p) >= 0]
+        seq = base
         for i, path in enumerate(paths):
             n = _record_number(path)
-            if 0 <= n <= base:
+            if n <= base:
                 continue  # before the checkpoint: kept for the previous one (removed later)
             if n != seq + 1:
                 why = (
                     f"the journal jumps from step {seq} to {path.name}: nothing after step "
                     f"{seq} can be rebuilt"
-                    if n > 0
-                    else "not a journal record's name"
                 )
                 bad += [(p, why) for p in paths[i:]]
                 break
