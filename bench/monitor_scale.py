@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import resource
@@ -201,29 +200,6 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
         rec = max(monitor.journal_dir.glob("*.rec"), key=lambda p: int(p.stem))
         records.append(rec.stat().st_size)
         (hourly if (start + 1800) % 3600 == 0 else plain).append(dt)
-    # Two more steps with the periodic (safety-net) re-read of the registry due: the first
-    # starts it in a thread and goes on, the next hands over what it read.
-    resync = []
-    monitor._synced_at = -math.inf
-    for k in range(steps, steps + 2):
-        start = now + k * 1800
-        monitor.stores.readings.write(
-            pl.DataFrame(
-                {
-                    "meter": meters,
-                    "ts": pl.Series([start * 1_000_000] * homes).cast(pl.Datetime("us", "UTC")),
-                    "value": rng.uniform(0.1, 0.5, homes),
-                    "unit": pl.Series(["kWh"]).extend_constant("kWh", homes - 1),
-                }
-            )
-        )
-        t0 = time.perf_counter()
-        report = monitor.step(datetime.fromtimestamp(start + 1800, UTC))
-        resync.append(time.perf_counter() - t0)
-        if monitor._bg is not None:
-            t0 = time.perf_counter()
-            monitor._bg[0].join()
-            resync.append(time.perf_counter() - t0)  # what the thread took after the step
     state_gib = monitor.engine.state_bytes() / 2**30
     # One checkpoint in the background, as the loop does every --checkpoint-minutes.
     monitor.checkpoint_every = timedelta(0)
@@ -244,7 +220,6 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
                 "write_s": float(np.median(writes)),
                 "record_mib": float(np.median(records)) / 2**20,
                 "findings": found,
-                "resync": resync,
                 "split": {k: float(np.median([s[k] for s in split])) for k in split[0]},
                 "worst": max(split, key=lambda s: sum(s.values())),
                 "first_split": first.seconds,
@@ -310,12 +285,6 @@ def main() -> None:
         print(
             "           median step split: "
             + ", ".join(f"{k} {v:.3f} s" for k, v in r["split"].items()),
-            flush=True,
-        )
-        a, rest, b = r["resync"]
-        print(
-            f"           periodic registry re-read in a thread: the step starting it {a:.2f} s "
-            f"(the read went on {rest:.2f} s after it), the next step handing it over {b:.2f} s",
             flush=True,
         )
         for name, key in (("worst step split", "worst"), ("first step split", "first_split")):
