@@ -127,30 +127,3 @@ def test_the_registry_is_read_again_only_when_it_changed(
     monitor.step(LIVE + timedelta(hours=1), raise_alerts=False)
     assert "NEW1" in monitor.engine.index and not monitor.registry_changed()
     monitor.close()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_periodic_re_read_of_the_registry_runs_beside_the_steps(town, tmp_path):  # noqa: F811
-    """The safety-net re-read (for changes that stamp nothing, e.g. a topology import moving
-    homes between areas) takes seconds at a million homes: a step starts it in a thread and
-    goes on; the first step after it ends hands over what changed."""
-    stores, monitor = with_history(tmp_path, 3, resync_every=timedelta(0))
-    monitor.step(LIVE, raise_alerts=False)
-    row = monitor.engine.index[HOMES[1]]
-    before = monitor.engine.a.area[row]
-    other = TransformerArea.objects.create(code="TA2", name="三苏路2号台区")
-    Household.objects.filter(code=HOMES[1]).update(transformer_area=other)  # no signal
-    assert monitor._registry_due() == "background"  # nothing stamped, no new row
-    monitor.step(LIVE + timedelta(minutes=30), raise_alerts=False)
-    thread = monitor._bg[0]
-    assert monitor.engine.a.area[row] == before  # the step did not wait for the read
-    thread.join()
-    monitor.step(LIVE + timedelta(hours=1), raise_alerts=False)
-    assert monitor.engine.area_names[monitor.engine.a.area[row]] == "TA2"
-    # A read on change in between wins over a background read begun before it.
-    monitor._read_registry_in_background()
-    monitor.sync_registry()
-    gen = monitor._registry_gen
-    monitor._take_registry(wait=True)
-    assert monitor._registry_gen == gen and monitor._bg is None
-    monitor.close()

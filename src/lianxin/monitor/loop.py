@@ -8,7 +8,6 @@ import logging
 import math
 import os
 import signal
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -116,14 +115,11 @@ class Monitor:
         except BlockingIOError as exc:
             raise LianxinError(f"another monitor is already running on {self.home}") from exc
         self._child: tuple[int, int] | None = None  # (pid, seq) of a background checkpoint
-        self._bg = None  # (thread, result, generation) of a background registry read
         self._recover()
 
     def close(self):
         """Write the state (a clean stop restarts without a journal to step through)."""
         try:
-            if self._bg is not None:
-                self._bg[0].join()  # its database connection closes with it
             if not self._lock.closed:
                 self._wait_child()
                 if self.seq != self._checkpointed_seq:
@@ -389,7 +385,6 @@ class Monitor:
         self._synced_at = -math.inf
         self._one_meter_each = False
         self._record: dict[str, pl.DataFrame | None] = {}
-        self._registry_gen = getattr(self, "_registry_gen", 0) + 1  # drops a read under way
 
     def _registry_counts(self) -> tuple:
         """The newest row of each registry table: moves with a bulk import, which sends no
@@ -404,76 +399,24 @@ class Monitor:
 
     def registry_changed(self) -> bool:
         """Whether the registry must be read again (see the class docstring)."""
-        return self._registry_due() is not None
-
-    def _registry_due(self) -> str | None:
-        """ "now": read before this step (none read yet, the stamp moved, a bulk import);
-        "background": only the periodic re-read is due; None: nothing to read."""
         if self.meters.is_empty():
-            return "now"
-        if registry_stamp(self.home) != self._stamp or self._registry_counts() != self._counts:
-            return "now"
+            return True
         if time.monotonic() - self._synced_at >= self.resync_every.total_seconds():
-            return "background"
-        return None
+            return True
+        if registry_stamp(self.home) != self._stamp:
+            return True
+        return self._registry_counts() != self._counts
 
     def sync_registry(self) -> None:
         """Register every active meter's home with the engine and apply per-person settings;
         only homes new to the engine (or moved to another area) and settings that changed are
         handed over. Away periods are not handed to the engine: the alerts layer silences and
         releases alerts by them (see Engine.apply_settings)."""
-        self._apply_registry(self._read_registry())
-
-    def _read_registry_in_background(self) -> None:
-        """The periodic re-read (a safety net for changes that stamp nothing) in a thread: at a
-        million homes reading the registry takes seconds (the first step shows it), which a
-        step must not wait for. What it read is handed over at the first step after it ends
-        (_take_registry), unless a read on change came in between (newer)."""
-        if self._bg is not None:
-            return
-        self._synced_at = time.monotonic()  # not due again while it runs
-        holder: dict = {}
-
-        def read():
-            from django.db import connections
-
-            try:
-                holder["read"] = self._read_registry()
-            except Exception as exc:  # noqa: BLE001 - retried at the next step
-                holder["error"] = exc
-            finally:
-                connections.close_all()  # this thread's own connections
-
-        thread = threading.Thread(target=read, name="lianxin-registry-read", daemon=True)
-        thread.start()
-        self._bg = (thread, holder, self._registry_gen)
-
-    def _take_registry(self, wait: bool = False) -> None:
-        """Hand over what a background re-read found, once it is done."""
-        if self._bg is None:
-            return
-        thread, holder, gen = self._bg
-        if wait:
-            thread.join()
-        if thread.is_alive():
-            return
-        self._bg = None
-        if "error" in holder:
-            log.warning("monitor: re-reading the registry failed, retried: %s", holder["error"])
-            self._synced_at = -math.inf
-        elif gen == self._registry_gen:
-            self._apply_registry(holder["read"])
-
-    def _read_registry(self) -> dict:
-        """The registry as the database has it: meters, accounts and residents' settings (no
-        engine involved: it runs in a thread for the periodic re-read)."""
         from lianxin.care.models import CareRecipient, Meter, with_replaced
 
-        read = {
-            "stamp": registry_stamp(self.home),  # before reading: a change during it counts
-            "counts": self._registry_counts(),
-            "at": time.monotonic(),
-        }
+        self._stamp = registry_stamp(self.home)  # before reading: a change during it counts
+        self._counts = self._registry_counts()
+        self._synced_at = time.monotonic()
         rows = list(
             with_replaced(Meter.objects).values_list(
                 "number",
@@ -485,7 +428,7 @@ class Monitor:
             )
         )
         if not rows:
-            read["meters"] = pl.DataFrame(
+            self.meters = pl.DataFrame(
                 schema={
                     "meter": pl.String,
                     "household_id": pl.String,
@@ -493,9 +436,9 @@ class Monitor:
                     "interval_s": pl.Int64,
                 }
             )
-            return read
+            return
         number, account, household, kind, minutes, area = zip(*rows, strict=True)
-        read["meters"] = pl.DataFrame(
+        self.meters = pl.DataFrame(
             {
                 "meter": list(number),
                 "household_id": list(household),
@@ -505,10 +448,20 @@ class Monitor:
             },
             schema_overrides={"transformer_area": pl.String},
         )
-        read["accounts"] = pl.DataFrame(
+        self.accounts = pl.DataFrame(
             {"account": list(account), "household_id": list(household)}
         ).unique("account", keep="first")
-        read["settings"] = pl.DataFrame(
+        homes = self.meters.unique(
+            ["household_id", "meter_kind"], keep="first", maintain_order=True
+        )
+        # One meter per home and kind (no replaced meter still reporting): an interval's
+        # readings need no summing per home when they are in one unit (see _readings).
+        self._one_meter_each = homes.height == self.meters.height
+        fresh = self._unregistered(homes.drop("meter"))
+        if fresh.height:
+            self.engine.register(fresh)
+            self._add_to_record("register", fresh)
+        settings = pl.DataFrame(
             [
                 {
                     "household_id": code,
@@ -522,27 +475,6 @@ class Monitor:
             ],
             schema=_SETTINGS,
         )
-        return read
-
-    def _apply_registry(self, read: dict) -> None:
-        """Hand the engine what changed in a registry read (see sync_registry)."""
-        self._registry_gen += 1  # a background read begun before this one is older
-        self._stamp, self._counts, self._synced_at = read["stamp"], read["counts"], read["at"]
-        self.meters = read["meters"]
-        if self.meters.is_empty():
-            return
-        self.accounts = read["accounts"]
-        homes = self.meters.unique(
-            ["household_id", "meter_kind"], keep="first", maintain_order=True
-        )
-        # One meter per home and kind (no replaced meter still reporting): an interval's
-        # readings need no summing per home when they are in one unit (see _readings).
-        self._one_meter_each = homes.height == self.meters.height
-        fresh = self._unregistered(homes.drop("meter"))
-        if fresh.height:
-            self.engine.register(fresh)
-            self._add_to_record("register", fresh)
-        settings = read["settings"]
         settings = settings.filter(pl.col("household_id").is_in(list(self.engine.index)))
         changed = (
             settings
@@ -597,12 +529,8 @@ class Monitor:
         report.judged_to = now
         lap = _Laps(report.seconds)
         try:
-            self._take_registry()
-            due = self._registry_due()
-            if due == "now":
+            if self.registry_changed():
                 self.sync_registry()
-            elif due == "background":
-                self._read_registry_in_background()
             lap("registry")
             clock = (
                 datetime.fromtimestamp(self.engine.now, UTC)
