@@ -134,6 +134,31 @@ def test_no_alert_for_a_home_without_consent_to_monitoring(home):
     assert Alert.objects.count() == 0
 
 
+def test_a_burst_about_homes_without_consent_is_recorded_in_one_insert_as_one_by_one(
+    home, django_assert_max_num_queries
+):
+    """Most findings at a million homes are about homes nobody enrolled: recorded as applied
+    with no alert, in a few queries for the whole burst; a clear of an alert that such a home
+    still has (raised before its consent was withdrawn) clears it as before."""
+    strangers = list(Household.objects.filter(care_recipients__isnull=True))
+    raised = [finding(h, kind="inactivity", severity="warning") for h in strangers]
+    cleared = [
+        finding(h, kind="inactivity", severity="warning", event="resolved") for h in strangers
+    ]
+    [alert] = service.apply_findings([finding(home)], now=NOW)
+    home.care_recipients.get().active_consents().get().withdraw(by="本人", at=NOW)
+    burst = raised + cleared + [finding(home, event="resolved")] + raised[:3]
+    with django_assert_max_num_queries(40):  # not per finding: 2 × len(strangers) + 1 of them
+        assert service.apply_findings(burst, now=NOW) == [alert]
+    alert.refresh_from_db()
+    assert alert.condition_cleared_at == NOW  # cleared one by one, as before
+    rows = AppliedFinding.objects.filter(alert__isnull=True)
+    assert rows.count() == 2 * len(strangers)
+    assert rows.first().finding["household_id"] in {h.code for h in strangers}
+    assert service.apply_findings(burst, now=NOW) == []  # applied once
+    assert AppliedFinding.objects.count() == 2 * len(strangers) + 2
+
+
 def test_a_grid_outage_inhibits_the_homes_inside_and_lists_them_for_welfare_calls(home, operator):
     area = home.transformer_area
     inside = list(Household.objects.filter(transformer_area=area))

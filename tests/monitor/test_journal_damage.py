@@ -107,9 +107,12 @@ def test_a_hole_in_the_journal_does_not_stop_the_monitor(town, tmp_path):  # noq
     before = five_steps(tmp_path, checkpoint_every=timedelta(days=1))
     records = journal(before)
     records[3].unlink()
+    (before.journal_dir / "copy of 000000000002.rec").write_bytes(records[1].read_bytes())
     again = Monitor(tmp_path, TZ, history_days=7, checkpoint_every=timedelta(days=1))
     assert journal(again) == records[:3]
-    [record] = set_aside(tmp_path)
+    stray, record = set_aside(tmp_path)
+    assert stray["file"] == "journal/copy of 000000000002.rec"
+    assert stray["reason"] == "not a journal record's name"
     assert record["file"] == f"journal/{records[4].name}"
     assert f"after step {records[2].stem.lstrip('0')}" in record["reason"]
     again.step(LIVE + 4 * HALF)
@@ -256,3 +259,15 @@ def _alive(paths: list[Path]) -> bool:
         except OSError:
             continue
     return False
+
+
+def test_records_written_before_they_had_a_checksum_are_still_stepped_through(town, tmp_path):  # noqa: F811
+    before = five_steps(tmp_path, checkpoint_every=timedelta(days=1))
+    for path in journal(before):  # as the monitor wrote them before: header line, frames
+        data = path.read_bytes()
+        assert data.startswith(b"LXJ2 ")
+        path.write_bytes(data[data.index(b"\n") + 1 :])
+    again = Monitor(tmp_path, TZ, history_days=7, checkpoint_every=timedelta(days=1))
+    assert again.seq == 5 and not set_aside(tmp_path)
+    assert_same_state(again.engine, before.engine)
+    again.close()

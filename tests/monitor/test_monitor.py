@@ -205,3 +205,45 @@ def test_a_saved_state_follows_the_deployments_zone(town, tmp_path, caplog):
     last = Monitor(tmp_path, "Europe/London")
     assert last.engine.cfg.tz == "Europe/London"
     last.close()
+
+
+def test_an_interval_in_two_units_or_from_two_meters_of_a_home_is_summed(town, tmp_path):
+    """The engine takes one quantity per home, kind and interval: a meter that sent the same
+    interval in kWh and in Wh, or two meters of one home, are added up; the usual case (one
+    meter each, one unit) needs no summing and is handed over as it is."""
+    from lianxin.monitor.loop import _read_record
+
+    stores = open_stores(tmp_path)
+    t = datetime(2025, 2, 1, tzinfo=UTC)
+
+    def interval(rows):
+        meter, value, unit = zip(*rows, strict=True)
+        stores.readings.write(
+            pl.DataFrame(
+                {"meter": meter, "ts": [t] * len(rows), "value": value, "unit": unit},
+                schema_overrides={"ts": pl.Datetime("us", "UTC")},
+            )
+        )
+
+    def handed_over(monitor) -> dict:
+        last = max(monitor.journal_dir.glob("*.rec"))
+        frame = _read_record(last)[1]["readings"]
+        return dict(zip(frame["household_id"], frame["quantity"], strict=True))
+
+    interval([("M0", 0.2, "kWh"), ("M1", 0.3, "kWh")])
+    monitor = Monitor(tmp_path, "Asia/Shanghai", history_days=1)
+    monitor.step(t + timedelta(minutes=30))
+    assert handed_over(monitor) == {HOMES[0]: 0.2, HOMES[1]: 0.3}
+    t += timedelta(minutes=30)
+    interval([("M0", 0.2, "kWh"), ("M1", 300.0, "Wh"), ("M1", 0.1, "kWh")])
+    monitor.step(t + timedelta(minutes=30))
+    assert handed_over(monitor) == pytest.approx({HOMES[0]: 0.2, HOMES[1]: 0.4})
+    # A second meter at Mr. Du's home (its first one replaced): the engine gets the sum.
+    Meter.objects.create(
+        number="M0B", account_number="A0B", household=Household.objects.get(code=HOMES[0])
+    )
+    t += timedelta(minutes=30)
+    interval([("M0", 0.2, "kWh"), ("M0B", 0.05, "kWh"), ("M1", 0.1, "kWh")])
+    monitor.step(t + timedelta(minutes=30))
+    assert handed_over(monitor) == pytest.approx({HOMES[0]: 0.25, HOMES[1]: 0.1})
+    monitor.close()

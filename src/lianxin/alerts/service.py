@@ -119,7 +119,7 @@ class _Known:
 
 def _apply_chunk(findings, now, skipped, touched: list[Alert]) -> None:
     known = _Known(findings)
-    for finding in findings:
+    for finding in _apply_unwatched(findings, now, known):
         try:
             try:
                 step.send(sender=Alert, phase="finding", now=now)
@@ -149,6 +149,66 @@ def _apply_chunk(findings, now, skipped, touched: list[Alert]) -> None:
             continue
         if applied and alert is not None and alert not in touched:
             touched.append(alert)
+
+
+def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Finding]:
+    """Record as applied, in one insert and without a savepoint each, the findings that open,
+    update and clear no alert: about a known home where nobody is enrolled with consent to
+    monitoring (most of a burst at a million homes, where ~1 % of homes are), raised, or
+    cleared with no alert of theirs to clear (one raised before a consent was withdrawn is
+    still cleared one by one). Exactly what _apply_one would record for them. Returns the
+    other findings, to be applied one by one."""
+    candidates = [
+        f
+        for f in findings
+        if f.kind != Kind.GRID_OUTAGE
+        and f.household_id in known.homes
+        and known.homes[f.household_id].pk not in known.watched
+        and (f.finding_id, f.event) not in known.applied
+    ]
+    clears = [f for f in candidates if f.event != "raised"]
+    with_alert, open_keys = set(), set()
+    if clears:
+        with_alert = set(
+            AppliedFinding.objects.filter(
+                finding_id__in={f.finding_id for f in clears},
+                event="raised",
+                alert__isnull=False,
+            ).values_list("finding_id", flat=True)
+        )
+        open_keys = set(
+            Alert.objects.filter(
+                key__in={alert_key(f) for f in clears}, status__in=NOT_RESOLVED
+            ).values_list("key", flat=True)
+        )
+    chosen = {id(f) for f in candidates}
+    quiet: dict[tuple[str, str], Finding] = {}
+    rest = []
+    for f in findings:
+        if id(f) not in chosen or (
+            f.event != "raised" and (f.finding_id in with_alert or alert_key(f) in open_keys)
+        ):
+            rest.append(f)
+        else:
+            quiet.setdefault((f.finding_id, f.event), f)  # the same finding twice: once
+    if quiet:
+        # ignore_conflicts: a second monitor that recorded one of them at the same instant.
+        AppliedFinding.objects.bulk_create(
+            [
+                AppliedFinding(
+                    finding_id=f.finding_id,
+                    event=f.event,
+                    alert=None,
+                    applied_at=now,
+                    finding=f.to_dict(),
+                )
+                for f in quiet.values()
+            ],
+            batch_size=500,
+            ignore_conflicts=True,
+        )
+        known.applied |= set(quiet)
+    return rest
 
 
 def _apply_one(finding: Finding, now, known: _Known | None = None) -> tuple[bool, Alert | None]:

@@ -138,18 +138,18 @@ class Monitor:
         self._pending: list[Finding] = []
         self._remove_unfinished_writes()
         self.engine, base = self._restore_checkpoint()
-        seq, bad = base, []
         paths = sorted(self.journal_dir.glob("*.rec"), key=_record_number)
+        bad = [(p, "not a journal record's name") for p in paths if _record_number(p) < 0]
+        paths = [p for p in paths if _record_number(p) >= 0]
+        seq = base
         for i, path in enumerate(paths):
             n = _record_number(path)
-            if 0 <= n <= base:
+            if n <= base:
                 continue  # before the checkpoint: kept for the previous one (removed later)
             if n != seq + 1:
                 why = (
                     f"the journal jumps from step {seq} to {path.name}: nothing after step "
                     f"{seq} can be rebuilt"
-                    if n > 0
-                    else "not a journal record's name"
                 )
                 bad += [(p, why) for p in paths[i:]]
                 break
@@ -383,6 +383,7 @@ class Monitor:
         self._stamp = None
         self._counts = None
         self._synced_at = -math.inf
+        self._one_meter_each = False
         self._record: dict[str, pl.DataFrame | None] = {}
 
     def _registry_counts(self) -> tuple:
@@ -453,6 +454,9 @@ class Monitor:
         homes = self.meters.unique(
             ["household_id", "meter_kind"], keep="first", maintain_order=True
         )
+        # One meter per home and kind (no replaced meter still reporting): an interval's
+        # readings need no summing per home when they are in one unit (see _readings).
+        self._one_meter_each = homes.height == self.meters.height
         fresh = self._unregistered(homes.drop("meter"))
         if fresh.height:
             self.engine.register(fresh)
@@ -636,9 +640,17 @@ class Monitor:
         joined = joined.filter(
             pl.col("ts") + pl.duration(seconds=pl.col("interval_s")) > pl.lit(clock)
         )
-        out = joined.group_by("household_id", "meter_kind", "ts").agg(
-            pl.col(meterdata.QUANTITY).sum()
-        )
+        if self._one_meter_each and (
+            joined.height == 0 or (joined["unit"] == joined["unit"][0]).all()
+        ):
+            # The store holds one value per (meter, ts, unit): with one unit and one meter per
+            # home and kind, each (home, kind, ts) has one row already. Grouping a million
+            # rows to sum nothing costs a quarter of a second.
+            out = joined.select("household_id", "meter_kind", "ts", meterdata.QUANTITY)
+        else:
+            out = joined.group_by("household_id", "meter_kind", "ts").agg(
+                pl.col(meterdata.QUANTITY).sum()
+            )
         report.readings = out.height
         return out
 
