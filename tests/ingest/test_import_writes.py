@@ -32,6 +32,9 @@ def test_a_store_write_that_fails_in_the_writer_fails_the_import(tmp_path, setti
         )
     run = ImportRun.objects.get()
     assert run.finished_at is not None and run.accepted == 0
+    # Recorded as failed, with why: the data-health page must not show it as imported.
+    assert run.status == ImportRun.Status.FAILED, run.status
+    assert run.message.startswith("stopped: ") and "Error" in run.message, run.message
     assert not list(readings.glob("day=*/*.parquet"))
 
 

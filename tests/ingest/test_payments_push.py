@@ -2,6 +2,7 @@
 errors naming the field and value, idempotent re-sends, and nothing lost or stored twice when the
 receiving process is killed (SIGKILL) between receiving a batch and answering it."""
 
+import http.client
 import json
 import random
 import threading
@@ -120,7 +121,7 @@ def test_http_payments_survive_kill_9_between_receipt_and_answer(tmp_path):
             def send(data=data, trial=trial, outcome=outcome):
                 try:
                     outcome["answer"] = site.push(data, key=f"pay-{trial}")
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:  # the kill cut the answer
                     outcome["error"] = exc
 
             sender = threading.Thread(target=send)

@@ -2,6 +2,7 @@
 holds every batch acknowledged before it began, each row once, reads back as the store does,
 and a second run copies only what is new and drops what compaction merged away."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -78,6 +79,15 @@ def test_a_backup_taken_while_writing_and_compacting_holds_every_acknowledged_ba
     assert main(["store", "backup", str(dest), "--home", str(home)]) == 0
     assert "readings: 0 file(s) copied" in capsys.readouterr().out
     assert not list((home / "readings").glob(".backup-*"))  # no pinned links left behind
+    # Pins left by a backup that was killed are removed by the next one; a live one's stay.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    (home / "readings" / f".backup-{dead}-0" / "day=2024-03-01").mkdir(parents=True)
+    (home / "readings" / f".backup-{os.getppid()}-0").mkdir()
+    assert main(["store", "backup", str(dest), "--home", str(home)]) == 0
+    assert [p.name for p in (home / "readings").glob(".backup-*")] == [
+        f".backup-{os.getppid()}-0"
+    ]
 
     # The copy is a sound store; a backup inside the data directory is refused in one line.
     check = subprocess.run(

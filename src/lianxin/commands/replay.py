@@ -107,6 +107,7 @@ def _read(path: str, name: str):
             return pl.read_parquet(p)
         # Identifiers stay text ("007" is not 7); times are parsed by the engine's reader.
         overrides = {"household_id": pl.Utf8, "transformer_area": pl.Utf8, "ts": pl.Utf8}
+        overrides.update({"meter": pl.Utf8, "account": pl.Utf8})  # 表号/户号: "007" is not 7
         overrides.update({c: pl.Utf8 for c in ("away_from", "away_to", "quiet_start", "quiet_end")})
         return pl.read_csv(p, schema_overrides=overrides, infer_schema_length=10000)
     except pl.exceptions.PolarsError as exc:

@@ -24,9 +24,9 @@ def add_arguments(parser):
     backup = sub.add_parser(
         "backup",
         help="bring a copy of the stores up to now (while everything runs)",
-        description="Copy the readings, events, payments and balances stores to DEST as they are "
-        "at one instant, while ingest and the monitor go on. Run it again to bring the copy up "
-        "to date: only new files are copied. Restore: stop Lianxin, copy DEST's folders back "
+        description="Copy the readings, events, payments and balances stores to DEST, each as "
+        "it is at one instant, while ingest and the monitor go on. Run it again to bring the copy "
+        "up to date: only new files are copied. Restore: stop Lianxin, copy DEST's folders back "
         "into the data directory. See docs/operations.md (backups).",
     )
     backup.add_argument("dest", help="folder of the copy (another disk or a mounted share)")

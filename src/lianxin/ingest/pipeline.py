@@ -194,6 +194,7 @@ class Directory:
             self.by_household[(code, kind)] = row["meter"]
         Meter.objects.bulk_create(meters, batch_size=1000)
         self.summary.registered["meters"] += len(meters)
+        _registry_changed()
 
     def _valid_codes(self, rows: list[dict], by_household: bool) -> list[dict]:
         """Rows whose household code keeps the code rule (care.models.HOUSEHOLD_CODE_RE); the
@@ -324,7 +325,19 @@ class Directory:
                 household.transformer_area = area
                 changed[household.pk] = household
         Household.objects.bulk_update(list(changed.values()), ["transformer_area"], batch_size=1000)
+        if changed:
+            _registry_changed()
         return len(rows)
+
+
+def _registry_changed() -> None:
+    """Bulk writes send no signals: stamp the registry as the model signals do, so a running
+    monitor hands new homes and moved areas to the engine at its next step, not at its
+    periodic full re-read."""
+    from lianxin.store.wake import stamp_registry
+
+    home = settings.LIANXIN_HOME
+    transaction.on_commit(lambda: stamp_registry(home))
 
 
 def _ids(model, codes: list[str]) -> dict[str, int]:
@@ -474,11 +487,19 @@ def import_file(
         _register_notes(source, summary)
     except FileError as exc:
         summary.error = str(exc).removeprefix(f"{path}: ")
+    except BaseException as exc:
+        # A store write that failed (disk full), an interrupt: the run is recorded as stopped,
+        # not as OK, and the failure goes on to the caller.
+        summary.error = summary.error or f"stopped: {type(exc).__name__}: {exc}"
+        raise
     finally:
         try:
             # The write in flight returns (or raises) before the run is reported: nothing is
             # counted as stored that is not.
             writer.close()
+        except BaseException as exc:
+            summary.error = summary.error or f"stopped: {type(exc).__name__}: {exc}"
+            raise
         finally:
             summary.quarantine_file = quarantine.close()
             summary.held_files = [str(p) for p in quarantine.held_paths]
@@ -505,8 +526,15 @@ class _Writer:
     def wait(self) -> None:
         if self.pending is not None:
             future, done = self.pending
+            try:
+                result = future.result()
+            except BaseException:
+                if future.done():
+                    self.pending = None  # the write itself failed: raised here, once
+                # else interrupted while it runs (Ctrl-C): close() waits and counts it
+                raise
             self.pending = None
-            done(future.result())
+            done(result)
 
     def close(self) -> None:
         try:

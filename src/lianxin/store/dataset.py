@@ -531,15 +531,20 @@ class Dataset:
         so a file already in the copy is not copied again, and files compacted away since the
         last backup are removed from it. Each copy is fsynced before it is renamed into place."""
         dest = Path(dest)
+        self._remove_dead_backup_pins()
         pinned = self.root / f".backup-{os.getpid()}-{next(_counter)}"
-        with self._locked():
-            held = [f for d in self.days() for f in self._files(d)]
-            for f in held:
-                (pinned / f.parent.name).mkdir(parents=True, exist_ok=True)
-                os.link(f, pinned / f.parent.name / f.name)
         copied = kept = removed = 0
         try:
-            for f in held:
+            with self._locked():
+                held = []
+                for f in (f for d in self.days() for f in self._files(d)):
+                    (pinned / f.parent.name).mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.link(f, pinned / f.parent.name / f.name)
+                    except FileNotFoundError:
+                        continue  # set aside as damaged meanwhile (readers do that unlocked)
+                    held.append(pinned / f.parent.name / f.name)
+            for f in held:  # the pinned links: compaction cannot take them away
                 folder = dest / f.parent.name
                 target = folder / f.name
                 if target.exists() and target.stat().st_size == f.stat().st_size:
@@ -547,7 +552,7 @@ class Dataset:
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
                 tmp = folder / f".{f.name}.tmp"
-                with open(pinned / f.parent.name / f.name, "rb") as src, staged_write(tmp) as out:
+                with open(f, "rb") as src, staged_write(tmp) as out:
                     shutil.copyfileobj(src, out, 1 << 20)
                 os.replace(tmp, target)
                 copied += 1
@@ -563,6 +568,18 @@ class Dataset:
         finally:
             shutil.rmtree(pinned, ignore_errors=True)
         return copied, kept, removed
+
+    def _remove_dead_backup_pins(self) -> None:
+        """Pinned links of a backup whose process died (kill -9): they would hold the disk
+        space of compacted-away files for ever."""
+        for folder in self.root.glob(".backup-*"):
+            try:
+                pid = int(folder.name.split("-")[1])
+                os.kill(pid, 0)
+            except (ValueError, IndexError, ProcessLookupError):
+                shutil.rmtree(folder, ignore_errors=True)
+            except PermissionError:
+                pass  # alive, another user's
 
     def verify(self, path: Path) -> str | None:
         """Why a file is damaged (footer, page checksums, decoding, schema), or None if sound."""
