@@ -369,3 +369,19 @@ def test_judged_by_day_type_a_missed_weekday_morning_is_raised_sooner(town):
     (plain,) = late(raised(replay(missed), "inactivity", "h3"))  # the first week's lie-ins aside
     assert local(typed.started_at) == local(plain.started_at) == at(23, 23)
     assert local(typed.detected_at) < local(plain.detected_at)
+
+
+def test_low_use_raises_a_spell_below_every_past_day_in_those_hours_sooner(town):
+    """With the low-use path on (shipped off), a home at standby from its morning outing on,
+    through hours in which it drew more on every past day, is raised once the spell is 3 h old
+    and its clock window is busy on the past days; before the threshold path would speak. Its
+    ordinary days raise nothing."""
+    cfg = EngineConfig(inactivity_low_use=True)
+    assert [f for f in raised(replay(town, config=cfg)) if local(f.detected_at) >= at(7, 0)] == []
+    df = edit(town, "h3", at(24, 9, 30), at(25, 12), pl.lit(STANDBY))
+    (f,) = raised(replay(df, config=cfg), "inactivity", "h3")
+    (plain,) = raised(replay(df), "inactivity", "h3")
+    assert local(f.started_at) == local(plain.started_at)
+    assert at(24, 12) <= local(f.detected_at) <= at(24, 13)
+    assert local(f.detected_at) < local(plain.detected_at)
+    assert "this home was in use for at least" in f.reason_en
