@@ -143,12 +143,23 @@ def tick(eng, t) -> list:
             anchored[anchored] = log10_p < log10_limit[rows[anchored]]
         keep |= anchored
         late &= ~anchored
+        odds = np.zeros(len(rows), bool)
         if np.count_nonzero(late):
             n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
             unlikely = log10_p < log10_limit[rows[late]]
             keep[late] = (n_valid < cfg.inactivity_min_days) | (
                 (n_quiet <= allowed[rows[late]] + _budget_days(cfg, n_valid)) & unlikely
             )
+            if cfg.inactivity_odds_log10_p > 0:
+                # Past its threshold, a spell the clock window lets pass (too many loose past
+                # days: a holiday, a few lie-ins) is still raised if, half hour by half hour,
+                # such quiet is all but impossible for this home.
+                odds[late] = (
+                    ~keep[late]
+                    & (n_valid >= cfg.inactivity_odds_min_days)
+                    & (log10_p < -cfg.inactivity_odds_log10_p / a.sens[rows[late]])
+                )
+                keep |= odds
         low = np.zeros(len(rows), bool)
         if cfg.inactivity_low_use:
             low = _low_use(eng, t, rows, ~keep & (elapsed[rows] >= _low_use_h(eng)[rows]))
@@ -167,15 +178,16 @@ def tick(eng, t) -> list:
         if np.count_nonzero(keep):
             fire = rows[keep]
             n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, fire)
-            for r, nv, nq, lp, b, lg, an in zip(
+            for r, nv, nq, lp, b, lg, an, od in zip(
                 fire, n_valid, n_quiet, log10_p, busy, np.where(floor, longest, np.nan)[keep],
-                anchored[keep], strict=True,
+                anchored[keep], odds[keep], strict=True,
             ):  # fmt: skip
                 out.append(
                     _raise(
-                        eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg), an
+                        eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg), an,
+                        od,
                     )
-                )
+                )  # fmt: skip
                 a.in_open[r] = qs[r]
                 a.in_raised[r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
@@ -559,7 +571,9 @@ def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndar
     return counts[0, :, :48], counts[1, :, :48]
 
 
-def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored=False):
+def _raise(
+    eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored=False, odds=False
+):
     a = eng.a
     start = int(a.quiet_since[r])
     w_en, w_zh = when(start, t.now, eng.tz)
@@ -579,6 +593,14 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, an
             f"being quiet at {clock(start, eng.tz)}."
         )
         zh += f"过去{n_an}天中有{active}天该户在{clock(start, eng.tz)}之后至{by}前已恢复用电。"
+    elif odds:
+        span_en, span_zh = window(max(start, t.now - 86400 + 1800), t.now, eng.tz)
+        k = int(-log10_p)
+        en += (
+            f" Judged half hour by half hour against its last {n_valid} days, quiet {span_en} "
+            f"is this unlikely for this home: about 1 in 10^{k}."
+        )
+        zh += f"按过去{n_valid}天逐半小时的用电规律，{span_zh}持续无活动的可能性约为10^{k}分之一。"
     elif (
         not np.isnan(longest)
         and elapsed > longest + 0.5
