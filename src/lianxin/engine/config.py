@@ -75,9 +75,9 @@ class EngineConfig:
     # `inactivity_low_use_days` of the past days (of at least 7 compared) in the same clock hours
     # (the spell's highest hourly mean x 1.1 + 20 W against each past day's highest) is raised
     # without waiting for the threshold, if the clock window says the home is usually busy by now.
-    # On the tuning half of `lianxin eval` (mean of 15 runs) it moved along the same latency /
-    # false-alarm line as the threshold does: 3 h and 0 days, 3.78 h median, 0.62 false alarms
-    # per home-month (today 4.35 h, 0.51); 1 day, 3.58 h, 0.67.
+    # On the tuning half of `lianxin eval` (mean of 15 runs, before the odds floor below) it
+    # moved along the same latency / false-alarm line as the threshold does: 3.80 h median, 0.58
+    # false alarms per home-month (then 4.35 h, 0.51); from 2 h with the odds floor, 3.92 h, 0.67.
     inactivity_low_use: bool = False
     inactivity_low_use_h: float = 3.0
     inactivity_low_use_days: int = 0
