@@ -369,3 +369,37 @@ def test_judged_by_day_type_a_missed_weekday_morning_is_raised_sooner(town):
     (plain,) = late(raised(replay(missed), "inactivity", "h3"))  # the first week's lie-ins aside
     assert local(typed.started_at) == local(plain.started_at) == at(23, 23)
     assert local(typed.detected_at) < local(plain.detected_at)
+
+
+def test_low_use_raises_a_spell_below_every_past_day_in_those_hours_sooner(town):
+    """With the low-use path on (shipped off), a home at standby from its morning outing on,
+    through hours in which it drew more on every past day, is raised once the spell is 3 h old
+    and its clock window is busy on the past days; before the threshold path would speak. Its
+    ordinary days raise nothing."""
+    cfg = EngineConfig(inactivity_low_use=True)
+    assert [f for f in raised(replay(town, config=cfg)) if local(f.detected_at) >= at(7, 0)] == []
+    df = edit(town, "h3", at(24, 9, 30), at(25, 12), pl.lit(STANDBY))
+    (f,) = raised(replay(df, config=cfg), "inactivity", "h3")
+    (plain,) = raised(replay(df), "inactivity", "h3")
+    assert local(f.started_at) == local(plain.started_at)
+    assert at(24, 12) <= local(f.detected_at) <= at(24, 13)
+    assert local(f.detected_at) < local(plain.detected_at)
+    assert "this home was in use for at least" in f.reason_en
+
+
+def test_odds_floor_raises_what_a_holiday_in_the_history_would_hold_back_to_the_cap(town):
+    """Four days away leave four past days quiet through every clock window, so the clock
+    window lets a missed day pass and only the 20 h cap would speak (the holiday's spells are
+    longer than any miss). Half hour by half hour, quiet from 09:30 to 19:30 is still about
+    1 in 10^12 for this home: the odds floor raises it then, saying so."""
+    df = edit(town, "h3", at(12, 0), at(16, 0), pl.lit(STANDBY))
+    df = edit(df, "h3", at(24, 9, 30), at(25, 12), pl.lit(STANDBY))
+    late = lambda fs: [f for f in fs if local(f.started_at) >= at(20, 0)]  # noqa: E731
+    (f,) = late(raised(replay(df), "inactivity", "h3"))
+    assert local(f.started_at) == at(24, 9, 30) and local(f.detected_at) == at(24, 19, 30)
+    assert f.evidence["log10_chance"] < -12
+    assert "Judged half hour by half hour against its last 24 days" in f.reason_en
+    assert "about 1 in 10^12" in f.reason_en and "10^12分之一" in f.reason_zh
+    off = EngineConfig(inactivity_odds_log10_p=0)
+    (g,) = late(raised(replay(df, config=off), "inactivity", "h3"))
+    assert local(g.detected_at) == at(25, 6, 0)  # the cap

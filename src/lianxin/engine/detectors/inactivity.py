@@ -110,6 +110,8 @@ def tick(eng, t) -> list:
         cand = elapsed >= np.minimum(np.minimum(thr, rule), early)
     else:
         cand = elapsed >= np.minimum(thr, rule)
+    if cfg.inactivity_low_use:
+        cand |= elapsed >= _low_use_h(eng)
     cand &= eng.primary & t.has & (qs > 0)
     cand &= (a.in_open == 0) & ~a.explained
     rows = cand.nonzero()[0]
@@ -141,12 +143,27 @@ def tick(eng, t) -> list:
             anchored[anchored] = log10_p < log10_limit[rows[anchored]]
         keep |= anchored
         late &= ~anchored
+        odds = np.zeros(len(rows), bool)
         if np.count_nonzero(late):
             n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
             unlikely = log10_p < log10_limit[rows[late]]
             keep[late] = (n_valid < cfg.inactivity_min_days) | (
                 (n_quiet <= allowed[rows[late]] + _budget_days(cfg, n_valid)) & unlikely
             )
+            if cfg.inactivity_odds_log10_p > 0:
+                # Past its threshold, a spell the clock window lets pass (too many loose past
+                # days: a holiday, a few lie-ins) is still raised if, half hour by half hour,
+                # such quiet is all but impossible for this home.
+                odds[late] = (
+                    ~keep[late]
+                    & (n_valid >= cfg.inactivity_odds_min_days)
+                    & (log10_p < -cfg.inactivity_odds_log10_p / a.sens[rows[late]])
+                )
+                keep |= odds
+        low = np.zeros(len(rows), bool)
+        if cfg.inactivity_low_use:
+            low = _low_use(eng, t, rows, ~keep & (elapsed[rows] >= _low_use_h(eng)[rows]))
+            keep |= low
         # The safety floor: past the fixed rule's length and longer than any quiet spell the
         # home had in its history, or past the hard cap, it is raised however loose the routine.
         longest = np.full(len(rows), np.nan, np.float32)
@@ -161,15 +178,16 @@ def tick(eng, t) -> list:
         if np.count_nonzero(keep):
             fire = rows[keep]
             n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, fire)
-            for r, nv, nq, lp, b, lg, an in zip(
+            for r, nv, nq, lp, b, lg, an, od in zip(
                 fire, n_valid, n_quiet, log10_p, busy, np.where(floor, longest, np.nan)[keep],
-                anchored[keep], strict=True,
+                anchored[keep], odds[keep], strict=True,
             ):  # fmt: skip
                 out.append(
                     _raise(
-                        eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg), an
+                        eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg), an,
+                        od,
                     )
-                )
+                )  # fmt: skip
                 a.in_open[r] = qs[r]
                 a.in_raised[r] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
@@ -280,6 +298,78 @@ def _first_set(day: np.ndarray, next_day: np.ndarray, after: np.ndarray) -> np.n
         out = np.where(d, low(np.where(d, day, np.uint64(1))) - s0, out)
         out = np.where(nd, after + 1 + low(np.where(nd, next_day, np.uint64(1))), out)
     return out
+
+
+def _low_use_h(eng) -> np.ndarray:
+    return eng.memo(
+        "inactivity_low_use_h",
+        (eng.settings_version, eng.n),
+        lambda: (eng.cfg.inactivity_low_use_h * eng.a.sens).astype(np.float32),
+    )
+
+
+def _low_use(eng, t, rows: np.ndarray, maybe: np.ndarray) -> np.ndarray:
+    """Of `rows` where `maybe`: whether the spell drew less, hour by hour, than the home did in
+    the same clock hours on all but inactivity_low_use_days past days, and the clock window says
+    the home is usually busy by now (as the routine path asks)."""
+    cfg = eng.cfg
+    out = np.zeros(len(rows), bool)
+    at = np.flatnonzero(maybe)
+    if not len(at):
+        return out
+    r = rows[at]
+    level, n_hours = spell_level(eng, t, r)
+    n_low, n_days = low_days(eng, t, r, level * 1.1 + 0.02)
+    ok = (n_hours >= 2) & (n_days >= 7) & (n_low <= cfg.inactivity_low_use_days)
+    if np.count_nonzero(ok):
+        allowed, _cap, log10_limit = _limits(eng)
+        w = r[ok]
+        n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, w)
+        ok[ok] = (
+            (n_valid >= cfg.inactivity_min_days)
+            & (n_quiet <= allowed[w])
+            & (log10_p < log10_limit[w])
+        )
+    out[at] = ok
+    return out
+
+
+def spell_level(eng, t, rows: np.ndarray, most: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the highest hourly mean (kW) of the local hours wholly inside its current
+    quiet spell (the last `most` complete hours and the hour in progress), and how many of
+    those hours had data."""
+    a = eng.a
+    ends = eng.hour_end - 3600 * np.arange(1, most + 1)  # complete hours, newest first
+    loc = ends + t.utc_offset - 1
+    h, d = (loc // 3600) % 24, (loc // 86400) % eng.D
+    inside = (ends - 3600)[None, :] >= a.quiet_since[rows][:, None]
+    kw = np.where(inside, a.kw_ring[rows[:, None], h[None, :], d[None, :]], np.nan)
+    cur_in = (eng.hour_end - 3600 >= a.quiet_since[rows]) & (a.hour_cov[rows] > 0)
+    cur = np.where(cur_in, a.hour_kwh[rows] / np.maximum(a.hour_cov[rows], 1e-6), np.nan)
+    both = np.concatenate([kw, cur[:, None]], axis=1)
+    with np.errstate(all="ignore"):
+        level = np.fmax.reduce(both, axis=1)
+    return level.astype(np.float32), np.count_nonzero(~np.isnan(both), axis=1)
+
+
+def low_days(eng, t, rows: np.ndarray, level: np.ndarray, most: int = 24):
+    """For each row: on how many past days (with data in all the same clock hours: the
+    complete hours of the current spell, at most `most`) the home's highest hourly mean in
+    those hours was at most `level`, and how many past days had data in all of them."""
+    a = eng.a
+    ends = eng.hour_end - 3600 * np.arange(1, most + 1)
+    loc = ends + t.utc_offset - 1
+    h, d = (loc // 3600) % 24, loc // 86400
+    inside = (ends - 3600)[None, :] >= a.quiet_since[rows][:, None]  # (rows, hours)
+    back = np.arange(1, eng.D - 1)  # (the ring slot D - 1 days back is today's)
+    dd = (d[None, :] - back[:, None]) % eng.D  # (past days, hours)
+    kw = a.kw_ring[rows[:, None, None], h[None, None, :], dd[None, :, :]]
+    use = inside[:, None, :]
+    known = np.where(use, ~np.isnan(kw), True).all(axis=2) & inside.any(axis=1)[:, None]
+    with np.errstate(all="ignore"):
+        most_kw = np.fmax.reduce(np.where(use, kw, np.nan), axis=2)
+    low = known & (most_kw <= level[:, None])
+    return low.sum(axis=1), known.sum(axis=1)
 
 
 def _rule_h(eng) -> np.ndarray:
@@ -510,7 +600,9 @@ def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndar
     return counts[0, :, :48], counts[1, :, :48]
 
 
-def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored=False):
+def _raise(
+    eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored=False, odds=False
+):
     a = eng.a
     start = int(a.quiet_since[r])
     w_en, w_zh = when(start, t.now, eng.tz)
@@ -530,6 +622,14 @@ def _raise(eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, an
             f"being quiet at {clock(start, eng.tz)}."
         )
         zh += f"过去{n_an}天中有{active}天该户在{clock(start, eng.tz)}之后至{by}前已恢复用电。"
+    elif odds:
+        span_en, span_zh = window(max(start, t.now - 86400 + 1800), t.now, eng.tz)
+        k = int(-log10_p)
+        en += (
+            f" Judged half hour by half hour against its last {n_valid} days, quiet {span_en} "
+            f"is this unlikely for this home: about 1 in 10^{k}."
+        )
+        zh += f"按过去{n_valid}天逐半小时的用电规律，{span_zh}持续无活动的可能性约为10^{k}分之一。"
     elif (
         not np.isnan(longest)
         and elapsed > longest + 0.5
