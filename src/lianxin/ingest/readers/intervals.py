@@ -210,7 +210,11 @@ def derive(
     Vectorised over the chunk (meters as contiguous runs after sorting); only meters with a
     backwards step or a jump are walked point by point."""
     opts = src.options
-    carry = src._carry.setdefault(flow, {})
+    # The last accepted point of each meter (meter, _ct µs, _cv), a frame: joined, not looked up
+    # meter by meter in Python (100,000 meters a chunk).
+    carry = src._carry.get(flow)
+    if carry is None:
+        carry = _empty_carry()
     if not regs.height:
         return regs.select("meter", "ts", "value", "_line"), _empty_energy(), _rejection_frame([])
     # Exports come sorted by meter and time; sort only when this chunk is not.
@@ -238,41 +242,44 @@ def derive(
         .to_numpy()
     )
     starts = np.flatnonzero(first)
-    meters_first = regs["meter"].gather(starts).to_list()
+    firsts = regs.select("meter", _first="ts")[starts]
     t = regs["ts"].dt.epoch("us").to_numpy()
     v = regs["value"].to_numpy()
     # Each meter's predecessor: carried from an earlier chunk, else the store's last register.
-    missing = [m for m in meters_first if m not in carry]
-    if missing and opts.previous is not None:
-        firsts = pl.DataFrame({"meter": meters_first, "_first": regs["ts"].gather(starts)}).filter(
-            pl.col("meter").is_in(missing)
-        )
-        lo, hi = firsts["_first"].min(), firsts["_first"].max()
-        prev = opts.previous(missing, lo - timedelta(hours=2), hi)
-        if prev is not None and prev.height:
-            last = (
-                prev.filter(pl.col("unit") == REG_UNIT[flow])
-                .join(firsts, on="meter")
-                .filter(pl.col("ts") < pl.col("_first"))
-                .sort("meter", "ts")
-                .group_by("meter", maintain_order=True)
-                .last()
-            )
-            for m, ts_, val in last.select("meter", "ts", "value").iter_rows():
-                carry[m] = (ts_, val)
+    if opts.previous is not None:
+        missing = firsts.join(carry, on="meter", how="anti")
+        if missing.height:
+            lo, hi = missing["_first"].min(), missing["_first"].max()
+            prev = opts.previous(missing["meter"].to_list(), lo - timedelta(hours=2), hi)
+            if prev is not None and prev.height:
+                last = (
+                    prev.filter(pl.col("unit") == REG_UNIT[flow])
+                    .join(missing, on="meter")
+                    .filter(pl.col("ts") < pl.col("_first"))
+                    .sort("meter", "ts")
+                    .group_by("meter", maintain_order=True)
+                    .last()
+                )
+                carry = _merge_carry(
+                    carry,
+                    last.select(
+                        "meter",
+                        _ct=pl.col("ts").dt.epoch("us"),
+                        _cv=pl.col("value").cast(pl.Float64),
+                    ),
+                )
     if opts.replacements and flow == FORWARD:
-        _across_replacements(src, regs, carry)
+        carry = _across_replacements(src, regs, carry)
     prev_t = np.empty(n, dtype=np.int64)
     prev_v = np.empty(n)
     prev_t[1:], prev_v[1:] = t[:-1], v[:-1]
     has_prev = ~first
-    for j, m in enumerate(meters_first):
-        i = int(starts[j])
-        c = carry.get(m)
-        if c is not None:
-            ct = int(c[0].timestamp() * 1_000_000)
-            if ct < t[i]:  # a carried point at or after this one is not its predecessor
-                prev_t[i], prev_v[i], has_prev[i] = ct, c[1], True
+    pred = firsts.join(carry, on="meter", how="left", maintain_order="left")
+    ct = pred["_ct"].fill_null(np.iinfo(np.int64).max).to_numpy()
+    cv = pred["_cv"].fill_null(0.0).to_numpy()
+    use = ct < t[starts]  # a carried point at or after this one is not its predecessor
+    at = starts[use]
+    prev_t[at], prev_v[at], has_prev[at] = ct[use], cv[use], True
     dt = np.where(has_prev, t - prev_t, 0)
     d = np.where(has_prev, v - prev_v, 0.0)
     lengths = np.diff(np.append(starts, n))
@@ -331,9 +338,34 @@ def derive(
     # The last accepted point of each meter goes on to the next chunk.
     last_idx = np.maximum.reduceat(np.where(accepted, np.arange(n), -1), starts)
     last_idx = last_idx[last_idx >= 0]
-    for m, ts_, val in regs.select("meter", "ts", "value")[last_idx].iter_rows():
-        carry[m] = (ts_, val)
+    src._carry[flow] = _merge_carry(
+        carry,
+        pl.DataFrame(
+            {"meter": regs["meter"].gather(last_idx), "_ct": t[last_idx], "_cv": v[last_idx]}
+        ),
+    )
     return good, energy_rows, rejections
+
+
+def _empty_carry() -> pl.DataFrame:
+    return pl.DataFrame(schema={"meter": pl.String, "_ct": pl.Int64, "_cv": pl.Float64})
+
+
+def _merge_carry(carry: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """The carried points with `new` (meter, _ct, _cv) replacing those of its meters."""
+    if not new.height:
+        return carry
+    new = new.cast({"_ct": pl.Int64, "_cv": pl.Float64})
+    if not carry.height:
+        return new
+    return pl.concat([carry.join(new, on="meter", how="anti"), new])
+
+
+def _us(ts: datetime) -> int:
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _energy_rows(regs, idx, start, energy, unit, direct=False) -> pl.DataFrame:
@@ -349,29 +381,39 @@ def _energy_rows(regs, idx, start, energy, unit, direct=False) -> pl.DataFrame:
     ).select("meter", "ts", "value", "_line", "unit")
 
 
-def _across_replacements(src: Source, regs: pl.DataFrame, carry: dict) -> None:
+def _across_replacements(src: Source, regs: pl.DataFrame, carry: pl.DataFrame) -> pl.DataFrame:
     """A new meter's first point takes as predecessor the old meter's last register before the
     replacement, moved to the new meter's scale (value - old_final + new_initial): the interval
-    across the change then gets the old meter's last part plus the new meter's first."""
+    across the change then gets the old meter's last part plus the new meter's first.
+    -> the carried points with those predecessors."""
     opts = src.options
     firsts = (
         regs.filter(pl.col("meter").is_in(list(opts.replacements)))
         .group_by("meter")
         .agg(pl.col("ts").min())
     )
+    # The few carried points of the meters concerned, as {meter: (ts, value)}.
+    olds = {r[0] for m in firsts["meter"] for r in opts.replacements[m]}
+    known = {
+        m: (_EPOCH + timedelta(microseconds=ct), cv)
+        for m, ct, cv in carry.filter(pl.col("meter").is_in([*olds, *firsts["meter"]]))
+        .select("meter", "_ct", "_cv")
+        .iter_rows()
+    }
+    moved = []
     for meter, first in firsts.iter_rows():
         records = [r for r in opts.replacements[meter] if r[1] <= first and r[0] != meter]
         if not records:
             continue
         old, at, old_final, new_initial = max(records, key=lambda r: r[1])
-        if meter in carry and carry[meter][0] >= at:
+        if meter in known and known[meter][0] >= at:
             continue  # already past the change
         found = []
         mine = regs.filter((pl.col("meter") == old) & (pl.col("ts") <= at))
         if mine.height:
             found.append(mine.sort("ts").row(-1, named=True))
-        if old in carry and carry[old][0] <= at:
-            found.append({"ts": carry[old][0], "value": carry[old][1]})
+        if old in known and known[old][0] <= at:
+            found.append({"ts": known[old][0], "value": known[old][1]})
         if not found and opts.previous is not None:
             prev = opts.previous([old], at - timedelta(hours=2), at + timedelta(microseconds=1))
             if prev is not None and prev.height:
@@ -380,8 +422,12 @@ def _across_replacements(src: Source, regs: pl.DataFrame, carry: dict) -> None:
                     found.append(prev.row(-1, named=True))
         if found:
             last = max(found, key=lambda r: r["ts"])
-            carry[meter] = (last["ts"], last["value"] - old_final + new_initial)
+            known[meter] = (last["ts"], last["value"] - old_final + new_initial)
+            moved.append((meter, _us(last["ts"]), float(known[meter][1])))
             src.register_notes["replaced_record"] = src.register_notes.get("replaced_record", 0) + 1
+    if not moved:
+        return carry
+    return _merge_carry(carry, pl.DataFrame(moved, schema=_empty_carry().schema, orient="row"))
 
 
 def _count(notes: list[tuple]) -> dict[str, int]:

@@ -51,8 +51,9 @@ class Source:
     _ignored: list[tuple[str, str]] = field(default_factory=list)  # (header, why)
     _factors: dict[str, float] = field(default_factory=dict)  # register column -> to kWh
     _start_labelled: bool = False  # point labels 0:00 … 23:45 (not 0:15 … 24:00)
-    # Interval registers: the last accepted point per meter, per flow, across chunks.
-    _carry: dict[str, dict] = field(default_factory=dict)
+    # Interval registers: the last accepted point per meter, per flow, across chunks (a frame:
+    # meter, _ct as µs since the epoch, _cv).
+    _carry: dict[str, object] = field(default_factory=dict)
     register_notes: dict[str, int] = field(default_factory=dict)  # rollover/replaced -> count
     skipped_rows: dict[str, int] = field(default_factory=dict)  # e.g. reactive rows of a wide file
 
