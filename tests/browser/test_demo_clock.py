@@ -94,13 +94,19 @@ def test_the_demo_opens_with_its_clock_at_the_wall_clock(chromium, tmp_path):
             sign_in(page, base, "operator")
             assert page.url.endswith("/alerts/")
             # The catch-up raised alerts before the duty room opened: the queue is not empty,
-            # and each one started within the hours caught up on, none in the future.
+            # none started in the future, the incidents of the hours caught up on are there,
+            # and nothing is dated on a clock days behind. (A quiet spell raised in the catch-up
+            # may have begun before it, in the warm-up's last day: its "since" is its start.)
             ages = page.locator("#queue-rows td.age")
             assert ages.count() >= 1, "".join(lines)
             now = datetime.now(tz).replace(tzinfo=None)
-            for title in ages.evaluate_all("tds => tds.map(td => td.title)"):
-                started = datetime.strptime(title, "%Y-%m-%d %H:%M")
-                assert now - timedelta(hours=CATCH_UP_HOURS + 1) < started <= now, title
+            started = [
+                datetime.strptime(title, "%Y-%m-%d %H:%M")
+                for title in ages.evaluate_all("tds => tds.map(td => td.title)")
+            ]
+            assert all(now - timedelta(hours=30) < t <= now for t in started), started
+            recent = now - timedelta(hours=CATCH_UP_HOURS + 1)
+            assert any(t > recent for t in started), started
             shot(page, f"demo-queue-{lang}")
             # A home's case (a row naming its resident, not an area's outage) and its chart:
             # the latest reading is minutes old, not stale.
