@@ -14,6 +14,7 @@ Cases (each in its own process, so its peak RSS is its own), 100,000 meters x 1 
 
     .venv/bin/python bench/registers.py              # all cases
     .venv/bin/python bench/registers.py long-csv     # one case
+    LIANXIN_BENCH_METERS=200 .venv/bin/python bench/registers.py daily-drop   # a quick try
 
 Readings/s counts the registers read (the interval energies derived from them are written too).
 Targets (issue 17): >= 1 M readings/s long Parquet/CSV, >= 0.5 M/s XLSX (measure and say).
@@ -29,7 +30,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-N_METERS = 100_000
+N_METERS = int(os.environ.get("LIANXIN_BENCH_METERS", "100000"))
 DAY = date(2024, 3, 1)
 WORK = Path(os.environ.get("LIANXIN_BENCH_DIR") or tempfile.gettempdir()) / "lianxin-bench-reg"
 
@@ -232,17 +233,7 @@ def run_cli(case: str):
     setup_home(home, N_METERS)
     shutil.rmtree(home / "readings", ignore_errors=True)
     env = {**os.environ, "LIANXIN_HOME": str(home)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "lianxin", "import", str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    dt = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    out, dt, cpu, after = _timed([sys.executable, "-m", "lianxin", "import", str(path)], env)
     regs = N_METERS * (97 if case.startswith("long") else 96)
     words = [line.split() for line in out.stdout.splitlines()]
     rejected = [w for w in words if w[:1] == ["rejected"]]
@@ -255,6 +246,18 @@ def run_cli(case: str):
         f"{os.getloadavg()[0]:.1f}; exit {out.returncode})",
         flush=True,
     )
+
+
+def _timed(cmd: list[str], env: dict) -> tuple:
+    """Run a whole command as a user does: (its result, wall s, CPU s of the child, the
+    children's rusage after it, whose ru_maxrss is the peak RSS)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return out, dt, cpu, after
 
 
 def daily_drop():
@@ -271,18 +274,8 @@ def daily_drop():
         (drop / f"sgcc_96_{day:%Y%m%d}.csv").write_bytes(data)
     env = {**os.environ, "LIANXIN_HOME": str(home)}
     lianxin = [sys.executable, "-m", "lianxin"]
-    t0 = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(
-        [*lianxin, "watch", str(drop), "--once", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dt = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    out, dt, cpu, after = _timed([*lianxin, "watch", str(drop), "--once", "--quiet"], env)
+    out.check_returncode()
     print(
         f"{'daily-drop':<13} lianxin watch --once: 2 files x {N_METERS:,} meters x 96 registers "
         f"in {dt:6.1f} s = {2 * N_METERS * 96 / dt:>10,.0f} readings/s (whole command; CPU "
