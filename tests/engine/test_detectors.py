@@ -56,6 +56,31 @@ def test_grid_outage_replaces_the_homes_no_power(town):
     assert [x.event for x in findings if x.finding_id == g.finding_id] == ["raised", "resolved"]
 
 
+def test_a_coarse_register_meter_reads_a_short_zero_as_under_one_step_not_as_no_power(town):
+    # h1's readings are differences of 0.1 kWh registers (the registry's resolution, given to
+    # a replay with the topology as Spark and `lianxin replay --topology` do): a half hour at
+    # zero is under 200 W, ordinary; the register standing still for hours is under 10 W.
+    df = edit(town, "h1", at(20, 2), at(20, 3), pl.lit(0.0))
+    df = edit(df, "h1", at(20, 10), at(20, 22), pl.lit(0.0))
+    homes = [f"h{i}" for i in range(6)]
+    topo = pl.DataFrame(
+        {
+            "household_id": homes,
+            "transformer_area": homes,
+            "resolution_kwh": [None, 0.1] + [None] * 4,
+        }
+    )
+    (f,) = raised(replay(df, topology=topo), "no_power", "h1")
+    assert local(f.started_at) == at(20, 10)
+    # 0.1 kWh under 10 W takes 10 h: raised when the zero run exceeds it, not at the first zero.
+    assert local(f.detected_at) == at(20, 20, 30)
+    assert "has not moved by its smallest step (0.1 kWh) in 10.5 h, under 10 W" in f.reason_en
+    # Without the registry's resolution the same readings are no power at the first zero.
+    first = [local(x.detected_at) for x in raised(replay(df, topology=topo.drop("resolution_kwh")),
+                                                  "no_power", "h1")]  # fmt: skip
+    assert first == [at(20, 2, 30), at(20, 10, 30)]
+
+
 def test_one_home_dark_in_a_lit_area_is_no_power(town):
     df = edit(town, "h4", at(21, 2), at(21, 8), pl.lit(0.0))
     topo = pl.DataFrame({"household_id": [f"h{i}" for i in range(6)], "transformer_area": "A"})

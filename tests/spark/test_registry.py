@@ -27,6 +27,7 @@ def test_registry_writes_every_meter_with_its_home_area_and_account(tmp_path, ca
         "interval_s": one.interval_minutes * 60,
         "transformer_area": one.household.transformer_area.code,
         "account": one.account_number,
+        "resolution_kwh": one.resolution_kwh,
     }
     assert pl.read_parquet(s).height == CareRecipient.objects.count()
     assert f"wrote {meters.height:,} meters of" in capsys.readouterr().out

@@ -172,6 +172,13 @@ class Meter(models.Model):
         _("interval (minutes)"), choices=INTERVAL_CHOICES, default=15
     )
     prepaid = models.BooleanField(_("prepaid"), default=False)  # 费控 / 预付费
+    # The smallest step of its register readings (示值, e.g. 0.01 kWh), set by the import of
+    # register files: interval energy taken from them is a multiple of it, so a zero there
+    # means "less than one step", which the engine must not read as no supply at once.
+    resolution_kwh = models.FloatField(
+        _("register resolution (kWh)"), null=True, blank=True,
+        help_text=_("Set by imports of register readings (示值); empty for interval meters."),
+    )  # fmt: skip
     installed_on = models.DateField(_("installed on"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
 

@@ -16,6 +16,7 @@ METERS_SCHEMA = {
     "interval_s": pl.Int64,
     "transformer_area": pl.String,
     "account": pl.String,
+    "resolution_kwh": pl.Float64,
 }
 SETTINGS_SCHEMA = {
     "household_id": pl.String,
@@ -38,11 +39,12 @@ def meters_frame() -> pl.DataFrame:
             "interval_minutes",
             "household__transformer_area__code",
             "account_number",
+            "resolution_kwh",
         )
     )
     if not rows:
         return pl.DataFrame(schema=METERS_SCHEMA)
-    number, household, kind, minutes, area, account = zip(*rows, strict=True)
+    number, household, kind, minutes, area, account, resolution = zip(*rows, strict=True)
     return pl.DataFrame(
         {
             "meter": list(number),
@@ -51,6 +53,7 @@ def meters_frame() -> pl.DataFrame:
             "interval_s": [m * 60 for m in minutes],
             "transformer_area": list(area),
             "account": list(account),
+            "resolution_kwh": list(resolution),
         },
         schema=METERS_SCHEMA,
     )

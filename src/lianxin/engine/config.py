@@ -93,6 +93,11 @@ class EngineConfig:
     # data_gap: no reading for this long (and at least `data_gap_intervals` intervals).
     data_gap_h: float = 2.0
     data_gap_intervals: int = 3
+    # no_power from a meter whose readings are register differences (示值) of a coarse
+    # resolution: a zero there means less than one resolution step was used, not no supply.
+    # A zero run is read as a lost supply only once it is long enough that the home used less
+    # than this on average (a fridge, a router and standby draw more than 10 W together).
+    no_power_min_draw_kw: float = 0.01
     # high_load: above the slot's usual high (`high_load_quantile` of its hourly means; 1.0 =
     # the highest in the history) plus margin,
     # continuously for `high_load_min_h` hours with `high_load_mean_excess_kw` on average.

@@ -61,6 +61,9 @@ BASE_FIELDS = {
     "quiet_since": (np.int64, (), 0),  # end of the latest activity (or start of data)
     "act_thr": (np.float32, (), np.nan),
     "zrun_cur": (np.float32, (), 0.0),  # current run of exact zeros, hours
+    # The resolution of the meter's readings (kWh) where they are register differences; 0 =
+    # fine (an interval meter): see EngineConfig.no_power_min_draw_kw.
+    "res_kwh": (np.float32, (), 0.0),
     "explained": (np.bool_, (), False),  # set per interval by detectors that explain silence
 }
 
@@ -160,10 +163,10 @@ class Engine:
         return len(self.ids)
 
     def register(self, homes: pl.DataFrame) -> None:
-        """Add meters: household_id; optional interval_s (default 1800), meter_kind and
-        transformer_area.
+        """Add meters: household_id; optional interval_s (default 1800), meter_kind,
+        transformer_area and resolution_kwh (of register-difference readings; null = fine).
 
-        Known rows are left as they are (their area is updated if given).
+        Known rows are left as they are (their area and resolution are updated if given).
         """
         cols = homes.columns
         hid = homes["household_id"].cast(pl.Utf8).to_list()
@@ -174,10 +177,12 @@ class Engine:
         areas = (
             homes["transformer_area"].to_list() if "transformer_area" in cols else [None] * len(hid)
         )
+        res = homes["resolution_kwh"].to_list() if "resolution_kwh" in cols else [None] * len(hid)
         # electricity first, so a home's primary row exists before its other meters point to it
         order = sorted(range(len(hid)), key=lambda i: kinds[i] != "electricity")
         new_keys: dict[str, int] = {}  # key -> position among the new rows
         new_rows = []
+        res_changed = False
         for i in order:
             h, k = hid[i], kinds[i] or "electricity"
             if k not in METER_KINDS:
@@ -186,6 +191,9 @@ class Engine:
             if key in self.index:
                 if areas[i] is not None:
                     self.a.area[self.index[key]] = self._area(areas[i])
+                if res[i] is not None and self.a.res_kwh[self.index[key]] != np.float32(res[i]):
+                    self.a.res_kwh[self.index[key]] = res[i]
+                    res_changed = True
                 continue
             if key in new_keys:
                 continue
@@ -194,8 +202,12 @@ class Engine:
             if owner == -1 and h in new_keys:
                 owner = self.n + new_keys[h]
             new_keys[key] = len(new_rows)
-            new_rows.append((h, METER_KINDS.index(k), int(ivs[i] or 1800), owner, areas[i]))
+            new_rows.append(
+                (h, METER_KINDS.index(k), int(ivs[i] or 1800), owner, areas[i], res[i] or 0.0)
+            )
         if not new_keys:
+            if res_changed:
+                self._derive()
             return
         base = self.n
         m = len(new_keys)
@@ -218,6 +230,7 @@ class Engine:
             if row[4] is not None:
                 a.area[base + j] = self._area(row[4])
         a.ih[base:] = a.interval_s[base:] / 3600.0
+        a.res_kwh[base:] = [row[5] for row in new_rows]
         a.act_thr[base:] = self._activity_threshold(np.full(m, np.nan, np.float32))
         self._derive()
         self._idmap()  # built here, with the rows, rather than in the first step()
@@ -235,6 +248,12 @@ class Engine:
         self.slot_mask = (np.uint64(1) << nslots) - np.uint64(1)  # half hours one interval covers
         self.slot_shift = nslots
         self.one_slot = bool((nslots == 1).all())
+        # The zero run (h) a coarse meter needs before its zeros say "no supply" (see power).
+        coarse = a.res_kwh > 0
+        self.zero_min_h = (
+            (a.res_kwh / np.float32(cfg.no_power_min_draw_kw)).astype(np.float32)
+            if coarse.any() else None
+        )  # fmt: skip
 
     def _area(self, name) -> int:
         name = str(name)

@@ -184,7 +184,14 @@ def _topology(topology: pl.DataFrame) -> pl.DataFrame:
             f"topology row {b['line']}: household {b['household_id']} is listed in two "
             "transformer areas"
         )
-    return t.unique("household_id", keep="first").select("household_id", "transformer_area")
+    t = t.unique("household_id", keep="first").select("household_id", "transformer_area")
+    if "resolution_kwh" in topology.columns:
+        # The registry's register resolution of each home's meters (the coarsest of a 换表 pair).
+        res = topology.group_by(pl.col("household_id").cast(pl.Utf8)).agg(
+            pl.col("resolution_kwh").cast(pl.Float64).max()
+        )
+        t = t.join(res, on="household_id", how="left", maintain_order="left")
+    return t
 
 
 def _events(eng: Engine, events, tz):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -118,6 +119,8 @@ class Directory:
         self.register_unknown = register_unknown
         self.summary = summary
         self.known: dict[str, str] = {}  # meter number -> account number
+        self.resolution: dict[str, float | None] = {}  # meter number -> its resolution_kwh
+        self.resolution_set: Counter[float] = Counter()  # resolution -> meters it was set for
         self.absent: set[str] = set()
         self.by_household: dict[tuple[str, str], str] = {}  # (household code, kind) -> meter
 
@@ -130,17 +133,45 @@ class Directory:
         qn = connection.ops.quote_name
         number = qn(Meter._meta.get_field("number").column)
         account = qn(Meter._meta.get_field("account_number").column)
+        res = qn(Meter._meta.get_field("resolution_kwh").column)
         table = qn(Meter._meta.db_table)
         with connection.cursor() as cur:
             for i in range(0, len(todo), 5000):
                 part = todo[i : i + 5000]
                 marks = ", ".join(["%s"] * len(part))
                 cur.execute(
-                    f"SELECT {number}, {account} FROM {table} WHERE {number} IN ({marks})", part
+                    f"SELECT {number}, {account}, {res} FROM {table} WHERE {number} IN ({marks})",
+                    part,
                 )
-                found = dict(cur.fetchall())
+                rows = cur.fetchall()
+                found = {n: a for n, a, _ in rows}
                 self.known.update(found)
+                self.resolution.update((n, r) for n, _, r in rows)
                 self.absent.update(n for n in part if n not in found)
+
+    def set_resolution(self, numbers: list[str], resolution: float) -> None:
+        """Record the register resolution of these (known) meters where it changed, so the
+        engine reads their zero differences as "under one step" (see Meter.resolution_kwh)."""
+        changed = [
+            n for n in numbers if n in self.known and self.resolution.get(n) != resolution
+        ]  # fmt: skip
+        if not changed:
+            return
+        qn = connection.ops.quote_name
+        number = qn(Meter._meta.get_field("number").column)
+        res = qn(Meter._meta.get_field("resolution_kwh").column)
+        table = qn(Meter._meta.db_table)
+        with transaction.atomic(), connection.cursor() as cur:
+            for i in range(0, len(changed), 5000):
+                part = changed[i : i + 5000]
+                marks = ", ".join(["%s"] * len(part))
+                cur.execute(
+                    f"UPDATE {table} SET {res} = %s WHERE {number} IN ({marks})",
+                    [resolution, *part],
+                )
+            _registry_changed()
+        self.resolution.update((n, resolution) for n in changed)
+        self.resolution_set[resolution] += len(changed)
 
     def meters_of_households(self, codes: list[str], kinds: dict[str, str]) -> dict[str, str]:
         todo = [c for c in codes if (c, kinds[c]) not in self.by_household]
@@ -190,6 +221,7 @@ class Directory:
                 )
             )
             self.known[row["meter"]] = account
+            self.resolution[row["meter"]] = None
             self.absent.discard(row["meter"])
             self.by_household[(code, kind)] = row["meter"]
         Meter.objects.bulk_create(meters, batch_size=1000)
@@ -485,6 +517,14 @@ def import_file(
         summary.description = source.describe()
         summary.columns = source.columns_note()
         _register_notes(source, summary)
+        for resolution, meters in sorted(directory.resolution_set.items()):
+            summary.notes.append(
+                f"register resolution {resolution:g} kWh recorded for {meters:,} meters (from "
+                "the decimals the registers are written with: an interval of equal registers "
+                "used less than that)"
+                if resolution
+                else f"registers of {meters:,} meters are written finer than 0.000001 kWh"
+            )
     except FileError as exc:
         summary.error = str(exc).removeprefix(f"{path}: ")
     except BaseException as exc:
@@ -562,6 +602,10 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
         info = known_from.filter(pl.col("meter").is_in(unknown)).unique("meter", keep="first")
         directory.register(info)
         unknown = [n for n in unknown if n not in directory.known]  # e.g. a number too long
+    if batch.kind == "interval_registers":
+        resolution = register_resolution(recs)
+        if resolution is not None:
+            directory.set_resolution(numbers, resolution)
     known = recs["meter"].is_in(unknown).not_()
     rejected = recs.filter(~known)
     batch.held = rejected
@@ -571,6 +615,28 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
             account=pl.col("meter").replace_strict(directory.known, default=None)
         ).drop("meter", "_by_meter")
     return _unknown_rejections(rejected, "meter", headers.get("meter", "meter"), "meter")
+
+
+def register_resolution(recs: pl.DataFrame) -> float | None:
+    """The smallest step (kWh) of a batch's forward registers, from the decimals they are
+    written with: 0.01 for "2214.11", 0.0001 for "2214.1125"; 0.0 for finer than 10⁻⁶ kWh.
+    Taken over up to 20,000 rows spread across the batch: an export prints every meter's
+    registers alike, and a register value that happens to end in 0 ("2214.10") must not make
+    the step look coarser than it is, which one meter's few values could. None when the batch
+    has too few distinct registers to tell."""
+    step = max(1, recs.height // 20_000)
+    sample = recs.gather_every(step).filter(pl.col("unit") == "kWh reg")["value"].to_numpy()
+    sample = np.unique(sample[np.isfinite(sample)])
+    if len(sample) < 8:
+        return None
+    decimals = np.full(len(sample), 7)
+    for k in range(6, -1, -1):
+        scaled = sample * 10.0**k
+        # Within a thousandth of a whole number: float noise (2214.11 * 100 = 221411.00000000003)
+        # is far below that, one more decimal digit is at least a tenth.
+        decimals[np.abs(scaled - np.rint(scaled)) < 1e-3] = k
+    most = int(decimals.max())
+    return 0.0 if most > 6 else 10.0**-most
 
 
 def _resolve_households(batch: Batch, directory: Directory, headers) -> pl.DataFrame:

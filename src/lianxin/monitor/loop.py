@@ -422,12 +422,17 @@ class Monitor:
         self._counts = self._registry_counts()
         self._synced_at = time.monotonic()
         meters = meters_frame()
-        self.meters = meters.drop("account")
+        self.meters = meters.drop("account", "resolution_kwh")
         if meters.is_empty():
             return
         self.accounts = meterdata.accounts_of(meters)
-        homes = self.meters.unique(
-            ["household_id", "meter_kind"], keep="first", maintain_order=True
+        # A home's readings are judged at the coarsest resolution of its meters (a 换表 pair).
+        homes = (
+            meters.drop("account")
+            .with_columns(
+                pl.col("resolution_kwh").fill_null(0.0).max().over("household_id", "meter_kind")
+            )
+            .unique(["household_id", "meter_kind"], keep="first", maintain_order=True)
         )
         # One meter per home and kind (no replaced meter still reporting): an interval's
         # readings need no summing per home when they are in one unit (see _readings).
@@ -449,7 +454,8 @@ class Monitor:
         self._settings = settings
 
     def _unregistered(self, homes: pl.DataFrame) -> pl.DataFrame:
-        """The rows of `homes` the engine does not have, or has in another transformer area."""
+        """The rows of `homes` the engine does not have, or has in another transformer area
+        or at another register resolution."""
         eng = self.engine
         keyed = homes.with_columns(
             key=pl.when(pl.col("meter_kind") == "electricity")
@@ -465,7 +471,10 @@ class Monitor:
         moved = pl.col("transformer_area").is_not_null() & pl.col("transformer_area").ne_missing(
             pl.lit(current)
         )
-        return keyed.filter(pl.col("row").is_null() | moved).drop("key", "row")
+        res = np.zeros(len(rows), np.float32)
+        res[known] = eng.a.res_kwh[rows[known]]
+        rescaled = pl.col("resolution_kwh").cast(pl.Float32) != pl.lit(res)
+        return keyed.filter(pl.col("row").is_null() | moved | rescaled).drop("key", "row")
 
     def _add_to_record(self, name: str, frame: pl.DataFrame) -> None:
         held = self._record.get(name)

@@ -224,7 +224,10 @@ def spark_replay(
     if store is not None and topology is None and meters is not None:
         # The registry knows each home's transformer area.
         if "transformer_area" in meters.columns:
-            topology = meters.select("household_id", "transformer_area").drop_nulls()
+            topology = meters.select(
+                "household_id", "transformer_area",
+                *(["resolution_kwh"] if "resolution_kwh" in meters.columns else []),
+            ).drop_nulls("transformer_area")  # fmt: skip
     previous = _manifest(spark, continue_from) if continue_from else None
     if previous:
         if shards and shards != previous["shards"]:
@@ -265,9 +268,14 @@ def spark_replay(
         rd = rd.select(*keep).withColumn("household_id", F.col("household_id").cast("string"))
 
     topo = topology.select(
-        pl.col("household_id").cast(pl.Utf8), pl.col("transformer_area").cast(pl.Utf8)
+        pl.col("household_id").cast(pl.Utf8), pl.col("transformer_area").cast(pl.Utf8),
+        *([pl.col("resolution_kwh").cast(pl.Float64).max().over(pl.col("household_id"))]
+          if "resolution_kwh" in topology.columns else []),
     ).unique("household_id", keep="first") if topology is not None else None  # fmt: skip
-    areas = dict(topo.iter_rows()) if topo is not None else {}
+    areas = (
+        dict(topo.select("household_id", "transformer_area").iter_rows())
+        if topo is not None else {}
+    )  # fmt: skip
     side = {
         name: _by_shard(frame, areas, shards)
         for name, frame in (
@@ -275,7 +283,8 @@ def spark_replay(
         )
     }  # fmt: skip
     if topo is not None and topo.height:
-        rd = rd.join(F.broadcast(spark.createDataFrame(topo.to_arrow())), "household_id", "left")
+        areas_df = spark.createDataFrame(topo.select("household_id", "transformer_area").to_arrow())
+        rd = rd.join(F.broadcast(areas_df), "household_id", "left")
     else:
         rd = rd.withColumn("transformer_area", F.lit(None).cast("string"))
     key = F.coalesce(F.col("transformer_area"), F.col("household_id")).cast("binary")

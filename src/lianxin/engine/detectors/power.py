@@ -52,7 +52,9 @@ def tick(eng, t) -> list:
         any_off = np.count_nonzero(off) > 0
     cuts = np.count_nonzero(a.cut_open) + np.count_nonzero(a.cut_until) > 0
     areas = len(eng.area_names) > 0
-    zero_long = a.zrun_cur > a.zero_thr_h + 1e-3
+    # (A coarse register meter's zeros count only once the run is long enough: see config.)
+    zthr = a.zero_thr_h if eng.zero_min_h is None else np.maximum(a.zero_thr_h, eng.zero_min_h)
+    zero_long = a.zrun_cur > zthr + 1e-3
     lost = a.zrun_cur > 0
     if any_off:
         lost |= off
@@ -133,10 +135,28 @@ def _no_power(eng, r):
     if a.off_event[r]:
         en = f"Power lost at this home since {w_en}: the meter sent a power-off signal"
         zh = f"自{w_zh}起该户停电：电表发出断电信号"
+    elif a.res_kwh[r] > 0:
+        step, still = float(a.res_kwh[r]), float(a.zrun_cur[r])
+        z_en, z_zh = hours(still)
+        watts = f"{step * 1000 / still:.0f}"
+        en = (
+            f"Power lost at this home since {w_en}: the meter's register has not moved by its "
+            f"smallest step ({step:g} kWh) in {z_en}, under {watts} W on average"
+        )
+        zh = (
+            f"自{w_zh}起该户停电：电表示值{z_zh}内未走动"
+            f"（最小刻度{step:g}千瓦时，平均不足{watts}瓦）"
+        )
     else:
         en = f"Power lost at this home since {w_en}: the meter reads zero"
         zh = f"自{w_zh}起该户停电：电表读数为零"
-    if usual <= 0:
+    if a.res_kwh[r] > 0 and not a.off_event[r]:
+        # Its zeros are steps too small to show: how long the register has stood still before.
+        before = float(np.nanmax(a.zrun_ring[r], initial=0.0))
+        b_en, b_zh = hours(before)
+        en += f"; its longest standstill in the last {days} days was {b_en}."
+        zh += f"；过去{days}天示值最长停走{b_zh}。"
+    elif usual <= 0:
         en += f"; in the last {days} days it never read zero (a fridge always draws)."
         zh += f"；过去{days}天从未出现零读数（冰箱始终在用电）。"
     else:
