@@ -69,6 +69,10 @@ def apply_findings(
     # Grid outages raised first: the homes' alarms of the same step then open already
     # inhibited, and no per-home notification has to wait to see whether an outage covers it.
     findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
+    known = _Known(findings)
+    # First the findings that touch no alert (most of a burst), recorded together; which ones
+    # they are does not depend on the others, so they need not wait their turn.
+    findings = _apply_unwatched(findings, now, known)
     # One transaction per STEP_CHUNK findings, a savepoint per finding: what apps above write
     # about these alerts (notify's outbox) is gathered and written once, at the chunk's end,
     # and commits or rolls back with them. Chunks, so that a catch-up step of thousands of
@@ -83,7 +87,7 @@ def apply_findings(
                 step.send(sender=Alert, phase="begin", now=now)
                 if i == 0:
                     release_expired_silences(now)
-                _apply_chunk(chunk, now, skipped, touched, seen)
+                _apply_chunk(chunk, now, skipped, touched, seen, known)
                 if i == len(chunks) - 1:
                     # After the findings: a clear among them (the data since a close) stops
                     # its re-raise.
@@ -95,36 +99,53 @@ def apply_findings(
 
 
 STEP_CHUNK = 250
+# Findings that touch no alert are recorded this many to a transaction (~0.1 s each).
+QUIET_CHUNK = 5000
+
+
+def _batches(values) -> list[list]:
+    """`values` in lists short enough for one IN (...) each (SQLite allows 999 parameters in
+    older builds)."""
+    values = list(values)
+    size = min(connection.features.max_query_params or 5000, 5000) - 50
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 class _Known:
-    """What the step's findings need to look up, read with one query each for the whole chunk
-    instead of per finding: which findings were applied already, the homes they name (code ->
-    (pk, transformer area pk)) and which of those have someone enrolled with consent. Homes as
-    tuples, not model instances: a burst names tens of thousands of homes and only the ~1 %
-    watched ones open alerts; those are read as instances when first needed (`home`)."""
+    """What the step's findings need to look up, read with one query each (per few thousand
+    findings) for the whole step instead of per finding: which findings were applied already,
+    the homes they name (code -> (pk, transformer area pk)) and which of those have someone
+    enrolled with consent. Homes as tuples, not model instances: a burst names tens of
+    thousands of homes and only the ~1 % watched ones open alerts; those are read as
+    instances when first needed (`home`)."""
 
     def __init__(self, findings: list[Finding]):
-        ids = {f.finding_id for f in findings}
-        self.applied = set(
-            AppliedFinding.objects.filter(finding_id__in=ids).values_list("finding_id", "event")
-        )
-        codes = {f.household_id for f in findings if f.household_id}
-        self.homes = {
-            code: (pk, ta)
-            for code, pk, ta in Household.objects.filter(code__in=codes)
-            .order_by()
-            .values_list("code", "pk", "transformer_area_id")
-        }
-        self.watched = set(
-            CareRecipient.objects.filter(
-                household_id__in=[pk for pk, _ta in self.homes.values()],
-                consents__scope=Consent.Scope.MONITORING,
-                consents__withdrawn_at__isnull=True,
+        self.applied = set()
+        for ids in _batches({f.finding_id for f in findings}):
+            self.applied.update(
+                AppliedFinding.objects.filter(finding_id__in=ids)
+                .order_by()
+                .values_list("finding_id", "event")
             )
-            .order_by()
-            .values_list("household_id", flat=True)
-        )
+        self.homes = {}
+        for codes in _batches({f.household_id for f in findings if f.household_id}):
+            self.homes.update(
+                (code, (pk, ta))
+                for code, pk, ta in Household.objects.filter(code__in=codes)
+                .order_by()
+                .values_list("code", "pk", "transformer_area_id")
+            )
+        self.watched = set()
+        for pks in _batches(pk for pk, _ta in self.homes.values()):
+            self.watched.update(
+                CareRecipient.objects.filter(
+                    household_id__in=pks,
+                    consents__scope=Consent.Scope.MONITORING,
+                    consents__withdrawn_at__isnull=True,
+                )
+                .order_by()
+                .values_list("household_id", flat=True)
+            )
         self._instances: dict[str, Household] | None = None
 
     def is_watched(self, code: str | None) -> bool:
@@ -132,14 +153,13 @@ class _Known:
         return home is not None and home[0] in self.watched
 
     def home(self, code: str) -> Household | None:
-        """The home as an instance (with its transformer area); the chunk's watched homes are
+        """The home as an instance (with its transformer area); the step's watched homes are
         read together at the first call, any other on its own."""
         if self._instances is None:
             self._instances = {
                 h.code: h
-                for h in Household.objects.filter(pk__in=self.watched).select_related(
-                    "transformer_area"
-                )
+                for pks in _batches(self.watched)
+                for h in Household.objects.filter(pk__in=pks).select_related("transformer_area")
             }
         if code not in self._instances and code in self.homes:
             self._instances[code] = (
@@ -148,11 +168,9 @@ class _Known:
         return self._instances.get(code)
 
 
-def _apply_chunk(findings, now, skipped, touched: list[Alert], seen: set[int]) -> None:
-    known = _Known(findings)
-    rest = _apply_unwatched(findings, now, known)
-    opened = _open_together(rest, now, known)
-    for finding in rest:
+def _apply_chunk(findings, now, skipped, touched: list[Alert], seen: set[int], known) -> None:
+    opened = _open_together(findings, now, known)
+    for finding in findings:
         if id(finding) in opened:
             touched.append(opened[id(finding)])
             seen.add(opened[id(finding)].pk)
@@ -190,12 +208,12 @@ def _apply_chunk(findings, now, skipped, touched: list[Alert], seen: set[int]) -
 
 
 def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Finding]:
-    """Record as applied, in one insert and without a savepoint each, the findings that open,
-    update and clear no alert: about a known home where nobody is enrolled with consent to
-    monitoring (most of a burst at a million homes, where ~1 % of homes are), raised, or
-    cleared with no alert of theirs to clear (one raised before a consent was withdrawn is
-    still cleared one by one). Exactly what _apply_one would record for them. Returns the
-    other findings, to be applied one by one."""
+    """Record as applied, with one insert per QUIET_CHUNK findings in a transaction of its own
+    and without a savepoint each, the findings that open, update and clear no alert: about a
+    known home where nobody is enrolled with consent to monitoring (most of a burst at a
+    million homes, where ~1 % of homes are), raised, or cleared with no alert of theirs to
+    clear (one raised before a consent was withdrawn is still cleared one by one). Exactly what
+    _apply_one would record for them. Returns the other findings, to be applied one by one."""
     candidates = [
         f
         for f in findings
@@ -206,18 +224,18 @@ def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Findin
     ]
     clears = [f for f in candidates if f.event != "raised"]
     with_alert, open_keys = set(), set()
-    if clears:
-        with_alert = set(
-            AppliedFinding.objects.filter(
-                finding_id__in={f.finding_id for f in clears},
-                event="raised",
-                alert__isnull=False,
-            ).values_list("finding_id", flat=True)
+    for ids in _batches({f.finding_id for f in clears}):
+        with_alert.update(
+            AppliedFinding.objects.filter(finding_id__in=ids, event="raised", alert__isnull=False)
+            .order_by()
+            .values_list("finding_id", flat=True)
         )
-        open_keys = set(
-            Alert.objects.filter(
-                key__in={alert_key(f) for f in clears}, status__in=NOT_RESOLVED
-            ).values_list("key", flat=True)
+    for keys in _batches({alert_key(f) for f in clears}):
+        open_keys.update(
+            Alert.objects.filter(key__in=keys)
+            .exclude(status=Status.RESOLVED)  # the partial unique index's condition
+            .order_by()
+            .values_list("key", flat=True)
         )
     chosen = {id(f) for f in candidates}
     quiet: dict[tuple[str, str], Finding] = {}
@@ -229,10 +247,14 @@ def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Findin
             rest.append(f)
         else:
             quiet.setdefault((f.finding_id, f.event), f)  # the same finding twice: once
-    if quiet:
-        # Conflicts ignored: a second monitor that recorded one of them at the same instant.
-        _record_applied([(f, None) for f in quiet.values()], now, ignore_conflicts=True)
-        known.applied |= set(quiet)
+    items = list(quiet.items())
+    for i in range(0, len(items), QUIET_CHUNK):
+        with transaction.atomic():
+            # Conflicts ignored: a second monitor that recorded one at the same instant.
+            _record_applied(
+                [(f, None) for _once, f in items[i : i + QUIET_CHUNK]], now, ignore_conflicts=True
+            )
+        known.applied.update(once for once, _f in items[i : i + QUIET_CHUNK])
     return rest
 
 
