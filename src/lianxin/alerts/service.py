@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, When
+from django.db.models import Case, Exists, OuterRef, When
 from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -73,6 +73,7 @@ def apply_findings(
     # First the findings that touch no alert (most of a burst), recorded together; which ones
     # they are does not depend on the others, so they need not wait their turn.
     findings = _apply_unwatched(findings, now, known)
+    known.read_applied(findings)
     # One transaction per STEP_CHUNK findings, a savepoint per finding: what apps above write
     # about these alerts (notify's outbox) is gathered and written once, at the chunk's end,
     # and commits or rolls back with them. Chunks, so that a catch-up step of thousands of
@@ -112,41 +113,43 @@ def _batches(values) -> list[list]:
 
 
 class _Known:
-    """What the step's findings need to look up, read with one query each (per few thousand
-    findings) for the whole step instead of per finding: which findings were applied already,
-    the homes they name (code -> (pk, transformer area pk)) and which of those have someone
-    enrolled with consent. Homes as tuples, not model instances: a burst names tens of
-    thousands of homes and only the ~1 % watched ones open alerts; those are read as
-    instances when first needed (`home`)."""
+    """What the step's findings need to look up, read with one query (per few thousand
+    findings) for the whole step instead of per finding: the homes they name (code -> (pk,
+    transformer area pk)), which of those have someone enrolled with consent, and
+    (read_applied) which findings were applied already. Homes as tuples, not model instances:
+    a burst names tens of thousands of homes and only the ~1 % watched ones open alerts; those
+    are read as instances when first needed (`home`)."""
 
     def __init__(self, findings: list[Finding]):
-        self.applied = set()
+        watching = CareRecipient.objects.filter(
+            household=OuterRef("pk"),
+            consents__scope=Consent.Scope.MONITORING,
+            consents__withdrawn_at__isnull=True,
+        )
+        self.homes: dict[str, tuple[int, int]] = {}
+        self.watched: set[int] = set()
+        for codes in _batches({f.household_id for f in findings if f.household_id}):
+            for code, pk, ta, watched in (
+                Household.objects.filter(code__in=codes)
+                .annotate(watched=Exists(watching))
+                .order_by()
+                .values_list("code", "pk", "transformer_area_id", "watched")
+            ):
+                self.homes[code] = (pk, ta)
+                if watched:
+                    self.watched.add(pk)
+        self.applied: set[tuple[str, str]] = set()
+        self._instances: dict[str, Household] | None = None
+
+    def read_applied(self, findings: list[Finding]):
+        """Which of `findings` were applied already (the findings recorded together need not
+        ask: their insert skips those recorded before)."""
         for ids in _batches({f.finding_id for f in findings}):
             self.applied.update(
                 AppliedFinding.objects.filter(finding_id__in=ids)
                 .order_by()
                 .values_list("finding_id", "event")
             )
-        self.homes = {}
-        for codes in _batches({f.household_id for f in findings if f.household_id}):
-            self.homes.update(
-                (code, (pk, ta))
-                for code, pk, ta in Household.objects.filter(code__in=codes)
-                .order_by()
-                .values_list("code", "pk", "transformer_area_id")
-            )
-        self.watched = set()
-        for pks in _batches(pk for pk, _ta in self.homes.values()):
-            self.watched.update(
-                CareRecipient.objects.filter(
-                    household_id__in=pks,
-                    consents__scope=Consent.Scope.MONITORING,
-                    consents__withdrawn_at__isnull=True,
-                )
-                .order_by()
-                .values_list("household_id", flat=True)
-            )
-        self._instances: dict[str, Household] | None = None
 
     def is_watched(self, code: str | None) -> bool:
         home = self.homes.get(code)
@@ -213,14 +216,14 @@ def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Findin
     known home where nobody is enrolled with consent to monitoring (most of a burst at a
     million homes, where ~1 % of homes are), raised, or cleared with no alert of theirs to
     clear (one raised before a consent was withdrawn is still cleared one by one). Exactly what
-    _apply_one would record for them. Returns the other findings, to be applied one by one."""
+    _apply_one would record for them; one recorded before is skipped by the insert, as
+    _apply_one skips it. Returns the other findings, to be applied one by one."""
     candidates = [
         f
         for f in findings
         if f.kind != Kind.GRID_OUTAGE
         and f.household_id in known.homes
         and not known.is_watched(f.household_id)
-        and (f.finding_id, f.event) not in known.applied
     ]
     clears = [f for f in candidates if f.event != "raised"]
     with_alert, open_keys = set(), set()
@@ -273,14 +276,11 @@ def _record_applied(rows: list[tuple[Finding, int | None]], now, ignore_conflict
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     ) + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
     at = fields[3].get_db_prep_save(now, connection)
-    as_json = fields[4].get_db_prep_save
+    adapt, encoder = connection.ops.adapt_json_value, fields[4].encoder  # what the field does
     with connection.cursor() as cursor:
         cursor.executemany(
             sql,
-            [
-                (f.finding_id, f.event, alert, at, as_json(f.to_dict(), connection))
-                for f, alert in rows
-            ],
+            [(f.finding_id, f.event, alert, at, adapt(f.to_dict(), encoder)) for f, alert in rows],
         )
 
 
