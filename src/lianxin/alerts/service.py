@@ -7,12 +7,14 @@ The monitor calls apply_findings(findings) and nothing else. It is idempotent on
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Case, When
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Case, Exists, OuterRef, When
+from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,6 +25,7 @@ from lianxin.alerts.models import (
     RERAISE_KINDS,
     Action,
     Alert,
+    AlertEvent,
     AppliedFinding,
     AwayPeriod,
     Outcome,
@@ -66,6 +69,11 @@ def apply_findings(
     # Grid outages raised first: the homes' alarms of the same step then open already
     # inhibited, and no per-home notification has to wait to see whether an outage covers it.
     findings = sorted(findings, key=lambda f: (f.kind, f.event) != (Kind.GRID_OUTAGE, "raised"))
+    known = _Known(findings)
+    # First the findings that touch no alert (most of a burst), recorded together; which ones
+    # they are does not depend on the others, so they need not wait their turn.
+    findings = _apply_unwatched(findings, now, known)
+    known.read_applied(findings)
     # One transaction per STEP_CHUNK findings, a savepoint per finding: what apps above write
     # about these alerts (notify's outbox) is gathered and written once, at the chunk's end,
     # and commits or rolls back with them. Chunks, so that a catch-up step of thousands of
@@ -73,13 +81,14 @@ def apply_findings(
     # propagates; the caller retries the step, which is idempotent.
     chunks = [findings[i : i + STEP_CHUNK] for i in range(0, len(findings), STEP_CHUNK)] or [[]]
     touched: list[Alert] = []
+    seen: set[int] = set()  # pks of `touched`: a burst touches thousands, `in` on a list is slow
     for i, chunk in enumerate(chunks):
         try:
             with transaction.atomic():
                 step.send(sender=Alert, phase="begin", now=now)
                 if i == 0:
                     release_expired_silences(now)
-                _apply_chunk(chunk, now, skipped, touched)
+                _apply_chunk(chunk, now, skipped, touched, seen, known)
                 if i == len(chunks) - 1:
                     # After the findings: a clear among them (the data since a close) stops
                     # its re-raise.
@@ -91,35 +100,84 @@ def apply_findings(
 
 
 STEP_CHUNK = 250
+# Findings that touch no alert are recorded this many to a transaction (~0.1 s each).
+QUIET_CHUNK = 5000
+
+
+def _batches(values) -> list[list]:
+    """`values` in lists short enough for one IN (...) each (SQLite allows 999 parameters in
+    older builds)."""
+    values = list(values)
+    size = min(connection.features.max_query_params or 5000, 5000) - 50
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 class _Known:
-    """What the step's findings need to look up, read with one query each for the whole step
-    instead of per finding: which findings were applied already, the homes they name (with
-    their transformer areas) and which of those have someone enrolled with consent."""
+    """What the step's findings need to look up, read with one query (per few thousand
+    findings) for the whole step instead of per finding: the homes they name (code -> (pk,
+    transformer area pk)), which of those have someone enrolled with consent, and
+    (read_applied) which findings were applied already. Homes as tuples, not model instances:
+    a burst names tens of thousands of homes and only the ~1 % watched ones open alerts; those
+    are read as instances when first needed (`home`)."""
 
     def __init__(self, findings: list[Finding]):
-        ids = {f.finding_id for f in findings}
-        self.applied = set(
-            AppliedFinding.objects.filter(finding_id__in=ids).values_list("finding_id", "event")
+        watching = CareRecipient.objects.filter(
+            household=OuterRef("pk"),
+            consents__scope=Consent.Scope.MONITORING,
+            consents__withdrawn_at__isnull=True,
         )
-        codes = {f.household_id for f in findings if f.household_id}
-        self.homes = {
-            h.code: h
-            for h in Household.objects.filter(code__in=codes).select_related("transformer_area")
-        }
-        self.watched = set(
-            CareRecipient.objects.filter(
-                household__code__in=codes,
-                consents__scope=Consent.Scope.MONITORING,
-                consents__withdrawn_at__isnull=True,
-            ).values_list("household_id", flat=True)
-        )
+        self.homes: dict[str, tuple[int, int]] = {}
+        self.watched: set[int] = set()
+        for codes in _batches({f.household_id for f in findings if f.household_id}):
+            for code, pk, ta, watched in (
+                Household.objects.filter(code__in=codes)
+                .annotate(watched=Exists(watching))
+                .order_by()
+                .values_list("code", "pk", "transformer_area_id", "watched")
+            ):
+                self.homes[code] = (pk, ta)
+                if watched:
+                    self.watched.add(pk)
+        self.applied: set[tuple[str, str]] = set()
+        self._instances: dict[str, Household] | None = None
+
+    def read_applied(self, findings: list[Finding]):
+        """Which of `findings` were applied already (the findings recorded together need not
+        ask: their insert skips those recorded before)."""
+        for ids in _batches({f.finding_id for f in findings}):
+            self.applied.update(
+                AppliedFinding.objects.filter(finding_id__in=ids)
+                .order_by()
+                .values_list("finding_id", "event")
+            )
+
+    def is_watched(self, code: str | None) -> bool:
+        home = self.homes.get(code)
+        return home is not None and home[0] in self.watched
+
+    def home(self, code: str) -> Household | None:
+        """The home as an instance (with its transformer area); the step's watched homes are
+        read together at the first call, any other on its own."""
+        if self._instances is None:
+            self._instances = {
+                h.code: h
+                for pks in _batches(self.watched)
+                for h in Household.objects.filter(pk__in=pks).select_related("transformer_area")
+            }
+        if code not in self._instances and code in self.homes:
+            self._instances[code] = (
+                Household.objects.filter(code=code).select_related("transformer_area").first()
+            )
+        return self._instances.get(code)
 
 
-def _apply_chunk(findings, now, skipped, touched: list[Alert]) -> None:
-    known = _Known(findings)
-    for finding in _apply_unwatched(findings, now, known):
+def _apply_chunk(findings, now, skipped, touched: list[Alert], seen: set[int], known) -> None:
+    opened = _open_together(findings, now, known)
+    for finding in findings:
+        if id(finding) in opened:
+            touched.append(opened[id(finding)])
+            seen.add(opened[id(finding)].pk)
+            continue
         try:
             try:
                 step.send(sender=Alert, phase="finding", now=now)
@@ -147,39 +205,40 @@ def _apply_chunk(findings, now, skipped, touched: list[Alert]) -> None:
             if skipped is not None:
                 skipped.append((finding, reason))
             continue
-        if applied and alert is not None and alert not in touched:
+        if applied and alert is not None and alert.pk not in seen:
             touched.append(alert)
+            seen.add(alert.pk)
 
 
 def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Finding]:
-    """Record as applied, in one insert and without a savepoint each, the findings that open,
-    update and clear no alert: about a known home where nobody is enrolled with consent to
-    monitoring (most of a burst at a million homes, where ~1 % of homes are), raised, or
-    cleared with no alert of theirs to clear (one raised before a consent was withdrawn is
-    still cleared one by one). Exactly what _apply_one would record for them. Returns the
-    other findings, to be applied one by one."""
+    """Record as applied, with one insert per QUIET_CHUNK findings in a transaction of its own
+    and without a savepoint each, the findings that open, update and clear no alert: about a
+    known home where nobody is enrolled with consent to monitoring (most of a burst at a
+    million homes, where ~1 % of homes are), raised, or cleared with no alert of theirs to
+    clear (one raised before a consent was withdrawn is still cleared one by one). Exactly what
+    _apply_one would record for them; one recorded before is skipped by the insert, as
+    _apply_one skips it. Returns the other findings, to be applied one by one."""
     candidates = [
         f
         for f in findings
         if f.kind != Kind.GRID_OUTAGE
         and f.household_id in known.homes
-        and known.homes[f.household_id].pk not in known.watched
-        and (f.finding_id, f.event) not in known.applied
+        and not known.is_watched(f.household_id)
     ]
     clears = [f for f in candidates if f.event != "raised"]
     with_alert, open_keys = set(), set()
-    if clears:
-        with_alert = set(
-            AppliedFinding.objects.filter(
-                finding_id__in={f.finding_id for f in clears},
-                event="raised",
-                alert__isnull=False,
-            ).values_list("finding_id", flat=True)
+    for ids in _batches({f.finding_id for f in clears}):
+        with_alert.update(
+            AppliedFinding.objects.filter(finding_id__in=ids, event="raised", alert__isnull=False)
+            .order_by()
+            .values_list("finding_id", flat=True)
         )
-        open_keys = set(
-            Alert.objects.filter(
-                key__in={alert_key(f) for f in clears}, status__in=NOT_RESOLVED
-            ).values_list("key", flat=True)
+    for keys in _batches({alert_key(f) for f in clears}):
+        open_keys.update(
+            Alert.objects.filter(key__in=keys)
+            .exclude(status=Status.RESOLVED)  # the partial unique index's condition
+            .order_by()
+            .values_list("key", flat=True)
         )
     chosen = {id(f) for f in candidates}
     quiet: dict[tuple[str, str], Finding] = {}
@@ -191,24 +250,155 @@ def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Findin
             rest.append(f)
         else:
             quiet.setdefault((f.finding_id, f.event), f)  # the same finding twice: once
-    if quiet:
-        # ignore_conflicts: a second monitor that recorded one of them at the same instant.
-        AppliedFinding.objects.bulk_create(
-            [
-                AppliedFinding(
-                    finding_id=f.finding_id,
-                    event=f.event,
-                    alert=None,
-                    applied_at=now,
-                    finding=f.to_dict(),
-                )
-                for f in quiet.values()
-            ],
-            batch_size=500,
-            ignore_conflicts=True,
-        )
-        known.applied |= set(quiet)
+    items = list(quiet.items())
+    for i in range(0, len(items), QUIET_CHUNK):
+        with transaction.atomic():
+            # Conflicts ignored: a second monitor that recorded one at the same instant.
+            _record_applied(
+                [(f, None) for _once, f in items[i : i + QUIET_CHUNK]], now, ignore_conflicts=True
+            )
+        known.applied.update(once for once, _f in items[i : i + QUIET_CHUNK])
     return rest
+
+
+def _record_applied(rows: list[tuple[Finding, int | None]], now, ignore_conflicts=False):
+    """Insert the AppliedFinding rows of (finding, alert pk) with one executemany. bulk_create
+    builds a model and prepares every value through its field (~20 µs a value): seconds for
+    the ~30 k findings of a burst at a million homes. A conflict raises IntegrityError unless
+    ignored."""
+    if not rows:
+        return
+    meta = AppliedFinding._meta
+    fields = [meta.get_field(n) for n in ("finding_id", "event", "alert", "applied_at", "finding")]
+    qn = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    ) + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+    at = fields[3].get_db_prep_save(now, connection)
+    adapt, encoder = connection.ops.adapt_json_value, fields[4].encoder  # what the field does
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql,
+            [(f.finding_id, f.event, alert, at, adapt(f.to_dict(), encoder)) for f, alert in rows],
+        )
+
+
+def _open_together(findings: list[Finding], now, known: _Known) -> dict[int, Alert]:
+    """Open, with one insert per table and one savepoint for them all, the alerts of the
+    findings that open a plain new alert: raised about a watched home, with no open alert of
+    their key, not inside a grid outage or an away period, and the only finding of the chunk
+    with that key or finding id (so applying them before the chunk's others changes nothing;
+    a chunk with a grid outage finding goes one by one). Each gets the rows _raise and
+    _apply_one would write: the alert, its OPENED event, its AppliedFinding. If anything fails,
+    the savepoint rolls back (with the notification chains asked for) and they are applied one
+    by one, where a bad finding is skipped alone. Returns {id(finding): alert} of those opened.
+
+    A burst's per-alert cost was ~10 queries (two savepoints, the key and outage and away
+    look-ups, three inserts); here it is a handful per chunk."""
+    if not connection.features.can_return_rows_from_bulk_insert or any(
+        f.kind == Kind.GRID_OUTAGE for f in findings
+    ):
+        return {}
+    keys = Counter(alert_key(f) for f in findings)
+    ids = Counter(f.finding_id for f in findings)
+    fresh = [
+        f
+        for f in findings
+        if f.event == "raised"
+        and keys[alert_key(f)] == 1
+        and ids[f.finding_id] == 1
+        and (f.finding_id, f.event) not in known.applied
+        and known.is_watched(f.household_id)
+    ]
+    if len(fresh) < 2:
+        return {}  # one alone costs the same one by one
+    # exclude(status=resolved), not status__in: the same condition as the partial unique
+    # index on key, so SQLite looks the keys up in it instead of scanning open alerts.
+    taken = set(
+        Alert.objects.filter(key__in=[alert_key(f) for f in fresh])
+        .exclude(status=Status.RESOLVED)
+        .values_list("key", flat=True)
+    )
+    fresh = [f for f in fresh if alert_key(f) not in taken]
+    if any(f.kind in INHIBITED_BY_OUTAGE for f in fresh):
+        covered = {
+            code
+            for households in Alert.objects.filter(
+                kind=Kind.GRID_OUTAGE.value,
+                status__in=NOT_RESOLVED,
+                condition_cleared_at__isnull=True,
+            ).values_list("households", flat=True)
+            for code in households
+        }
+        fresh = [
+            f for f in fresh if f.kind not in INHIBITED_BY_OUTAGE or f.household_id not in covered
+        ]
+    if any(f.kind in AwayPeriod.SILENCES for f in fresh):
+        away = set(
+            AwayPeriod.objects.filter(
+                household_id__in=[known.homes[f.household_id][0] for f in fresh],
+                starts_at__lte=now,
+                ends_at__gt=now,
+            ).values_list("household_id", flat=True)
+        )
+        fresh = [
+            f
+            for f in fresh
+            if f.kind not in AwayPeriod.SILENCES or known.homes[f.household_id][0] not in away
+        ]
+    if len(fresh) < 2:
+        return {}
+    step.send(sender=Alert, phase="finding", now=now)
+    try:
+        with transaction.atomic():
+            alerts = []
+            for f in fresh:
+                home, ta = known.homes[f.household_id]
+                alert = Alert(
+                    kind=f.kind.value,
+                    key=alert_key(f),
+                    household_id=home,
+                    transformer_area_id=ta,
+                    reason_en=f.reason_en,
+                    reason_zh=f.reason_zh,
+                    evidence=f.evidence,
+                    started_at=f.started_at,
+                    detected_at=f.detected_at,
+                    last_detected_at=f.detected_at,
+                    opened_at=now,
+                )
+                alert.set_severity(f.severity)
+                alerts.append(alert)
+            Alert.objects.bulk_create(alerts)
+            events = [
+                AlertEvent(
+                    alert=alert,
+                    action=Action.OPENED,
+                    data={"finding_id": f.finding_id},
+                    at=now,
+                    from_status=alert.status,
+                    to_status=alert.status,
+                )
+                for f, alert in zip(fresh, alerts, strict=True)
+            ]
+            AlertEvent.objects.bulk_create(events)
+            # What save() would have signalled, alert then event, finding by finding:
+            # lianxin.notify starts each new alert's chain from its OPENED event.
+            for alert, event in zip(alerts, events, strict=True):
+                post_save.send(sender=Alert, instance=alert, created=True, raw=False,
+                               using=alert._state.db, update_fields=None)  # fmt: skip
+                post_save.send(sender=AlertEvent, instance=event, created=True, raw=False,
+                               using=event._state.db, update_fields=None)  # fmt: skip
+            _record_applied([(f, a.pk) for f, a in zip(fresh, alerts, strict=True)], now)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:  # noqa: BLE001 - one by one instead, where a bad finding is skipped alone
+        step.send(sender=Alert, phase="undo", now=now)
+        log.info("%d new alerts opened one by one instead of together", len(fresh), exc_info=True)
+        return {}
+    known.applied |= {(f.finding_id, f.event) for f in fresh}
+    return {id(f): alert for f, alert in zip(fresh, alerts, strict=True)}
 
 
 def _apply_one(finding: Finding, now, known: _Known | None = None) -> tuple[bool, Alert | None]:
@@ -248,7 +438,7 @@ def _subject(finding: Finding, known: _Known | None = None):
                 f"{finding.transformer_area!r}"
             )
         return None, ta
-    home = known.homes.get(finding.household_id) if known is not None else None
+    home = known.home(finding.household_id) if known is not None else None
     if home is None:
         home = Household.objects.filter(code=finding.household_id).first()
     if home is None:
