@@ -107,31 +107,38 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
     # needed, and no reading can be there twice (what follows needs each meter's readings
     # together and in time order, once each). More runs of rows than meters is a meter in two.
     if np.count_nonzero(~within) + 1 > len(present) or (within & (step <= 0)).any():
-        del within, step
         if (st[1:] >= st[:-1]).all() and len(counts) <= 1 << 16:
             # In time order across meters (as a feed or a daily export arrives): a stable sort
-            # by meter alone keeps each meter's readings in time order.
-            line, st, kwh = _stable_by_meter(code, counts, st, kwh)
+            # by meter alone keeps each meter's readings in time order. The line numbers are
+            # that sort's order, worked out again only to name a row in an error (a column as
+            # long as the input costs more in fresh memory than the sort itself).
+            st, kwh = _stable_by_meter(code, counts, st, kwh)
+            line = None
         else:
             order = _meter_time_order(code, st)
             line, st, kwh = order + 1, st.take(order), kwh.take(order)
             del order
-        work = pl.DataFrame(
-            {
-                "line": line,
-                "meter": np.repeat(present.astype(np.int32), counts[present]),
-                "start": st,
-                "kwh": kwh,
-            }
-        )
-        del line, code, st
-        work = _once_each(work, df)
+        cols = {
+            "meter": np.repeat(present.astype(np.int32), counts[present]),
+            "start": st,
+            "kwh": kwh,
+        }
+        if line is not None:
+            cols = {"line": line, **cols}
+            code = None
+        work = pl.DataFrame(cols)
+        del line, st, cols
+        work = _once_each(work, df, code)
         m, st = work["meter"].to_numpy(), work["start"].to_numpy()
-        within, step = m[1:] == m[:-1], st[1:] - st[:-1]
+        if len(m) == len(within) + 1:  # the buffers of the unsorted rows serve again
+            np.equal(m[1:], m[:-1], out=within)
+            np.subtract(st[1:], st[:-1], out=step)
+        else:
+            within, step = m[1:] == m[:-1], st[1:] - st[:-1]
     else:
         work = pl.DataFrame({"line": df["line"], "meter": code, "start": st, "kwh": kwh})
         m = code
-        del code
+        code = None
     # A meter's step changes only where its readings have a gap: take the steps a run of equal
     # ones at a time.
     step[~within] = 0  # where a meter's readings end (steps within one are > 0)
@@ -165,12 +172,20 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
     off = runs["step"].to_numpy() % lookup[runs["meter"].to_numpy()] != 0
     if off.any():
         i = int(runs["at"][int(np.argmax(off))]) + 1
-        b = _source_row(df, work, i)
+        b = _source_row(df, _with_lines(work, code), i)
         raise InputError(
             f"readings row {b['line']}: ts {b['ts']} of household {b['household_id']} is off "
             f"its {lookup[work['meter'][i]] // 60}-minute grid"
         )
     return work.select("meter", "start", "kwh"), meters
+
+
+def _with_lines(work: pl.DataFrame, code: np.ndarray | None) -> pl.DataFrame:
+    """work with its rows' line numbers: as they are, or (rows in time order sorted stably by
+    meter) that sort's order again, for an error message."""
+    if "line" in work.columns:
+        return work
+    return work.with_columns(line=pl.Series(np.argsort(code, kind="stable") + 1))
 
 
 def _source_row(df: pl.DataFrame, work: pl.DataFrame, i: int) -> dict:
@@ -179,14 +194,14 @@ def _source_row(df: pl.DataFrame, work: pl.DataFrame, i: int) -> dict:
 
 
 def _stable_by_meter(code: np.ndarray, counts: np.ndarray, *columns: np.ndarray):
-    """The rows' line numbers (from 1) and the columns, stably sorted by meter code (< 2**16).
+    """The columns, stably sorted by meter code (< 2**16).
     A block of rows at a time: rows of one block sorted among themselves, then each meter's
     run of them copied to where that meter's readings have got to. Reads and writes stay
     within a few cache-sized spans, which makes it several times quicker than gathering by
     one whole-array sort order, whose every read misses the cache."""
     block = 1 << 14
     at = np.cumsum(counts) - counts  # where each meter's next reading goes
-    outs = [np.empty(len(code), np.int64), *(np.empty_like(c) for c in columns)]
+    outs = [np.empty_like(c) for c in columns]
     code16 = code.astype(np.uint16)
     for b0 in range(0, len(code), block):
         c = code16[b0 : b0 + block]
@@ -195,8 +210,7 @@ def _stable_by_meter(code: np.ndarray, counts: np.ndarray, *columns: np.ndarray)
         per = np.bincount(cs, minlength=len(counts))
         dest = at[cs] + (np.arange(len(cs)) - (np.cumsum(per) - per)[cs])
         at += per
-        outs[0][dest] = o + (b0 + 1)
-        for col, out in zip(columns, outs[1:], strict=True):
+        for col, out in zip(columns, outs, strict=True):
             out[dest] = col[b0 : b0 + block][o]
     return outs
 
@@ -211,7 +225,7 @@ def _meter_time_order(meter: np.ndarray, st: np.ndarray) -> np.ndarray:
     return pl.Series(key).arg_sort().to_numpy()
 
 
-def _once_each(work: pl.DataFrame, df: pl.DataFrame) -> pl.DataFrame:
+def _once_each(work: pl.DataFrame, df: pl.DataFrame, code: np.ndarray | None) -> pl.DataFrame:
     """Sorted readings with a reading given twice (a re-sent file) kept once; two different
     kwh for one meter and time are an error."""
     m, st, kw = work["meter"].to_numpy(), work["start"].to_numpy(), work["kwh"].to_numpy()
@@ -219,7 +233,7 @@ def _once_each(work: pl.DataFrame, df: pl.DataFrame) -> pl.DataFrame:
     exact = same & (kw[1:] == kw[:-1])
     if (same & ~exact).any():
         # The row named is the larger value of the first clash in (meter, time, kwh) order.
-        work = work.sort("meter", "start", "kwh")
+        work = _with_lines(work, code).sort("meter", "start", "kwh")
         m, st, kw = work["meter"].to_numpy(), work["start"].to_numpy(), work["kwh"].to_numpy()
         same = (m[1:] == m[:-1]) & (st[1:] == st[:-1])
         b = _source_row(df, work, int(np.argmax(same & (kw[1:] != kw[:-1]))) + 1)
@@ -227,7 +241,9 @@ def _once_each(work: pl.DataFrame, df: pl.DataFrame) -> pl.DataFrame:
             f"readings row {b['line']}: household {b['household_id']} has two different kwh "
             f"values for ts {b['ts']}"
         )
-    return work.filter(np.concatenate([[True], ~exact])) if exact.any() else work
+    if not exact.any():
+        return work
+    return _with_lines(work, code).filter(np.concatenate([[True], ~exact]))
 
 
 def epoch_seconds(
