@@ -562,6 +562,11 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
         info = known_from.filter(pl.col("meter").is_in(unknown)).unique("meter", keep="first")
         directory.register(info)
         unknown = [n for n in unknown if n not in directory.known]  # e.g. a number too long
+    if not unknown and batch.kind != "payments":
+        # Every meter known (the usual import): the records stay as they are, not copied
+        # through two filters.
+        batch.held = recs.clear()
+        return pl.DataFrame(schema=REJECTION_SCHEMA)
     known = recs["meter"].is_in(unknown).not_()
     rejected = recs.filter(~known)
     batch.held = rejected
