@@ -328,7 +328,10 @@ def _check_values(
         ],
     )
     refused = bad_num | neg | absurd | future | early
-    good = frame.filter(~refused if unknown_unit is None else ~(refused | unknown_unit))
+    if unknown_unit is not None:
+        refused = refused | unknown_unit
+    # (Nothing refused, the usual chunk: the frame as it is, not copied through a filter.)
+    good = frame.filter(~refused) if refused.any() else frame
     drop = ["_raw", "_field", "_day", "_unit", "_k", "_limit", "_end", "_orig", "_present"]
     return good.drop(drop, strict=False), rejections
 
