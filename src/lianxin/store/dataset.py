@@ -214,11 +214,12 @@ class Dataset:
         if run is None:
             starts = np.zeros(1, dtype=np.int64)
         else:
-            col = pl.col(run)
-            starts = df.select((col != col.shift(1)).fill_null(True).arg_true()).to_series()
-            starts = starts.to_numpy().astype(np.int64)
-            if df[run].gather(starts).n_unique() != len(starts):
+            runs = df[run].rle().struct.unnest()
+            values = runs["value"].to_list()
+            if len(set(values)) != len(values):
                 return None  # a value in two runs
+            lengths = runs["len"].to_numpy().astype(np.int64)
+            starts = np.cumsum(lengths) - lengths
         ends = np.append(starts[1:], n)
         entity = df[self.entity]
         for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
@@ -236,8 +237,10 @@ class Dataset:
         }
         for c in self.key:
             if c not in bounds:
-                values = df[c].gather(starts) if c == run else df[c]
-                bounds[c] = (values.min(), values.max())
+                if c == run:
+                    bounds[c] = (min(values), max(values))
+                else:
+                    bounds[c] = (df[c].min(), df[c].max())
         return bounds
 
     def _normalise(self, frame: pl.DataFrame | pa.Table) -> pl.DataFrame:
@@ -338,6 +341,10 @@ class Dataset:
         fate = joined.select(
             pl.when(known & same.fill_null(False)).then(2).when(known).then(1).otherwise(0)
         ).to_series()
+        if not (fate != 0).any():
+            # No key stored yet (an import's chunk that shares a meter with the one before,
+            # at later times): all new, as without a stored file, and the batch not copied.
+            return part, _fates(part, by, 0)
         fate = pl.zeros(part.height, dtype=pl.Int32, eager=True).scatter(idx, fate)
         part = part.with_columns(_fate=fate)
         fresh = part.filter(pl.col("_fate") != 2).drop("_fate")

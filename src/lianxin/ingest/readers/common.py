@@ -86,6 +86,9 @@ class Batch:
     rows: int = 0  # source rows this chunk covered
     info: pl.DataFrame | None = None  # one row per meter: registration columns, if not in records
     held: pl.DataFrame | None = None  # records of unknown meters (set by the pipeline)
+    # The distinct meters of the records (or a few more) when the reader has them at hand:
+    # the pipeline looks them up instead of finding them among millions of records.
+    meters: pl.Series | None = None
 
 
 _REGISTRATION = ("account", "name", "address", "area_code", "area_name", "feeder", "kind")

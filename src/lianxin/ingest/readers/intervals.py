@@ -183,6 +183,7 @@ def _row_flows(src: Source, chunk: pl.DataFrame, rej: list, ok: pl.Series) -> pl
 def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
     now = now or src.options.now
     records = []
+    meters = []
     for flow, frame in parts:
         if not frame.height:
             continue
@@ -199,7 +200,7 @@ def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
         checked, bad = _check_values(frame, now or datetime.now(UTC), interval=timedelta(0))
         rej.append(bad)
         checked = checked.rename({"_f": "_field", **({"_r": "_raw"} if raw else {})})
-        regs, energy, bad2 = derive(src, flow, checked)
+        regs, energy, bad2 = derive(src, flow, checked, meters)
         rej.append(bad2)
         records.append(regs)
         records.append(energy)
@@ -217,14 +218,20 @@ def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
             }
         )
     )
-    return Batch("interval_registers", out, _concat(rej), info=info)
+    if len(meters) > 1:
+        meters = [pl.concat(meters).unique()]
+    return Batch(
+        "interval_registers", out, _concat(rej), info=info, meters=meters[0] if meters else None
+    )
 
 
 def derive(
-    src: Source, flow: str, regs: pl.DataFrame
+    src: Source, flow: str, regs: pl.DataFrame, meters: list | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Registers (meter, ts, value, _line, _field[, _raw]) of one flow -> (accepted registers,
     interval energy rows, rejections). Uses and updates the carried last point per meter.
+    `meters`: a list the distinct meters of `regs` are appended to (those of the records, and
+    of a meter whose every point here was refused).
 
     Vectorised over the chunk (meters as contiguous runs after sorting); only meters with a
     backwards step or a jump are walked point by point."""
@@ -255,6 +262,8 @@ def derive(
     n = regs.height
     starts = np.flatnonzero(first)
     firsts = regs.select("meter", _first="ts")[starts]
+    if meters is not None:
+        meters.append(firsts["meter"])
     v = regs["value"].to_numpy()
     # Each meter's predecessor: carried from an earlier chunk, else the store's last register.
     if opts.previous is not None:
