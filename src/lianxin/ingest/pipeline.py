@@ -594,7 +594,8 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
         return _resolve_households(batch, directory, headers)
     if batch.kind == "payments" and "account" in recs.columns:
         return _resolve_accounts(batch, headers)
-    numbers = recs["meter"].unique().to_list()
+    # (A reader's list of meters may hold one whose every point was refused: looked up too.)
+    numbers = (recs["meter"] if batch.meters is None else batch.meters).unique().to_list()
     directory.lookup(numbers)
     unknown = [n for n in numbers if n not in directory.known]
     if unknown and directory.register_unknown:
@@ -606,6 +607,11 @@ def _resolve(batch: Batch, directory: Directory, headers: dict[str, str]) -> pl.
         resolution = register_resolution(recs)
         if resolution is not None:
             directory.set_resolution(numbers, resolution)
+    if not unknown and batch.kind != "payments":
+        # Every meter known (the usual import): the records stay as they are, not copied
+        # through two filters.
+        batch.held = recs.clear()
+        return pl.DataFrame(schema=REJECTION_SCHEMA)
     known = recs["meter"].is_in(unknown).not_()
     rejected = recs.filter(~known)
     batch.held = rejected

@@ -86,6 +86,9 @@ class Batch:
     rows: int = 0  # source rows this chunk covered
     info: pl.DataFrame | None = None  # one row per meter: registration columns, if not in records
     held: pl.DataFrame | None = None  # records of unknown meters (set by the pipeline)
+    # The distinct meters of the records (or a few more) when the reader has them at hand:
+    # the pipeline looks them up instead of finding them among millions of records.
+    meters: pl.Series | None = None
 
 
 _REGISTRATION = ("account", "name", "address", "area_code", "area_name", "feeder", "kind")
@@ -328,7 +331,10 @@ def _check_values(
         ],
     )
     refused = bad_num | neg | absurd | future | early
-    good = frame.filter(~refused if unknown_unit is None else ~(refused | unknown_unit))
+    if unknown_unit is not None:
+        refused = refused | unknown_unit
+    # (Nothing refused, the usual chunk: the frame as it is, not copied through a filter.)
+    good = frame.filter(~refused) if refused.any() else frame
     drop = ["_raw", "_field", "_day", "_unit", "_k", "_limit", "_end", "_orig", "_present"]
     return good.drop(drop, strict=False), rejections
 

@@ -72,15 +72,30 @@ def read_long(src: Source, chunk: pl.DataFrame, ts: pl.Series, ok: pl.Series, re
         col = chunk[flow]
         factor = src._factors.get(flow, 1.0)
         if col.dtype == pl.String:
-            present = col.is_not_null() & (col.str.strip_chars() != "")
-            text = col.str.strip_chars().str.replace_all(",", "")
-            extra = {"_raw": col, "value": text.cast(pl.Float64, strict=False) * factor}
+            value, present = _register_values(col)
+            extra = {"_raw": col, "value": value * factor}
         else:  # typed (Parquet, XLSX numbers): the text of a rejected value is made from it
             present = col.is_not_null()
             extra = {"value": col.cast(pl.Float64, strict=False) * factor}
         frame = chunk.select("_line", "meter").with_columns(ts=ts, **extra).filter(ok & present)
         parts.append((flow, frame))
     return _derive_batch(src, parts, rej, info=_info(chunk))
+
+
+def _register_values(col: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Text registers -> (numbers, present). A value is read with blanks around it and commas
+    (1,234.5) taken out; most values have neither, and a plain number is read as it stands
+    (a text with a blank or a comma never reads as one), so only the rest are stripped.
+    present: not empty and not blank."""
+    value = col.cast(pl.Float64, strict=False)
+    odd = value.is_null() & col.is_not_null()
+    if not odd.any():
+        return value, col.is_not_null()
+    idx = odd.arg_true()
+    text = col.gather(idx).str.strip_chars()
+    value = value.scatter(idx, text.str.replace_all(",", "").cast(pl.Float64, strict=False))
+    blank = pl.zeros(len(col), dtype=pl.Boolean, eager=True).scatter(idx, text == "")
+    return value, col.is_not_null() & ~blank
 
 
 def read_wide(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
@@ -138,8 +153,12 @@ def read_wide(src: Source, chunk: pl.DataFrame, now: datetime) -> Batch:
     return _derive_batch(src, parts, rej, info=_info(good), now=now)
 
 
-def _info(frame: pl.DataFrame) -> pl.DataFrame:
+def _info(frame: pl.DataFrame) -> pl.DataFrame | None:
     cols = [c for c in _REGISTRATION if c in frame.columns]
+    if not cols:
+        # Nothing to register a meter with but its number, which the records hold too: no
+        # per-meter table (a unique over the chunk's 1.2 M rows, for every chunk).
+        return None
     return frame.select("meter", *cols).unique("meter", keep="last")
 
 
@@ -164,6 +183,7 @@ def _row_flows(src: Source, chunk: pl.DataFrame, rej: list, ok: pl.Series) -> pl
 def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
     now = now or src.options.now
     records = []
+    meters = []
     for flow, frame in parts:
         if not frame.height:
             continue
@@ -180,7 +200,7 @@ def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
         checked, bad = _check_values(frame, now or datetime.now(UTC), interval=timedelta(0))
         rej.append(bad)
         checked = checked.rename({"_f": "_field", **({"_r": "_raw"} if raw else {})})
-        regs, energy, bad2 = derive(src, flow, checked)
+        regs, energy, bad2 = derive(src, flow, checked, meters)
         rej.append(bad2)
         records.append(regs)
         records.append(energy)
@@ -198,14 +218,20 @@ def _derive_batch(src: Source, parts, rej: list, info=None, now=None) -> Batch:
             }
         )
     )
-    return Batch("interval_registers", out, _concat(rej), info=info)
+    if len(meters) > 1:
+        meters = [pl.concat(meters).unique()]
+    return Batch(
+        "interval_registers", out, _concat(rej), info=info, meters=meters[0] if meters else None
+    )
 
 
 def derive(
-    src: Source, flow: str, regs: pl.DataFrame
+    src: Source, flow: str, regs: pl.DataFrame, meters: list | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Registers (meter, ts, value, _line, _field[, _raw]) of one flow -> (accepted registers,
     interval energy rows, rejections). Uses and updates the carried last point per meter.
+    `meters`: a list the distinct meters of `regs` are appended to (those of the records, and
+    of a meter whose every point here was refused).
 
     Vectorised over the chunk (meters as contiguous runs after sorting); only meters with a
     backwards step or a jump are walked point by point."""
@@ -217,33 +243,27 @@ def derive(
         carry = _empty_carry()
     if not regs.height:
         return regs.select("meter", "ts", "value", "_line"), _empty_energy(), _rejection_frame([])
-    # Exports come sorted by meter and time; sort only when this chunk is not.
-    unsorted = regs.select(
-        (
-            (pl.col("meter") > pl.col("meter").shift(-1))
-            | (
-                (pl.col("meter") == pl.col("meter").shift(-1))
-                & (pl.col("ts") > pl.col("ts").shift(-1))
-            )
-        ).any()
-    ).item()
-    if unsorted:
+    # Exports come sorted by meter and time; sort only when this chunk is not. (The meters'
+    # order is checked by is_sorted and the times as integers: one comparison of the meter
+    # texts a row, not three.)
+    first, t = _runs(regs)
+    same, step = ~first[1:], np.diff(t)
+    if not regs["meter"].is_sorted() or (same & (step < 0)).any():
         regs = regs.sort("meter", "ts", "_line")
-    # Two rows for one meter and time: the later line wins, as a store write would.
-    same_next = (pl.col("meter") == pl.col("meter").shift(-1)) & (
-        pl.col("ts") == pl.col("ts").shift(-1)
-    )
-    if regs.select(same_next.any()).item():
+        first, t = _runs(regs)
+        same, step = ~first[1:], np.diff(t)
+    if (same & (step == 0)).any():
+        # Two rows for one meter and time: the later line wins, as a store write would.
+        same_next = (pl.col("meter") == pl.col("meter").shift(-1)) & (
+            pl.col("ts") == pl.col("ts").shift(-1)
+        )
         regs = regs.sort("meter", "ts", "_line").filter(~same_next.fill_null(False))
+        first, t = _runs(regs)
     n = regs.height
-    first = (
-        regs.select((pl.col("meter") != pl.col("meter").shift(1)).fill_null(True))
-        .to_series()
-        .to_numpy()
-    )
     starts = np.flatnonzero(first)
     firsts = regs.select("meter", _first="ts")[starts]
-    t = regs["ts"].dt.epoch("us").to_numpy()
+    if meters is not None:
+        meters.append(firsts["meter"])
     v = regs["value"].to_numpy()
     # Each meter's predecessor: carried from an earlier chunk, else the store's last register.
     if opts.previous is not None:
@@ -345,6 +365,12 @@ def derive(
         ),
     )
     return good, energy_rows, rejections
+
+
+def _runs(regs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's meter differs from the row before's, the times as µs)."""
+    first = regs.select((pl.col("meter") != pl.col("meter").shift(1)).fill_null(True))
+    return first.to_series().to_numpy(), regs["ts"].dt.epoch("us").to_numpy()
 
 
 def _empty_carry() -> pl.DataFrame:
