@@ -76,7 +76,7 @@ Arrays = fields_class(
 AreaArrays = fields_class("AreaArrays", ["outage_since"])
 
 
-@dataclass
+@dataclass(slots=True)
 class Tick:
     """The signals of one interval, shared by all detectors."""
 
@@ -582,7 +582,8 @@ class Engine:
         a.day_cov += cov
         np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun)
         # Standby: the lowest non-zero interval of each day (a zero is an outage, not standby).
-        np.fmin(a.day_min_kw, kw, out=a.day_min_kw, where=kw > 0)
+        # (fmin skips NaN: a masked ufunc call costs more than making the masked operand)
+        np.fmin(a.day_min_kw, np.where(kw > 0, kw, np.float32(np.nan)), out=a.day_min_kw)
         a.explained[:] = False
         # Half-hour bits this interval covers (a 60-minute reading covers two).
         slot = (local.hour * 60 + local.minute) // 30
@@ -592,8 +593,9 @@ class Engine:
             bits = self.slot_mask << np.uint64(slot + 1) >> self.slot_shift
         day = routine.local_day(local) % self.D
         seen, act = a.seen_bits[:, day], a.act_bits[:, day]  # views: updated in place
-        np.bitwise_or(seen, bits, out=seen, where=has)
-        np.bitwise_or(act, bits, out=act, where=active)
+        # (bits times the flags: cheaper than a masked ufunc call)
+        np.bitwise_or(seen, np.multiply(has, bits, dtype=np.uint64), out=seen)
+        np.bitwise_or(act, np.multiply(active, bits, dtype=np.uint64), out=act)
 
         offset = int(local.utcoffset().total_seconds())
         t = Tick(now, local.hour, offset, has, kw, zero, resumed, resumed_from, *ev, *pay)

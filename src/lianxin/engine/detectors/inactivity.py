@@ -109,11 +109,15 @@ def tick(eng, t) -> list:
         early = cfg.inactivity_anchor_min_h * a.sens
         cand = elapsed >= np.minimum(np.minimum(thr, rule), early)
     else:
-        cand = elapsed >= np.minimum(thr, rule)
+        cand = elapsed >= _first_bar(eng, thr, rule)
     if cfg.inactivity_low_use:
         cand |= elapsed >= _low_use_h(eng)
-    cand &= eng.primary & t.has & (qs > 0)
-    cand &= (a.in_open == 0) & ~a.explained
+    cand &= t.has
+    if not eng.all_primary:
+        cand &= eng.primary
+    # (qs > 0 and no open inactivity: a spell of 0 is no spell, an open one was raised)
+    cand &= (a.in_open == 0) & (qs > 0)
+    cand &= ~a.explained
     rows = cand.nonzero()[0]
     if len(rows):
         quiet_hours, away = _settings_in_use(eng)
@@ -127,11 +131,12 @@ def tick(eng, t) -> list:
         # moves its threshold later, so a home over budget stops crying wolf (a real incident
         # does not clear by itself and moves nothing).
         budget_h = cfg.inactivity_h_per_alarm * a.in_recent[rows]
-        late = elapsed[rows] > thr[rows] + budget_h
+        el = elapsed[rows]  # (indexed once: a replay pays per numpy call)
+        late = el > thr[rows] + budget_h
         keep = np.zeros(len(rows), bool)
         # The expected first activity: the home is always active again within so many hours of
         # this clock time, and that time (plus a margin and the alarm budget) has passed.
-        soon = elapsed[rows] >= early[rows] if cfg.inactivity_anchor else np.zeros(len(rows), bool)
+        soon = el >= early[rows] if cfg.inactivity_anchor else np.zeros(len(rows), bool)
         anchored = np.zeros(len(rows), bool)
         if np.count_nonzero(soon):
             an_h = first_activity_h(eng, t, rows[soon])
@@ -145,10 +150,11 @@ def tick(eng, t) -> list:
         late &= ~anchored
         odds = np.zeros(len(rows), bool)
         if np.count_nonzero(late):
-            n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, rows[late])
-            unlikely = log10_p < log10_limit[rows[late]]
+            lr = rows[late]
+            n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, lr)
+            unlikely = log10_p < log10_limit[lr]
             keep[late] = (n_valid < cfg.inactivity_min_days) | (
-                (n_quiet <= allowed[rows[late]] + _budget_days(cfg, n_valid)) & unlikely
+                (n_quiet <= allowed[lr] + _budget_days(cfg, n_valid)) & unlikely
             )
             if cfg.inactivity_odds_log10_p > 0:
                 # Past its threshold, a spell the clock window lets pass (too many loose past
@@ -157,23 +163,23 @@ def tick(eng, t) -> list:
                 odds[late] = (
                     ~keep[late]
                     & (n_valid >= cfg.inactivity_odds_min_days)
-                    & (log10_p < -cfg.inactivity_odds_log10_p / a.sens[rows[late]])
+                    & (log10_p < -cfg.inactivity_odds_log10_p / a.sens[lr])
                 )
                 keep |= odds
         low = np.zeros(len(rows), bool)
         if cfg.inactivity_low_use:
-            low = _low_use(eng, t, rows, ~keep & (elapsed[rows] >= _low_use_h(eng)[rows]))
+            low = _low_use(eng, t, rows, ~keep & (el >= _low_use_h(eng)[rows]))
             keep |= low
         # The safety floor: past the fixed rule's length and longer than any quiet spell the
         # home had in its history, or past the hard cap, it is raised however loose the routine.
         longest = np.full(len(rows), np.nan, np.float32)
-        past = ~keep & (elapsed[rows] >= rule[rows])  # the rule fires at 12 h sharp
+        past = ~keep & (el >= rule[rows])  # the rule fires at 12 h sharp
         if np.count_nonzero(past):
             longest[past] = _longest(eng, t, rows[past])
         # (half an hour past the longest, so a home's usual long night is not the trigger; a
         # home with less than inactivity_min_days of history has only the cap)
         known = a.days_seen[rows] >= cfg.inactivity_min_days
-        floor = past & ((known & (elapsed[rows] > longest + 0.5)) | (elapsed[rows] > cap_h[rows]))
+        floor = past & ((known & (el > longest + 0.5)) | (el > cap_h[rows]))
         keep |= floor
         if np.count_nonzero(keep):
             fire = rows[keep]
@@ -370,6 +376,15 @@ def low_days(eng, t, rows: np.ndarray, level: np.ndarray, most: int = 24):
         most_kw = np.fmax.reduce(np.where(use, kw, np.nan), axis=2)
     low = known & (most_kw <= level[:, None])
     return low.sum(axis=1), known.sum(axis=1)
+
+
+def _first_bar(eng, thr: np.ndarray, rule: np.ndarray) -> np.ndarray:
+    """The spell (h) from which a home is looked at: the lower of its threshold and the fixed
+    rule's, kept while both are (they change only at hour ends and with settings)."""
+    held = eng._memo.get("inactivity_bar")
+    if held is None or held[0] is not thr or held[1] is not rule:
+        held = eng._memo["inactivity_bar"] = (thr, rule, np.minimum(thr, rule))
+    return held[2]
 
 
 def _rule_h(eng) -> np.ndarray:
