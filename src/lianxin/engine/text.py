@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
 def utc(ts_s: int | float) -> datetime:
-    return datetime.fromtimestamp(int(ts_s), UTC)
+    return _utc(int(ts_s))
+
+
+# Datetimes are immutable, so one instant's can be shared: a replay words tens of thousands of
+# findings, most of them about the few instants around its current interval.
+@functools.lru_cache(maxsize=4096)
+def _utc(ts_s: int) -> datetime:
+    return datetime.fromtimestamp(ts_s, UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local(ts_s: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ts_s, tz)
 
 
 def when(ts_s: int, now_s: int, tz: ZoneInfo) -> tuple[str, str]:
     """'21:40 yesterday' / '昨天21:40', relative to the engine's clock in local time."""
-    t = datetime.fromtimestamp(int(ts_s), tz)
-    today = datetime.fromtimestamp(int(now_s), tz).date()
+    t = _local(int(ts_s), tz)
+    today = _local(int(now_s), tz).date()
     hm = f"{t.hour:02d}:{t.minute:02d}"  # by hand, not strftime: replay formats many
     days = (today - t.date()).days
     if days == 0:
@@ -35,7 +48,7 @@ def hours(h: float) -> tuple[str, str]:
 
 
 def clock(ts_s: int, tz: ZoneInfo) -> str:
-    t = datetime.fromtimestamp(int(ts_s), tz)
+    t = _local(int(ts_s), tz)
     return f"{t.hour:02d}:{t.minute:02d}"
 
 

@@ -646,7 +646,7 @@ def _raise(
         )
         zh += f"按过去{n_valid}天逐半小时的用电规律，{span_zh}持续无活动的可能性约为10^{k}分之一。"
     elif (
-        not np.isnan(longest)
+        longest == longest  # (not NaN: a plain float, no numpy call)
         and elapsed > longest + 0.5
         and a.days_seen[r] >= eng.cfg.inactivity_min_days
     ):
@@ -654,7 +654,7 @@ def _raise(
         d = int(min(a.days_seen[r], eng.D))
         en += f" In the last {d} days this home was never quiet for longer than {l_en}."
         zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
-    elif not np.isnan(longest):
+    elif longest == longest:
         c_en, c_zh = hours(eng.cfg.inactivity_cap_h * float(a.sens[r]))
         en += f" A quiet spell over {c_en} is always reported."
         zh += f"超过{c_zh}无活动一律上报。"
@@ -678,7 +678,7 @@ def _raise(
          "threshold_hours": thr, "days_compared": n_valid,
          "days_active_in_window": n_valid - n_quiet, "busy_hours": busy / 2,
          "window": f"{win_from}-{at}", "log10_chance": log10_p,
-         "longest_quiet_hours": None if np.isnan(longest) else longest}  # fmt: skip
+         "longest_quiet_hours": None if longest != longest else longest}  # fmt: skip
     if anchored:
         evidence["expected_activity_within_hours"] = an_h
     return eng.finding(KIND, "warning", r, start, en, zh, evidence)
