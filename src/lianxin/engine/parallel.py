@@ -26,6 +26,7 @@ import mmap
 import multiprocessing as mp
 import queue
 import traceback
+import warnings
 from datetime import datetime
 
 import numpy as np
@@ -77,7 +78,11 @@ class Offload:
         self.tap = Tap(eng, self.shared, self._send)
 
     def __enter__(self) -> Offload:
-        self.proc.start()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when a process with threads (polars' pool) forks: the child
+            # runs only numpy detector code and never touches those threads or their locks.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.proc.start()
         self._acquire()  # the first batch's slot
         eng = self.eng
         self.detectors = eng.detectors
