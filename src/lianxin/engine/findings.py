@@ -5,6 +5,7 @@ This is the contract between the engine and everything after it (alerts, replay 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,9 +39,15 @@ def _member(enum, value):
         return enum(value)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
+def _iso_utc(t: datetime) -> str:
+    # Kept: a burst of findings names the same few instants tens of thousands of times.
+    return t.astimezone(UTC).isoformat()
+
+
 def finding_id(kind: Kind, subject: str, started_at: datetime) -> str:
     """The id of a finding: the same kind, subject and start is the same finding."""
-    key = f"{kind}|{subject}|{started_at.astimezone(UTC).isoformat()}"
+    key = f"{kind}|{subject}|{_iso_utc(started_at)}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
@@ -133,8 +140,8 @@ class Finding:
         return {
             "kind": str(self.kind),
             "severity": str(self.severity),
-            "started_at": self.started_at.astimezone(UTC).isoformat(),
-            "detected_at": self.detected_at.astimezone(UTC).isoformat(),
+            "started_at": _iso_utc(self.started_at),
+            "detected_at": _iso_utc(self.detected_at),
             "reason_en": self.reason_en,
             "reason_zh": self.reason_zh,
             "household_id": self.household_id,
