@@ -114,19 +114,18 @@ def _batches(values) -> list[list]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-def _in(values, sql_type: str = "text") -> list:
+def _in(values) -> list:
     """Right sides for `field__in=`, one query each, covering `values` (none for none). On
-    SQLite and PostgreSQL one: the values as a single parameter, a JSON array or an array of
-    `sql_type`. A burst at a million homes names tens of thousands of homes and findings; as
-    an IN list, preparing each value through its field took most of the look-ups' time, and
-    the parameter limits cut them into several queries."""
+    SQLite one: the values as a single parameter, a JSON array. A burst at a million homes
+    names tens of thousands of homes and findings; as an IN list, preparing each value
+    through its field took most of the look-ups' time, and the parameter limit cut them into
+    several queries. (Other backends keep IN lists: PostgreSQL's `= ANY(array)` is the
+    counterpart, not yet measured.)"""
     values = list(values)
     if not values:
         return []
     if connection.vendor == "sqlite":
         return [RawSQL("SELECT value FROM json_each(%s)", (json.dumps(values),))]
-    if connection.vendor == "postgresql":
-        return [RawSQL(f"SELECT unnest(%s::{sql_type}[])", (values,))]
     return _batches(values)
 
 
@@ -179,7 +178,7 @@ class _Known:
         if self._instances is None:
             self._instances = {
                 h.code: h
-                for pks in _in(self.watched, "bigint")
+                for pks in _in(self.watched)
                 for h in Household.objects.filter(pk__in=pks).select_related("transformer_area")
             }
         if code not in self._instances and code in self.homes:
