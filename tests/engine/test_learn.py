@@ -2,8 +2,9 @@
 through Engine.tick (replay) learns, and the findings that follow are those of a tick warm-up.
 
 State is compared field by field: every array but learn.STARTS_CLEAR (finding state, which
-learning leaves clear) must hold the same values, NaN where NaN; sums are taken in the tick's
-order, so no tolerance is needed.
+learning leaves clear) and learn.PREPARED (the day end's figures, prepared for the day in
+progress only) must hold the same values, NaN where NaN; sums are taken in the tick's order, so
+no tolerance is needed.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -13,10 +14,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lianxin.engine import routine
+from lianxin.engine import core, routine
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
-from lianxin.engine.learn import STARTS_CLEAR, UNPREPARED
+from lianxin.engine.learn import PREPARED, STARTS_CLEAR
 from lianxin.engine.replay import replay
 from tests.engine.curves import drop, edit, routine_day
 
@@ -36,10 +37,18 @@ def assert_learned_the_same(tick: Engine, bulk: Engine) -> None:
     assert bulk.ids == tick.ids
     assert (bulk.now, bulk.hour_end) == (tick.now, tick.hour_end)
     fresh = Engine(tick.cfg)
+    # The day end's figures: those of the day in progress as tick prepared them by now; tick's
+    # leftovers from the days before are not learned.
+    day = routine.local_day(datetime.fromtimestamp(tick.hour_end - 1, tick.tz))
+    today = tick.a.prep_day == day
+    np.testing.assert_array_equal(bulk.a.prep_day, np.where(today, day, -1), err_msg="prep_day")
     for name, values in tick.a.items():
         got = bulk.a[name]
-        if name in STARTS_CLEAR or name in UNPREPARED:
+        if name in STARTS_CLEAR:
             np.testing.assert_array_equal(got, fresh._alloc(name, bulk.n), err_msg=name)
+        elif name in PREPARED:
+            np.testing.assert_array_equal(got[today], values[today], err_msg=name)
+            np.testing.assert_array_equal(got[~today], fresh._alloc(name, bulk.n)[~today], name)
         else:
             assert got.dtype == values.dtype, name
             np.testing.assert_array_equal(got, values, err_msg=name)
@@ -208,7 +217,12 @@ def test_readings_up_to_a_later_clock_learn_what_step_learns():
 # ---- what follows the warm-up ---------------------------------------------------------------
 
 
-def test_findings_after_a_learned_warm_up_are_those_after_a_tick_warm_up():
+@pytest.mark.parametrize("prep_rows", [None, 2])
+def test_findings_after_a_learned_warm_up_are_those_after_a_tick_warm_up(monkeypatch, prep_rows):
+    if prep_rows:
+        # The day end's figures prepared a share of the homes an hour (8 homes, 4 shares):
+        # the warm-up ends at 03:00, with the shares of two hours prepared, as tick has them.
+        monkeypatch.setattr(core, "PREP_ROWS", prep_rows)
     rng = np.random.default_rng(5)
     start = datetime(2026, 5, 3, 23, 0, tzinfo=UTC)  # local midnight in London (BST)
     days = 40
@@ -233,6 +247,8 @@ def test_findings_after_a_learned_warm_up_are_those_after_a_tick_warm_up():
     assert replay(warm, engine=tick) == []  # a warm-up without anomalies
     bulk.learn_readings(warm)
     assert_learned_the_same(tick, bulk)
+    if prep_rows:
+        assert (bulk.a.prep_day >= 0).sum() == 4
     after_tick = [f.to_dict() for f in replay(later, engine=tick)]
     after_bulk = [f.to_dict() for f in replay(later, engine=bulk)]
     assert after_bulk == after_tick

@@ -645,10 +645,7 @@ class Engine:
         a.hour_kwh[:] = 0
         a.hour_cov[:] = 0
         a.hour_anom[:] = False
-        shares = min(PREP_HOURS, -(-self.n // PREP_ROWS))  # at most PREP_ROWS rows at a time
-        if h < shares:  # a share of the rows at each of the day's first hours
-            rows = slice(h * self.n // shares, (h + 1) * self.n // shares)
-            self._prepare_day_end(rows, routine.local_day(local))
+        self.prepare_share(h, routine.local_day(local))
         out: list[Finding] = []
         if local.hour == 23:
             out += self._finish_day(end, routine.local_day(local))
@@ -665,6 +662,14 @@ class Engine:
         a.quiet_thr[:, h] = routine.blend(qv, qn, self.pop["quiet"][h], w)
         a.quiet_n[:, h] = qn
         a.high_kw[:, h] = routine.blend(hv, hn, self.pop["high"][h], w)
+
+    def prepare_share(self, hour: int, day: int) -> None:
+        """At the end of local hour `hour` of local day `day`: prepare its share of the rows for
+        the day end, if it is one of the day's first hours (at most PREP_ROWS rows an hour)."""
+        shares = min(PREP_HOURS, -(-self.n // PREP_ROWS))
+        if hour < shares:
+            rows = slice(hour * self.n // shares, (hour + 1) * self.n // shares)
+            self._prepare_day_end(rows, day)
 
     def _prepare_day_end(self, rows, day: int) -> None:
         """Compute ahead, for some rows, what the end of local day `day` needs that rests only
@@ -726,16 +731,18 @@ class Engine:
     def finding(self, kind, severity, row, started, en, zh, evidence, event="raised") -> Finding:
         evidence = {k: _plain(v) for k, v in evidence.items()}
         evidence.setdefault("history_days", int(self.a.days_seen[self.a.owner[row]]))
-        return Finding(
-            kind=kind,
-            severity=severity,
-            started_at=utc(started),
-            detected_at=utc(self.now),
-            reason_en=en,
-            reason_zh=zh,
-            household_id=self.households[row],
-            evidence=evidence,
-            event=event,
+        if event not in _EVENTS:
+            raise ValueError(f"finding event must be 'raised' or 'resolved', not {event!r}")
+        return Finding.about_home(
+            kind,
+            severity,
+            utc(started),
+            utc(self.now),
+            en,
+            zh,
+            self.households[row],
+            evidence,
+            event,
         )
 
     def resolved(self, f_kind, row, started, en, zh, evidence=None) -> Finding:
@@ -834,6 +841,7 @@ def _slice_t(arrs, prev, t):
     return tuple(x[m] for x in arrs)
 
 
+_EVENTS = frozenset({"raised", "resolved"})
 _AS_IS = frozenset({str, int, bool, type(None)})
 _FLOATS = frozenset({float, np.float64, np.float32})
 _INTS = frozenset({np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.uint32})

@@ -54,12 +54,14 @@ ROW_CHUNK = 512  # rows transposed at a time: a chunk of (intervals x rows) stay
 # Per-row state learn() leaves as a new engine has it: the detectors' own state (open findings,
 # what raised findings taught, runs in progress, meter events, payments) but for the start of
 # the zero run going on, and the per-interval scratch flag. Everything else is as tick leaves it.
+# Figures the engine prepares during a day for its day end (Engine._prepare_day_end), a share of
+# the rows at each of the day's first hours. Learning prepares those of the day in progress as
+# tick would have by the end of the block; a tick engine also still holds those it prepared for
+# the days before (used up by their day ends), which learning leaves unprepared.
+PREPARED = frozenset({"prep_day", "sb_known", "sb_lo", "sb_hi", "cs_usual", "cs_usual_n"})
 STARTS_CLEAR = frozenset(
-    {"explained", *(name for det in DETECTORS for name in det.FIELDS)} - {"lost_since"}
+    {"explained", *(name for det in DETECTORS for name in det.FIELDS)} - {"lost_since"} - PREPARED
 )
-# Figures the engine prepares during a day for its day end (Engine._prepare_day_end). Learning
-# leaves them unprepared: the day end then prepares them itself, from the same rings.
-UNPREPARED = frozenset({"prep_day", "sb_known", "sb_lo", "sb_hi"})
 
 
 @dataclass
@@ -198,6 +200,13 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     eng.sort_quiet_rings()
     eng.now = int(g.tau(g.pre + g.T - 1))
     eng.hour_end = int(g.hour_end[-1])
+    # The day end's figures for the day in progress, prepared as tick would have by now (a
+    # share of the rows at each of the day's first hours it finished): else the first day end
+    # after a warm-up prepares every home at once, a second of that step at a million homes.
+    # They rest on complete days only, which the rest of the day does not change.
+    first, _end = g.seg_hours[-1]
+    for j in range(first, g.H - 1):
+        eng.prepare_share(int(g.label[j]), int(g.day[j]))
 
 
 def _day_pass(eng, kw, rows, g: _Grid):

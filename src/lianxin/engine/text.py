@@ -6,27 +6,29 @@ import functools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+# Instants are said again and again within a step (a burst of findings about homes quiet
+# since the same half hour): the wordings of instants are kept, not worked out each time.
+_KEEP = 8192
+
 
 def utc(ts_s: int | float) -> datetime:
     return _utc(int(ts_s))
 
 
-# Datetimes are immutable, so one instant's can be shared: a replay words tens of thousands of
-# findings, most of them about the few instants around its current interval.
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=_KEEP)
 def _utc(ts_s: int) -> datetime:
     return datetime.fromtimestamp(ts_s, UTC)
 
 
-@functools.lru_cache(maxsize=4096)
-def _local(ts_s: int, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ts_s, tz)
-
-
 def when(ts_s: int, now_s: int, tz: ZoneInfo) -> tuple[str, str]:
     """'21:40 yesterday' / '昨天21:40', relative to the engine's clock in local time."""
-    t = _local(int(ts_s), tz)
-    today = _local(int(now_s), tz).date()
+    return _when(int(ts_s), int(now_s), tz)
+
+
+@functools.lru_cache(maxsize=_KEEP)
+def _when(ts_s: int, now_s: int, tz: ZoneInfo) -> tuple[str, str]:
+    t = datetime.fromtimestamp(ts_s, tz)
+    today = datetime.fromtimestamp(now_s, tz).date()
     hm = f"{t.hour:02d}:{t.minute:02d}"  # by hand, not strftime: replay formats many
     days = (today - t.date()).days
     if days == 0:
@@ -48,7 +50,12 @@ def hours(h: float) -> tuple[str, str]:
 
 
 def clock(ts_s: int, tz: ZoneInfo) -> str:
-    t = _local(int(ts_s), tz)
+    return _clock(int(ts_s), tz)
+
+
+@functools.lru_cache(maxsize=_KEEP)
+def _clock(ts_s: int, tz: ZoneInfo) -> str:
+    t = datetime.fromtimestamp(ts_s, tz)
     return f"{t.hour:02d}:{t.minute:02d}"
 
 

@@ -184,18 +184,12 @@ def tick(eng, t) -> list:
         if np.count_nonzero(keep):
             fire = rows[keep]
             n_valid, n_quiet, log10_p, busy = quiet_windows(eng, t, fire)
-            for r, nv, nq, lp, b, lg, an, od in zip(
-                fire, n_valid, n_quiet, log10_p, busy, np.where(floor, longest, np.nan)[keep],
-                anchored[keep], odds[keep], strict=True,
-            ):  # fmt: skip
-                out.append(
-                    _raise(
-                        eng, r, t, float(elapsed[r]), float(thr[r]), nv, nq, lp, b, float(lg), an,
-                        od,
-                    )
-                )  # fmt: skip
-                a.in_open[r] = qs[r]
-                a.in_raised[r] = now
+            out += _raise(
+                eng, t, fire, elapsed[fire], thr[fire], n_valid, n_quiet, log10_p, busy,
+                np.where(floor, longest, np.nan)[keep], anchored[keep], odds[keep],
+            )  # fmt: skip
+            a.in_open[fire] = qs[fire]
+            a.in_raised[fire] = now
     # No learning is withheld here: a false alarm must not stop the home teaching the engine
     # that such quiet is normal (the quantiles shrug off one real incident).
     return out
@@ -607,78 +601,116 @@ def _past_days(today: int, days: int, rows: int) -> np.ndarray:
 
 def _slot_counts(seen: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row, on how many of the days (days x rows words) each of the 48 half-hour bits is
-    set, for both arrays. Days first, so that adding up the days adds whole rows."""
-    words = np.empty((len(seen), 2, seen.shape[1]), np.uint64)
-    words[:, 0], words[:, 1] = seen, act
-    bits = np.unpackbits(words.view(np.uint8), axis=-1, bitorder="little")
-    counts = np.add.reduce(bits, axis=0, dtype=np.uint8).reshape(2, seen.shape[1], 64)
-    return counts[0, :, :48], counts[1, :, :48]
+    set, for both arrays (uint8, rows x 48)."""
+    return _bit_counts(seen), _bit_counts(act)
 
 
-def _raise(
-    eng, r, t, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored=False, odds=False
-):
-    a = eng.a
-    start = int(a.quiet_since[r])
-    w_en, w_zh = when(start, t.now, eng.tz)
-    e_en, e_zh = hours(elapsed)
-    win_from = clock(max(start, t.now - 86400 + 1800), eng.tz)
-    at = clock(t.now, eng.tz)
-    en = f"No activity since {w_en} ({e_en})."
-    zh = f"自{w_zh}起无用电活动（{e_zh}）。"
-    if anchored:
+def _bit_counts(words: np.ndarray) -> np.ndarray:
+    """Per column of `words` (days x rows), on how many days each of its 48 low bits is set.
+    Counted bit-sliced: each bit position of a row gets a binary counter, held as one word per
+    binary digit, and a day is added to all of a row's counters at once by a ripple carry of
+    whole-word operations; only the few digit words are unpacked at the end. (Unpacking every
+    day's bits cost a third of a second at a day's first interval at a million homes, when the
+    counts of tens of thousands of homes are due.)"""
+    days, n = words.shape
+    digits = np.zeros((max(days, 1).bit_length(), n), np.uint64)
+    carry, t = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    for d in range(days):
+        carry[:] = words[d]
+        for k in range((d + 1).bit_length()):  # a count of d + 1 days fits in these digits
+            np.bitwise_and(digits[k], carry, out=t)
+            digits[k] ^= carry
+            carry, t = t, carry
+    # Bits 0..47 of each digit word (its low six bytes: the words are little-endian, as
+    # unpacking them anywhere here assumes), each count's digits put together in its byte.
+    low = digits.view(np.uint8).reshape(len(digits), n, 8)[:, :, :6]
+    counts = np.unpackbits(low[0], axis=-1, bitorder="little")  # (rows, 48)
+    for k in range(1, len(digits)):
+        bits = np.unpackbits(low[k], axis=-1, bitorder="little")
+        bits <<= np.uint8(k)
+        counts |= bits
+    return counts
+
+
+def _raise(eng, t, rows, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest, anchored, odds):
+    """The findings of the rows that fire (arrays, one entry per row). Figures are taken out of
+    numpy as Python values a column at a time: a warm-up's first step raises tens of thousands
+    of these, and a numpy scalar per figure and finding costs more than the wording."""
+    a, cfg, tz, now = eng.a, eng.cfg, eng.tz, t.now
+    starts = a.quiet_since[rows]
+    cols = [
+        rows.tolist(), starts.tolist(), np.maximum(starts, now - 86400 + 1800).tolist(),
+        np.asarray(elapsed, np.float64).tolist(), thr.tolist(), n_valid.tolist(),
+        n_quiet.tolist(), log10_p.tolist(), busy.tolist(), longest.tolist(),
+        anchored.tolist(), odds.tolist(), a.days_seen[rows].tolist(), a.sens[rows].tolist(),
+    ]  # fmt: skip
+    if np.count_nonzero(anchored):
         _qs_for, an_hours, an_days = _anchors(eng)
-        an_h = float(an_hours[r])
-        by = clock(start + int(an_h * 3600), eng.tz)
-        n_an = int(an_days[r])
-        active = n_an - eng.cfg.inactivity_anchor_outliers
-        en += (
-            f" On {active} of the last {n_an} days this home was in use again by {by} after "
-            f"being quiet at {clock(start, eng.tz)}."
-        )
-        zh += f"过去{n_an}天中有{active}天该户在{clock(start, eng.tz)}之后至{by}前已恢复用电。"
-    elif odds:
-        span_en, span_zh = window(max(start, t.now - 86400 + 1800), t.now, eng.tz)
-        k = int(-log10_p)
-        en += (
-            f" Judged half hour by half hour against its last {n_valid} days, quiet {span_en} "
-            f"is this unlikely for this home: about 1 in 10^{k}."
-        )
-        zh += f"按过去{n_valid}天逐半小时的用电规律，{span_zh}持续无活动的可能性约为10^{k}分之一。"
-    elif (
-        longest == longest  # (not NaN: a plain float, no numpy call)
-        and elapsed > longest + 0.5
-        and a.days_seen[r] >= eng.cfg.inactivity_min_days
-    ):
-        l_en, l_zh = hours(longest)
-        d = int(min(a.days_seen[r], eng.D))
-        en += f" In the last {d} days this home was never quiet for longer than {l_en}."
-        zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
-    elif longest == longest:
-        c_en, c_zh = hours(eng.cfg.inactivity_cap_h * float(a.sens[r]))
-        en += f" A quiet spell over {c_en} is always reported."
-        zh += f"超过{c_zh}无活动一律上报。"
-    elif n_valid >= eng.cfg.inactivity_min_days:
-        active = n_valid - n_quiet
-        b_en, b_zh = hours(busy / 2)
-        span_en, span_zh = window(max(start, t.now - 86400 + 1800), t.now, eng.tz)
-        en += (
-            f" On {active} of the last {n_valid} days this home was in use for at least {b_en} "
-            f"{span_en}."
-        )
-        zh += f"过去{n_valid}天中有{active}天{span_zh}用电活动累计至少{b_zh}。"
+        cols += [an_hours[rows].tolist(), an_days[rows].tolist()]
     else:
-        u_en, u_zh = hours(thr)
-        en += (
-            f" This home is new ({int(a.days_seen[r])} days of history); for a typical "
-            f"home a quiet spell over {u_en} at this time is unusual."
-        )
-        zh += f"该户为新用户（{int(a.days_seen[r])}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
-    evidence = {"last_activity": utc(start).isoformat(), "quiet_hours": elapsed,
-         "threshold_hours": thr, "days_compared": n_valid,
-         "days_active_in_window": n_valid - n_quiet, "busy_hours": busy / 2,
-         "window": f"{win_from}-{at}", "log10_chance": log10_p,
-         "longest_quiet_hours": None if longest != longest else longest}  # fmt: skip
-    if anchored:
-        evidence["expected_activity_within_hours"] = an_h
-    return eng.finding(KIND, "warning", r, start, en, zh, evidence)
+        cols += [[None] * len(rows)] * 2
+    at = clock(now, tz)
+    min_days, outliers, cap_h, D = (
+        cfg.inactivity_min_days, cfg.inactivity_anchor_outliers, cfg.inactivity_cap_h, eng.D
+    )  # fmt: skip
+    out = []
+    for r, start, win_start, el, th, nv, nq, lp, b, lg, an, od, seen, sens, an_h, n_an in zip(
+        *cols, strict=True
+    ):
+        w_en, w_zh = when(start, now, tz)
+        e_en, e_zh = hours(el)
+        win_from = clock(win_start, tz)
+        en = f"No activity since {w_en} ({e_en})."
+        zh = f"自{w_zh}起无用电活动（{e_zh}）。"
+        known_longest = lg == lg  # not NaN
+        if an:
+            by = clock(start + int(an_h * 3600), tz)
+            active = n_an - outliers
+            quiet_at = clock(start, tz)
+            en += (
+                f" On {active} of the last {n_an} days this home was in use again by {by} after "
+                f"being quiet at {quiet_at}."
+            )
+            zh += f"过去{n_an}天中有{active}天该户在{quiet_at}之后至{by}前已恢复用电。"
+        elif od:
+            span_en, span_zh = window(win_start, now, tz)
+            k = int(-lp)
+            en += (
+                f" Judged half hour by half hour against its last {nv} days, quiet {span_en} "
+                f"is this unlikely for this home: about 1 in 10^{k}."
+            )
+            zh += f"按过去{nv}天逐半小时的用电规律，{span_zh}持续无活动的可能性约为10^{k}分之一。"
+        elif known_longest and el > lg + 0.5 and seen >= min_days:
+            l_en, l_zh = hours(lg)
+            d = min(seen, D)
+            en += f" In the last {d} days this home was never quiet for longer than {l_en}."
+            zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
+        elif known_longest:
+            c_en, c_zh = hours(cap_h * sens)
+            en += f" A quiet spell over {c_en} is always reported."
+            zh += f"超过{c_zh}无活动一律上报。"
+        elif nv >= min_days:
+            active = nv - nq
+            b_en, b_zh = hours(b / 2)
+            span_en, span_zh = window(win_start, now, tz)
+            en += (
+                f" On {active} of the last {nv} days this home was in use for at least {b_en} "
+                f"{span_en}."
+            )
+            zh += f"过去{nv}天中有{active}天{span_zh}用电活动累计至少{b_zh}。"
+        else:
+            u_en, u_zh = hours(th)
+            en += (
+                f" This home is new ({seen} days of history); for a typical "
+                f"home a quiet spell over {u_en} at this time is unusual."
+            )
+            zh += f"该户为新用户（{seen}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
+        evidence = {"last_activity": utc(start).isoformat(), "quiet_hours": el,
+             "threshold_hours": th, "days_compared": nv,
+             "days_active_in_window": nv - nq, "busy_hours": b / 2,
+             "window": f"{win_from}-{at}", "log10_chance": lp,
+             "longest_quiet_hours": lg if known_longest else None}  # fmt: skip
+        if an:
+            evidence["expected_activity_within_hours"] = an_h
+        out.append(eng.finding(KIND, "warning", r, start, en, zh, evidence))
+    return out
