@@ -2,15 +2,13 @@
 
     .venv/bin/python bench/replay_cli.py [--runs 3] [--dir /tmp/lianxin-replay-bench]
                                          [--order meter time] [--lcl .../data.parquet]
-                                         [--workers 1|2]
 
 The input is 10 rotated copies of the real London sample (../shared/data/lcl_london, 99 homes,
 2013, half-hourly): copy k is every home shifted k x 5 weeks round the year (a reading that
 falls past the year's end wraps to its start), named `<home>-k`; 990 homes, ~16.7 M readings.
 Written twice: grouped by meter (each home's year together, in time order) and in time order
 across meters (as a feed or a daily export arrives). Each run is timed by `/usr/bin/time -v`
-around `lianxin replay`: wall time, CPU time (of both processes where it runs two: `--workers`)
-and peak RSS (of the larger process; the two share most of their pages). Prints medians, the load
+around `lianxin replay`: wall time and peak RSS of the whole process. Prints medians, the load
 and the machine; asserts nothing.
 """
 
@@ -58,11 +56,9 @@ def build(folder: Path, lcl: Path = LCL) -> dict[str, Path]:
     return paths
 
 
-def timed(readings: Path, out: Path, workers: int | None = None) -> tuple[float, float, float, str]:
+def timed(readings: Path, out: Path) -> tuple[float, float, float, str]:
     cmd = ["/usr/bin/time", "-v", str(LIANXIN), "replay", "--readings", str(readings),
            "--tz", "Europe/London", "--out", str(out), "--quiet"]  # fmt: skip
-    if workers:
-        cmd += ["--workers", str(workers)]
     p = subprocess.run(cmd, capture_output=True, text=True, check=True)
     wall = re.search(r"Elapsed \(wall clock\) time .*?: (?:(\d+):)?(\d+):([\d.]+)", p.stderr)
     h, m, s = wall.groups()
@@ -86,7 +82,6 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/lianxin-replay-bench"))
     ap.add_argument("--lcl", type=Path, default=LCL, help="the London sample's data.parquet")
-    ap.add_argument("--workers", type=int, help="passed to lianxin replay (default: its own)")
     ap.add_argument("--order", nargs="+", default=["meter", "time"], choices=["meter", "time"])
     args = ap.parse_args()
     paths = build(args.dir, args.lcl)
@@ -96,9 +91,7 @@ def main() -> None:
         runs = []
         for i in range(args.runs):
             load = os.getloadavg()[0]
-            wall, cpu, rss, said = timed(
-                paths[order], args.dir / f"findings_{order}.jsonl", args.workers
-            )
+            wall, cpu, rss, said = timed(paths[order], args.dir / f"findings_{order}.jsonl")
             runs.append((wall, cpu, rss))
             print(f"  {order} run {i + 1}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS "
                   f"{rss:.2f} GiB, load before {load:.2f} ({said})")  # fmt: skip

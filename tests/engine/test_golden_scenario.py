@@ -18,7 +18,7 @@ REAL_GOLDEN = DATA / "lcl_sample_findings.golden.jsonl"
 DAYS = 40
 
 
-def scenario(workers: int = 1) -> list[dict]:
+def scenario() -> list[dict]:
     town = pl.concat([home(f"h{i}", DAYS, seed=i) for i in range(8)])
     # h0-h3 dark together: a grid outage of area A.
     for h in ("h0", "h1", "h2", "h3"):
@@ -51,7 +51,7 @@ def scenario(workers: int = 1) -> list[dict]:
             "amount": [None, 100.0] + [50.0] * len(weekly),
         }
     )
-    findings = replay(town, topology=topology, events=events, payments=payments, workers=workers)
+    findings = replay(town, topology=topology, events=events, payments=payments)
     return [json.loads(json.dumps(f.to_dict(), ensure_ascii=False)) for f in findings]
 
 

@@ -37,19 +37,12 @@ def add_arguments(parser):
         help="learn the population priors once, over every home, from the first N days, and pin "
         "them (as `lianxin spark replay` does: the same findings); default: relearned hourly",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="processes: 2 runs the inactivity detector beside the rest, on a second core (the "
-        "same findings); default 2 where the machine has two cores or more, else 1",
-    )
     parser.add_argument("--out", required=True, help="findings, one JSON object per line")
     add_quiet(parser)
 
 
 def run(args) -> int:
     import json
-    import os
     import time
     from collections import Counter
     from pathlib import Path
@@ -70,16 +63,12 @@ def run(args) -> int:
     if args.prior_days is not None:
         engine = _pinned_engine(readings, tz, args.prior_days)
     with bar(unit=" ticks", desc="replay", quiet=args.quiet) as b:
-        workers = args.workers or (2 if (os.cpu_count() or 1) >= 2 else 1)
-        findings = replay(
-            readings, tz=tz, progress=ticks(b), engine=engine, workers=workers, **frames
-        )
+        findings = replay(readings, tz=tz, progress=ticks(b), engine=engine, **frames)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
-    encode = json.JSONEncoder(ensure_ascii=False).encode  # (json.dumps makes one per call)
     with atomic_write(out, "w", encoding="utf-8") as f:
         for finding in findings:
-            f.write(encode(finding.to_dict()) + "\n")
+            f.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
     raised = Counter(str(x.kind) for x in findings if x.event == "raised")
     summary = ", ".join(f"{k} {v}" for k, v in sorted(raised.items())) or "none"
     print(f"replayed in {elapsed:.1f} s; findings raised: {summary}; wrote {out}")

@@ -130,9 +130,6 @@ class Engine:
         self.q_sorted = np.full((24, self.D, 0), routine.Q_UNKNOWN, np.uint8)
         self.g = AreaArrays()
         self.g.outage_since = np.zeros(0, np.int64)
-        # The detectors run each interval, in order (a replay may put a stand-in for one that
-        # runs in another process: lianxin.engine.parallel).
-        self.detectors = DETECTORS
         self.now: int | None = None  # end of the latest interval processed
         self.hour_end: int | None = None  # end of the local hour being accumulated
         self.pop = {
@@ -603,7 +600,7 @@ class Engine:
         offset = int(local.utcoffset().total_seconds())
         t = Tick(now, local.hour, offset, has, kw, zero, resumed, resumed_from, *ev, *pay)
         self.now = now
-        for det in self.detectors:
+        for det in DETECTORS:
             out += det.tick(self, t)
         return out
 
@@ -677,7 +674,7 @@ class Engine:
         itself needs no sort of every home's rings. The day end prepares any row not done."""
         a, d = self.a, day % self.D
         a.sb_known[rows], a.sb_lo[rows], a.sb_hi[rows] = routine.median_prepare(a.sb_ring[rows], d)
-        for det in self.detectors:
+        for det in DETECTORS:
             if hasattr(det, "prepare"):
                 det.prepare(self, rows, d)
         a.prep_day[rows] = day
@@ -711,7 +708,7 @@ class Engine:
         if len(often):
             a.zero_thr_h[often] = routine.kth_largest(a.zrun_ring[often], 3)
         out: list[Finding] = []
-        for det in self.detectors:
+        for det in DETECTORS:
             if hasattr(det, "day"):
                 out += det.day(self, end, d)
         a.day_kwh[:] = 0

@@ -8,7 +8,6 @@ and nothing after that tick was used.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from functools import reduce
@@ -16,7 +15,6 @@ from functools import reduce
 import numpy as np
 import polars as pl
 
-from lianxin.engine import parallel
 from lianxin.engine.config import EngineConfig
 from lianxin.engine.core import Engine
 from lianxin.engine.findings import Finding
@@ -40,7 +38,6 @@ def replay(
     engine: Engine | None = None,
     progress: Callable[[int, int], None] | None = None,
     clock: tuple[int, int, int] | None = None,
-    workers: int = 1,
 ) -> list[Finding]:
     """Findings (raised and resolved, in detection order) of a causal replay of `readings`.
 
@@ -52,11 +49,9 @@ def replay(
     `clock` (first tick, tick seconds, last tick; see replay_clock and shared_clock): tick on
     that grid through that end instead of these readings' own, so that engines holding shards
     of the homes tick exactly as one engine holding them all (lianxin.spark).
-    `workers` 2 or more: the inactivity detector runs in a second process beside the rest
-    (lianxin.engine.parallel; where the platform can fork): the same findings and state.
     """
     return _replay(readings, topology, events, payments, settings, tz, config, engine,
-                   progress, clock, workers=workers)  # fmt: skip
+                   progress, clock)  # fmt: skip
 
 
 def replay_clock(
@@ -84,7 +79,7 @@ def shared_clock(clocks: list[tuple[int, int, int]]) -> tuple[int, int, int]:
 
 
 def _replay(readings, topology, events, payments, settings, tz, config, engine, progress, clock,
-            dry=False, workers=1):  # fmt: skip
+            dry=False):  # fmt: skip
     eng = engine or Engine(config or (EngineConfig(tz=tz) if tz else EngineConfig()))
     tz = eng.cfg.tz
     r, homes = prepare_readings(readings, tz)
@@ -144,15 +139,6 @@ def _replay(readings, topology, events, payments, settings, tz, config, engine, 
     chunk = max(CHUNK_TICKS, DENSE_CELLS // max(eng.n, 1))
     meters = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), meter_rows.tolist(),
                       meter_iv.tolist(), strict=True))  # fmt: skip
-    offload = parallel.Offload(eng) if workers > 1 and parallel.available(eng) else None
-    with offload or contextlib.nullcontext():
-        out = _ticks(eng, first, last, tick_s, chunk, meters, start, kwh, ev, pay, progress)
-        if offload is not None:
-            out = offload.findings(out)
-    return out
-
-
-def _ticks(eng, first, last, tick_s, chunk, meters, start, kwh, ev, pay, progress):
     out: list[Finding] = []
     prev = eng.now
     for c0 in range(first, last + 1, chunk * tick_s):
