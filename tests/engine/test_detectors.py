@@ -428,3 +428,20 @@ def test_odds_floor_raises_what_a_holiday_in_the_history_would_hold_back_to_the_
     off = EngineConfig(inactivity_odds_log10_p=0)
     (g,) = late(raised(replay(df, config=off), "inactivity", "h3"))
     assert local(g.detected_at) == at(25, 6, 0)  # the cap
+
+
+@pytest.mark.parametrize("days", [1, 2, 27, 28, 40])
+def test_the_bit_sliced_day_counts_equal_counting_each_half_hour_of_each_day(days):
+    # Inactivity's odds rest on these counts: on how many past days each half hour was seen
+    # and active. Counted bit-sliced for speed; here against counting bit by bit.
+    import numpy as np
+
+    from lianxin.engine.detectors.inactivity import _bit_counts
+
+    rng = np.random.default_rng(days)
+    words = rng.integers(0, 2**63, size=(days, 37), dtype=np.uint64)
+    words[:, 0] = 0  # a home never seen
+    words[:, 1] = np.uint64(2**48 - 1)  # one seen in every half hour of every day
+    words |= np.uint64(1) << np.uint64(63)  # bits above the 48 half hours do not count
+    bits = (words[:, :, None] >> np.arange(48, dtype=np.uint64)) & np.uint64(1)
+    assert np.array_equal(_bit_counts(words), bits.sum(axis=0))
