@@ -1,6 +1,6 @@
 """The live path at scale: one `lianxin monitor` step with its I/O for 10 k / 100 k / 1 M homes.
 
-    .venv/bin/python bench/monitor_scale.py [--homes 10000 100000 1000000] [--steps 6]
+    .venv/bin/python bench/monitor_scale.py [--homes 10000 100000 1000000] [--steps 6] [--profile F]
                                             [--weeks 1] [--database-url postgres://…]
 
 Per size, in fresh processes (so each size's peak memory is its own):
@@ -24,6 +24,7 @@ Asserts nothing.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
@@ -158,7 +159,7 @@ def prepare(homes: int, home: Path, url: str | None, weeks: int) -> None:
     )
 
 
-def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
+def run(homes: int, home: Path, url: str | None, steps: int, now: int, profile: str) -> None:
     django_env(home, url)
     import polars as pl
 
@@ -175,6 +176,7 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
     rng = np.random.default_rng(5)
     shape = np.array([0.1] * 14 + [0.6] * 4 + [0.25] * 16 + [0.9] * 10 + [0.2] * 4)
     plain, hourly, writes, records, found, split = [], [], [], [], 0, []
+    worst_dt = 0.0
     for k in range(steps):
         start = now + k * 1800
         slot = ((start + 8 * 3600) % 86400) // 1800
@@ -190,10 +192,18 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int) -> None:
         monitor.stores.readings.write(frame)
         writes.append(time.perf_counter() - w0)
         end = datetime.fromtimestamp(start + 1800, UTC)
+        prof = cProfile.Profile() if profile else None
         t0 = time.perf_counter()
+        if prof:
+            prof.enable()
         report = monitor.step(end)
         monitor_beat(monitor, report, time.perf_counter() - t0, every=60.0, reference=end)
         dt = time.perf_counter() - t0
+        if prof:
+            prof.disable()
+            if dt > worst_dt:  # keep the slowest step's profile
+                worst_dt = dt
+                prof.dump_stats(profile)
         split.append({**report.seconds, "heartbeat": dt - sum(report.seconds.values())})
         found += len(report.findings)
         assert report.readings == homes, report.readings
@@ -249,6 +259,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--weeks", type=int, default=1)
     p.add_argument("--database-url", default=None, help="default: SQLite in the data directory")
+    p.add_argument(
+        "--profile",
+        default="",
+        help="write the slowest step's cProfile stats to this file (steps are slower profiled)",
+    )
     p.add_argument("--_prepare", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--_run", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -257,7 +272,7 @@ def main() -> None:
         return
     if args._run:
         n, home, now = args._run
-        run(int(n), Path(home), args.database_url, args.steps, int(now))
+        run(int(n), Path(home), args.database_url, args.steps, int(now), args.profile)
         return
     db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
     print(f"machine: {machine()}; database {db}")
@@ -266,6 +281,8 @@ def main() -> None:
         try:
             extra = ["--database-url", args.database_url] if args.database_url else []
             prep = child("--weeks", args.weeks, *extra, "--_prepare", homes, home)
+            if args.profile:
+                extra += ["--profile", args.profile]
             r = child("--steps", args.steps, *extra, "--_run", homes, home, prep["now"])
         finally:
             shutil.rmtree(home, ignore_errors=True)

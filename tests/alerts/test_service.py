@@ -134,6 +134,34 @@ def test_no_alert_for_a_home_without_consent_to_monitoring(home):
     assert Alert.objects.count() == 0
 
 
+def test_the_care_database_keeps_no_reasons_or_evidence_about_homes_without_consent(home):
+    """The engine watches every home of a transformer area, but what it inferred about the
+    life of someone who did not agree to be watched is not kept: only what names the finding.
+    The same whether recorded with a burst or one by one; a watched home's finding is kept
+    whole."""
+    strangers = list(Household.objects.filter(care_recipients__isnull=True)[:3])
+    ev = {"quiet_hours": 5.0, "last_activity": "07:10"}
+    burst = [finding(h, kind="inactivity", severity="warning", evidence=ev) for h in strangers]
+    alone = finding(strangers[0], kind="high_load", severity="warning", evidence=ev)
+    watched = finding(home, kind="inactivity", severity="warning", evidence=ev)
+    service.apply_findings(burst, now=NOW)
+    service.apply_findings([alone, watched], now=NOW)
+    kept = {a.finding_id: a.finding for a in AppliedFinding.objects.all()}
+    assert len(kept) == 5
+    for f in [*burst, alone]:
+        assert kept[f.finding_id] == {
+            "kind": str(f.kind),
+            "severity": "warning",
+            "started_at": f.started_at.isoformat(),
+            "detected_at": f.detected_at.isoformat(),
+            "household_id": f.household_id,
+            "event": "raised",
+            "finding_id": f.finding_id,
+        }
+    assert kept[watched.finding_id] == watched.to_dict()
+    assert kept[watched.finding_id]["evidence"] == ev
+
+
 def test_a_burst_about_homes_without_consent_is_recorded_in_one_insert_as_one_by_one(
     home, django_assert_max_num_queries
 ):
