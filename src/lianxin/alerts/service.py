@@ -290,7 +290,8 @@ def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Findin
 
 def _record_applied(rows: list[tuple[Finding, int | None, dict]], now, ignore_conflicts=False):
     """Insert the AppliedFinding rows of (finding, alert pk, what is kept of it) with one
-    statement (PostgreSQL) or one executemany (SQLite, where it is fast). bulk_create builds a
+    statement (PostgreSQL) or one executemany (SQLite, where it is as fast: one statement
+    reading the rows from a JSON parameter measured no faster there). bulk_create builds a
     model and prepares every value through its field (~20 µs a value): seconds for
     the ~30 k findings of a burst at a million homes. A conflict raises IntegrityError unless
     ignored."""
