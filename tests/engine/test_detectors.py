@@ -431,17 +431,22 @@ def test_odds_floor_raises_what_a_holiday_in_the_history_would_hold_back_to_the_
 
 
 @pytest.mark.parametrize("days", [1, 2, 27, 28, 40])
-def test_the_bit_sliced_day_counts_equal_counting_each_half_hour_of_each_day(days):
+@pytest.mark.parametrize("homes", [37, 4100])
+def test_the_day_counts_equal_counting_each_half_hour_of_each_day(days, homes):
     # Inactivity's odds rest on these counts: on how many past days each half hour was seen
-    # and active. Counted bit-sliced for speed; here against counting bit by bit.
+    # and active. Counted by unpacking the bits for a few homes, bit-sliced for many (4100);
+    # both against counting bit by bit.
     import numpy as np
 
-    from lianxin.engine.detectors.inactivity import _bit_counts
+    from lianxin.engine.detectors.inactivity import BIT_SLICED_FROM, _slot_counts
 
+    assert 37 < BIT_SLICED_FROM <= 4100
     rng = np.random.default_rng(days)
-    words = rng.integers(0, 2**63, size=(days, 37), dtype=np.uint64)
+    words = rng.integers(0, 2**63, size=(days, homes), dtype=np.uint64)
     words[:, 0] = 0  # a home never seen
     words[:, 1] = np.uint64(2**48 - 1)  # one seen in every half hour of every day
     words |= np.uint64(1) << np.uint64(63)  # bits above the 48 half hours do not count
-    bits = (words[:, :, None] >> np.arange(48, dtype=np.uint64)) & np.uint64(1)
-    assert np.array_equal(_bit_counts(words), bits.sum(axis=0))
+    act = words & rng.integers(0, 2**63, size=(days, homes), dtype=np.uint64)
+    for got, w in zip(_slot_counts(words, act), (words, act), strict=True):
+        bits = (w[:, :, None] >> np.arange(48, dtype=np.uint64)) & np.uint64(1)
+        assert np.array_equal(got, bits.sum(axis=0))
