@@ -40,6 +40,18 @@ def test_no_power_at_the_first_zero_interval_and_resolved_when_power_returns(tow
     assert {x.kind for x in raised(findings, hid="h1")} == {"no_power"}
 
 
+def test_one_long_outage_does_not_teach_that_zero_is_normal(town):
+    # Ten days dark (the supply off while the resident was away), then a week of ordinary
+    # use, then the lights go out one evening: a power cut, reported at once. Counted a day at
+    # a time, the long spell filled ten days of the home's history with zero runs and made
+    # an evening's zeros look like its habit for four weeks (a real London home, 2013).
+    df = edit(town, "h1", at(3, 12), at(13, 12), pl.lit(0.0))
+    df = edit(df, "h1", at(20, 19), at(21, 7), pl.lit(0.0))
+    findings = raised(replay(df), "no_power", "h1")
+    assert [local(f.started_at) for f in findings] == [at(3, 12), at(20, 19)]
+    assert local(findings[1].detected_at) == at(20, 19, 30)
+
+
 def test_grid_outage_replaces_the_homes_no_power(town):
     df = town
     for h in ("h0", "h1", "h2", "h3"):

@@ -559,6 +559,10 @@ class Engine:
         zero = kw <= 0 if self.all_elec else elec & (kw <= 0)
         zrun = a.zrun_cur + a.ih
         zrun *= zero
+        # A zero run enters the home's history once, at its whole length, on the day it ends
+        # (a run of many days would otherwise fill many days of the ring: one long outage
+        # must not teach that zero is normal; see _finish_day). A run going on is not history.
+        np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun, where=has & ~zero)
         np.copyto(a.zrun_cur, zrun, where=has)
         # any water or gas flow is use
         active = kw > (a.act_thr if self.all_elec else np.where(elec, a.act_thr, 0))
@@ -580,7 +584,6 @@ class Engine:
         a.hour_cov += cov
         a.day_kwh += add
         a.day_cov += cov
-        np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun)
         # Standby: the lowest non-zero interval of each day (a zero is an outage, not standby).
         # (fmin skips NaN: a masked ufunc call costs more than making the masked operand)
         np.fmin(a.day_min_kw, np.where(kw > 0, kw, np.float32(np.nan)), out=a.day_min_kw)
@@ -700,9 +703,10 @@ class Engine:
         if not self.priors_pinned:
             self.pop["standby"] = routine.population(sb, sbn, 14, routine.DEFAULT_STANDBY_KW)
         a.act_thr = self._activity_threshold(a.standby)
-        # The third-longest daily zero run: one or two outages do not teach "zero is normal",
-        # a home whose meter often reads zero does. Runs are never negative, so it is 0 unless
-        # the ring holds at least three runs longer than zero: only those rows need a sort.
+        # The third-longest zero run ended on a day of the ring: one or two outages, however
+        # long, do not teach "zero is normal", a home whose meter often reads zero does. Runs
+        # are never negative, so it is 0 unless the ring holds at least three runs longer than
+        # zero: only those rows need a sort.
         a.zero_thr_h = np.zeros(self.n, np.float32)
         often = np.flatnonzero(a.zrun_pos >= 3)
         if len(often):

@@ -618,9 +618,12 @@ class _PowerRows:
             has = x == x
             # Engine.tick
             zero = has & (x <= 0)
-            zr = np.where(zero, zrun[r] + ih, np.where(has, 0, zrun[r]))
+            before = zrun[r]
+            zr = np.where(zero, before + ih, np.where(has, 0, before))
             zrun[r] = zr
-            day_zrun[r] = np.maximum(day_zrun[r], zr)
+            # A run enters the history when it ends (Engine.tick).
+            day_zrun[r] = np.where(has & ~zero, np.maximum(day_zrun[r], before), day_zrun[r])
+            was_out = in_outage[r]  # (a copy: fancy indexing)
             # power.tick
             zero_long = zr > self.zthr[r] + 1e-3
             lost = zr > 0
@@ -643,7 +646,7 @@ class _PowerRows:
                 cand &= ~((neighbours >= 2) & (now - ls < 2 * iv))
             np_open[r] = (np_open[r] | cand) & lost
             self.anom[j, r] |= np_open[r] | in_outage[r]
-            day_zrun[r[in_outage[r]]] = 0
+            day_zrun[r[in_outage[r] | was_out]] = 0
 
     def _grid(self, p, now, r, lost, in_outage, outage_since, cfg) -> None:
         """power._grid without the finding: areas where enough homes went dark together.

@@ -32,6 +32,10 @@ FIELDS = {
 def tick(eng, t) -> list:
     a, now = eng.a, t.now
     out: list = []
+    areas = len(eng.area_names) > 0
+    # Homes inside an outage as the interval began: a zero run that ends now, as the outage
+    # ends, was the outage's.
+    was_out = a.in_outage.copy() if areas and np.count_nonzero(a.in_outage) else None
     if len(t.ev_rows):
         off = t.ev_codes == EngineEvent.POWER_OFF
         for r, ts in zip(t.ev_rows[off], t.ev_ts[off], strict=True):
@@ -51,7 +55,6 @@ def tick(eng, t) -> list:
         )  # a non-zero reading means power is back, whatever the events said
         any_off = np.count_nonzero(off) > 0
     cuts = np.count_nonzero(a.cut_open) + np.count_nonzero(a.cut_until) > 0
-    areas = len(eng.area_names) > 0
     # (A coarse register meter's zeros count only once the run is long enough: see config.)
     zthr = a.zero_thr_h if eng.zero_min_h is None else np.maximum(a.zero_thr_h, eng.zero_min_h)
     zero_long = a.zrun_cur > zthr + 1e-3
@@ -123,6 +126,8 @@ def tick(eng, t) -> list:
     if areas:
         # A grid outage says nothing about this home's own zero runs: keep it out of their history.
         a.day_zrun[a.in_outage] = 0
+        if was_out is not None:
+            a.day_zrun[was_out] = 0
     return out
 
 

@@ -146,7 +146,8 @@ def _within(frame: pl.DataFrame, windows: pl.DataFrame, on: str, grace: timedelt
 
 def score(findings: list[Finding], truth: Truth) -> dict:
     """Recall and latency per incident type, false alarms per home-month per finding kind."""
-    f = findings_frame(findings).filter(pl.col("event") == "raised")
+    every = findings_frame(findings)
+    f = every.filter(pl.col("event") == "raised")
     warm = truth.profiles.select("household_id", "warm_end")
     area_warm = (
         truth.topology.join(warm, on="household_id")
@@ -182,8 +183,27 @@ def score(findings: list[Finding], truth: Truth) -> dict:
             & (pl.col("detected_at") <= pl.col("end") + grace)
         )
     )
-    first = matches.group_by("incident_id").agg(
-        detected_at=pl.col("detected_at").min(),
+    # A power cut placed where the engine already had no_power open about the home (inside
+    # its own days-long dark spell, already reported) is on the duty room's screen as it
+    # starts: found, at its reference instant. (no_power only: it is always closed by a
+    # resolved event, and the fixed rule, which never closes, raises none.)
+    opened = every.filter((pl.col("event") == "raised") & (pl.col("kind") == "no_power")).select(
+        "finding_id", "subject", "kind", raised="detected_at"
+    )
+    closed = every.filter(pl.col("event") == "resolved").select("finding_id", closed="detected_at")
+    open_at_start = (
+        inc.select("incident_id", "subject", "expects", "start", "ref")
+        .join(opened, left_on=["subject", "expects"], right_on=["subject", "kind"])
+        .filter(pl.col("raised") <= pl.col("start"))
+        .join(closed, on="finding_id", how="left")
+        .filter(pl.col("closed").is_null() | (pl.col("closed") > pl.col("start")))
+        .group_by("incident_id")
+        .agg(detected_at=pl.col("ref").first())
+    )
+    first = (
+        pl.concat([matches.select("incident_id", "detected_at"), open_at_start])
+        .group_by("incident_id")
+        .agg(detected_at=pl.col("detected_at").min())
     )
     # What else was said about the incident's homes meanwhile (what a miss was taken for).
     by_home = pl.concat(
