@@ -52,6 +52,23 @@ def test_one_long_outage_does_not_teach_that_zero_is_normal(town):
     assert local(findings[1].detected_at) == at(20, 19, 30)
 
 
+def test_zeros_on_both_sides_of_a_silent_day_are_not_a_day_without_power(town):
+    # The meter read zero, fell silent for a day, and read zero again when it came back (a
+    # real London home, 2013): the silence is a data gap, not 33 hours without power. The
+    # zero run restarts with the data, and two zero intervals are not yet a power cut for a
+    # home whose zero runs are this long (its usual: an hour, below).
+    df = town
+    for day in (2, 5, 8):  # a habit of hour-long zeros
+        df = edit(df, "h1", at(day, 3), at(day, 4), pl.lit(0.0))
+    df = edit(df, "h1", at(20, 1, 30), at(20, 2, 30), pl.lit(0.0))
+    df = drop(df, "h1", at(20, 2, 30), at(21, 11))
+    df = edit(df, "h1", at(21, 11), at(21, 11, 30), pl.lit(0.0))
+    findings = replay(df)
+    assert [f for f in raised(findings, "no_power", "h1") if local(f.started_at) > at(19, 0)] == []
+    (gap,) = raised(findings, "data_gap", "h1")
+    assert local(gap.started_at) == at(20, 2, 30)
+
+
 def test_grid_outage_replaces_the_homes_no_power(town):
     df = town
     for h in ("h0", "h1", "h2", "h3"):

@@ -558,11 +558,17 @@ class Engine:
         elec = self.elec
         zero = kw <= 0 if self.all_elec else elec & (kw <= 0)
         zrun = a.zrun_cur + a.ih
+        if any_restart:
+            # Missing data is no evidence of zeros either: a zero run restarts where data
+            # starts again (the one before the gap ended with it).
+            zrun[restart] = a.ih[restart]
         zrun *= zero
         # A zero run enters the home's history once, at its whole length, on the day it ends
         # (a run of many days would otherwise fill many days of the ring: one long outage
         # must not teach that zero is normal; see _finish_day). A run going on is not history.
         np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun, where=has & ~zero)
+        if any_restart:
+            np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun, where=restart)
         np.copyto(a.zrun_cur, zrun, where=has)
         # any water or gas flow is use
         active = kw > (a.act_thr if self.all_elec else np.where(elec, a.act_thr, 0))

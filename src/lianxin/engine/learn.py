@@ -578,6 +578,8 @@ class _PowerRows:
         self.zrun = np.zeros(ns, np.float32)
         self.day_zrun = np.zeros(ns, np.float32)
         self.lost_since = np.zeros(ns, np.int64)
+        self.last_has = np.full(ns, -(2**40), np.int64)  # interval of the latest reading
+        self.gap = -(-int(eng.gap_s[rows[0]]) // g.iv) if len(rows) else 0
         self.reporting = reporting  # see _day_pass
         self.n_rep = np.zeros(len(eng.area_names), np.int64)
         self.applied = 0
@@ -619,10 +621,15 @@ class _PowerRows:
             # Engine.tick
             zero = has & (x <= 0)
             before = zrun[r]
-            zr = np.where(zero, before + ih, np.where(has, 0, before))
+            # Data back after a gap restarts a zero run (Engine.tick). A run going on keeps
+            # its row in play, so last_has is its last reading.
+            restart = has & (before > 0) & (p - self.last_has[r] - 1 >= self.gap)
+            zr = np.where(zero, np.where(restart, 0, before) + ih, np.where(has, 0, before))
             zrun[r] = zr
             # A run enters the history when it ends (Engine.tick).
-            day_zrun[r] = np.where(has & ~zero, np.maximum(day_zrun[r], before), day_zrun[r])
+            ended = has & (~zero | restart)
+            day_zrun[r] = np.where(ended, np.maximum(day_zrun[r], before), day_zrun[r])
+            self.last_has[r[has]] = p
             was_out = in_outage[r]  # (a copy: fancy indexing)
             # power.tick
             zero_long = zr > self.zthr[r] + 1e-3
@@ -630,6 +637,7 @@ class _PowerRows:
             back_on = ~lost & (lost_since[r] > 0) & (np_open[r] | in_outage[r])
             self.since_v[j, r[back_on]] = p + 1  # the quiet spell restarts at its start
             ls = lost_since[r]
+            ls[restart] = 0  # (power.tick: the loss starts with the zeros after the gap)
             ls[lost & (ls == 0)] = now - iv
             ls[~lost] = 0
             lost_since[r] = ls

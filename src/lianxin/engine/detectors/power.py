@@ -69,6 +69,10 @@ def tick(eng, t) -> list:
             own = a.owner[back_on]
             since = now - a.interval_s[back_on]
             a.quiet_since[own] = np.maximum(a.quiet_since[own], since)
+    if np.count_nonzero(t.resumed):
+        # Zeros after a gap say nothing of the silent hours: the loss, unless a power_off
+        # event says otherwise, starts with them (Engine.tick restarted the zero run).
+        a.lost_since[t.resumed & ~a.off_event] = 0
     newly = lost & (a.lost_since == 0)
     if np.count_nonzero(newly):
         a.lost_since[newly] = now - a.interval_s[newly]
