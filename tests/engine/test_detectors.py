@@ -281,6 +281,19 @@ def test_prepaid_cutoff_is_its_own_finding_not_no_power(town):
     assert raised(findings, "no_power") == [] and raised(findings, "inactivity") == []
 
 
+@pytest.mark.parametrize("silent", [False, True])
+def test_prepaid_cutoff_without_its_relay_close_stays_a_cutoff_across_a_silent_spell(town, silent):
+    # The relay opened; the meter reads zero, then (silent=True) says nothing for three
+    # hours, then zero again: still the cut-off, never a power cut of its own.
+    df = edit(town, "h4", at(22, 10), at(22, 20), pl.lit(0.0))
+    if silent:
+        df = drop(df, "h4", at(22, 13), at(22, 16))
+    events = pl.DataFrame({"household_id": ["h4"], "ts": [at(22, 10)], "event": ["relay_open"]})
+    findings = replay(df, events=events)
+    assert len(raised(findings, "prepaid_cutoff", "h4")) == 1
+    assert raised(findings, "no_power") == []
+
+
 def test_prepaid_cutoff_clears_when_normal_use_returns_without_a_relay_close(town):
     # Many meters report the relay opening but never its closing: use coming back says it.
     df = edit(town, "h4", at(22, 10), at(22, 13), pl.lit(0.0))

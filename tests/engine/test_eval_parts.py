@@ -384,3 +384,62 @@ def test_standby_follows_the_season_but_only_from_the_past():
     )
     assert levels and all(levels[w] == by_week[w] for w in levels)
     assert {0.2, 0.05} <= set(levels.values())
+
+
+def test_a_power_cut_inside_a_no_power_the_duty_room_already_has_is_found():
+    # Homes A and B are dark on their own (real data) and the engine reported it before the
+    # incidents below were placed on them. A's no_power stays open through its incident: the
+    # alert was on screen all along (found, latency 0). B's was resolved before its incident
+    # began, and nothing new was raised: a miss. C's was raised during the warm-up and is
+    # still open (a monitor would raise it at its first step): found.
+    readings = pl.concat([curve(h, 30) for h in ("A", "B", "C")])
+    prof = home_profiles(readings, timedelta(days=7))
+    topo = pl.DataFrame({"household_id": ["A", "B", "C"], "transformer_area": ["T1"] * 3})
+    d = T0 + timedelta(days=10)
+    inc = touched(
+        ("supply_lost", "A", d + 8 * H, d + 12 * H, 0.0),
+        ("supply_lost", "B", d + 8 * H, d + 12 * H, 0.0),
+        ("supply_lost", "C", d + 8 * H, d + 12 * H, 0.0),
+    )
+    incidents = inc.join(topo, on="household_id").with_columns(
+        expects=pl.lit("no_power"), n_homes=pl.lit(1, pl.UInt32)
+    )
+    plan = Plan(incidents=incidents, touched=inc, events=pl.DataFrame(
+        schema={"household_id": pl.String, "ts": pl.Datetime("us"), "event": pl.String}
+    ))  # fmt: skip
+    empty = pl.DataFrame(
+        schema={"household_id": pl.String, "start": pl.Datetime("us"), "end": pl.Datetime("us")}
+    )
+    truth = Truth(
+        incidents=incidents.join(reference_times(readings, prof, plan), on="incident_id"),
+        touched=inc,
+        profiles=prof,
+        topology=topo,
+        absences=empty,
+        real_gaps=empty,
+        zero_runs=empty,
+        grace=H,
+        after=24 * H,
+    )
+
+    def no_power(home, started, detected, event="raised"):
+        return Finding(
+            kind="no_power",
+            severity="critical",
+            started_at=started.replace(tzinfo=UTC),
+            detected_at=detected.replace(tzinfo=UTC),
+            reason_en="x",
+            reason_zh="x",
+            household_id=home,
+            event=event,
+        )
+
+    findings = [
+        no_power("A", d - 2 * 24 * H, d - 2 * 24 * H + HH),
+        no_power("A", d - 2 * 24 * H, d + 14 * H, "resolved"),  # after A's incident
+        no_power("B", d - 2 * 24 * H, d - 2 * 24 * H + HH),
+        no_power("B", d - 2 * 24 * H, d + 7 * H, "resolved"),  # before B's began
+        no_power("C", T0 + 3 * 24 * H, T0 + 3 * 24 * H + HH),  # in the warm-up, still open
+    ]
+    t = score(findings, truth)["incidents"]["supply_lost"]
+    assert (t["n"], t["found"], t["latency_h_median"]) == (3, 2, 0.0)

@@ -117,20 +117,20 @@ def _batches(values) -> list[list]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-def _in(values) -> list:
+def _in(values, pks: bool = False) -> list:
     """Right sides for `field__in=`, one query each, covering `values` (none for none): the
     values as a single parameter, a JSON array, on SQLite and PostgreSQL. A burst at a million
     homes names tens of thousands of homes and findings; as an IN list, preparing and quoting
     each value took most of the look-ups' time (SQLite: 1 s of 2; PostgreSQL: 1.1 s), and
-    SQLite's parameter limit cut them into several queries."""
+    SQLite's parameter limit cut them into several queries. `pks`: the values are primary
+    keys (compared as bigint on PostgreSQL); otherwise text, whatever they look like."""
     values = list(values)
     if not values:
         return []
     if connection.vendor == "sqlite":
         return [RawSQL("SELECT value FROM json_each(%s)", (json.dumps(values),))]
     if connection.vendor == "postgresql":
-        # Integers (primary keys) compared as bigint, anything else as text.
-        cast = "::bigint" if all(isinstance(v, int) for v in values) else ""
+        cast = "::bigint" if pks else ""
         sql = f"SELECT (jsonb_array_elements_text(%s::jsonb)){cast}"
         return [RawSQL(sql, (json.dumps(values),))]
     return _batches(values)
@@ -185,7 +185,7 @@ class _Known:
         if self._instances is None:
             self._instances = {
                 h.code: h
-                for pks in _in(self.watched)
+                for pks in _in(self.watched, pks=True)
                 for h in Household.objects.filter(pk__in=pks).select_related("transformer_area")
             }
         if code not in self._instances and code in self.homes:

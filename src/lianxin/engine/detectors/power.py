@@ -71,8 +71,9 @@ def tick(eng, t) -> list:
             a.quiet_since[own] = np.maximum(a.quiet_since[own], since)
     if np.count_nonzero(t.resumed):
         # Zeros after a gap say nothing of the silent hours: the loss, unless a power_off
-        # event says otherwise, starts with them (Engine.tick restarted the zero run).
-        a.lost_since[t.resumed & ~a.off_event] = 0
+        # event says otherwise, starts with them (Engine.tick restarted the zero run). One
+        # that began inside a prepaid cut-off keeps its start: the cut-off explains it.
+        a.lost_since[t.resumed & ~a.off_event & (a.lost_since >= a.cut_until)] = 0
     newly = lost & (a.lost_since == 0)
     if np.count_nonzero(newly):
         a.lost_since[newly] = now - a.interval_s[newly]

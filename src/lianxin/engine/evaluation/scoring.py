@@ -184,19 +184,21 @@ def score(findings: list[Finding], truth: Truth) -> dict:
         )
     )
     # A power cut placed where the engine already had no_power open about the home (inside
-    # its own days-long dark spell, already reported) is on the duty room's screen as it
-    # starts: found, at its reference instant. (no_power only: it is always closed by a
-    # resolved event, and the fixed rule, which never closes, raises none.)
+    # its own days-long dark spell, already reported) and kept it open through the cut is on
+    # the duty room's screen all along: found, at its reference instant. One raised during
+    # the warm-up counts too: a monitor that learned the warm-up (Engine.learn leaves nothing
+    # open) raises it at its first step, before any incident. (no_power only: it is always
+    # closed by a resolved event, and the fixed rule, which never closes, raises none.)
     opened = every.filter((pl.col("event") == "raised") & (pl.col("kind") == "no_power")).select(
         "finding_id", "subject", "kind", raised="detected_at"
     )
     closed = every.filter(pl.col("event") == "resolved").select("finding_id", closed="detected_at")
     open_at_start = (
-        inc.select("incident_id", "subject", "expects", "start", "ref")
+        inc.select("incident_id", "subject", "expects", "start", "end", "ref")
         .join(opened, left_on=["subject", "expects"], right_on=["subject", "kind"])
         .filter(pl.col("raised") <= pl.col("start"))
         .join(closed, on="finding_id", how="left")
-        .filter(pl.col("closed").is_null() | (pl.col("closed") > pl.col("start")))
+        .filter(pl.col("closed").is_null() | (pl.col("closed") > pl.col("end")))
         .group_by("incident_id")
         .agg(detected_at=pl.col("ref").first())
     )
