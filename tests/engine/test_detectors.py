@@ -85,6 +85,25 @@ def test_grid_outage_replaces_the_homes_no_power(town):
     assert [x.event for x in findings if x.finding_id == g.finding_id] == ["raised", "resolved"]
 
 
+def test_grid_outages_do_not_teach_a_home_restored_after_its_area_that_zero_is_normal(town):
+    # Three grid outages of area A in two weeks; each time h3's supply comes back an hour
+    # after the rest of the area (the outage is over for the area by then). Those dark hours
+    # were the grid's, not h3's habit: a two-hour cut of its own later is still reported.
+    topo = pl.DataFrame(
+        {"household_id": [f"h{i}" for i in range(6)], "transformer_area": ["A"] * 4 + ["B"] * 2}
+    )
+    df = town
+    for day in (8, 11, 14):
+        for h in ("h0", "h1", "h2"):
+            df = edit(df, h, at(day, 2), at(day, 5), pl.lit(0.0))
+        df = edit(df, "h3", at(day, 2), at(day, 6), pl.lit(0.0))
+    df = edit(df, "h3", at(20, 19), at(20, 21), pl.lit(0.0))
+    findings = replay(df, topology=topo)
+    assert len(raised(findings, "grid_outage")) == 3
+    late = [f for f in raised(findings, "no_power", "h3") if local(f.started_at) >= at(20, 0)]
+    assert [local(f.started_at) for f in late] == [at(20, 19)]
+
+
 def test_a_coarse_register_meter_reads_a_short_zero_as_under_one_step_not_as_no_power(town):
     # h1's readings are differences of 0.1 kWh registers (the registry's resolution, given to
     # a replay with the topology as Spark and `lianxin replay --topology` do): a half hour at

@@ -142,7 +142,8 @@ def curves(start: datetime, days: int, minutes: int, seed: int = 0) -> pl.DataFr
     # together (not enough for an outage: no_power waits one interval for its neighbours).
     for i in range(4):
         area = kwh * (0.8 + 0.1 * i)
-        area[hours(11 * 24 + 19, 11 * 24 + 22)] = 0
+        # (a3's supply comes back an hour after the area's: its run was still the outage's)
+        area[hours(11 * 24 + 19, 11 * 24 + 22 + (i == 3))] = 0
         homes[f"area_a{i}"] = area
     for i in range(2):
         area = kwh * (0.9 + 0.2 * i)

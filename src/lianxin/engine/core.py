@@ -61,6 +61,9 @@ BASE_FIELDS = {
     "quiet_since": (np.int64, (), 0),  # end of the latest activity (or start of data)
     "act_thr": (np.float32, (), np.nan),
     "zrun_cur": (np.float32, (), 0.0),  # current run of exact zeros, hours
+    # The zero run going on was (partly) inside a grid outage of its area: not this home's own
+    # (set by the power detector, cleared when the run ends).
+    "zrun_outage": (np.bool_, (), False),
     # The resolution of the meter's readings (kWh) where they are register differences; 0 =
     # fine (an interval meter): see EngineConfig.no_power_min_draw_kw.
     "res_kwh": (np.float32, (), 0.0),
@@ -566,9 +569,16 @@ class Engine:
         # A zero run enters the home's history once, at its whole length, on the day it ends
         # (a run of many days would otherwise fill many days of the ring: one long outage
         # must not teach that zero is normal; see _finish_day). A run going on is not history.
-        np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun, where=has & ~zero)
+        # A run that was a grid outage's is not the home's: it is not recorded.
+        ended = has & ~zero
         if any_restart:
-            np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun, where=restart)
+            ended |= restart
+        if np.count_nonzero(a.zrun_outage):
+            own = ended & ~a.zrun_outage
+            a.zrun_outage &= ~ended
+        else:
+            own = ended
+        np.maximum(a.day_zrun, a.zrun_cur, out=a.day_zrun, where=own)
         np.copyto(a.zrun_cur, zrun, where=has)
         # any water or gas flow is use
         active = kw > (a.act_thr if self.all_elec else np.where(elec, a.act_thr, 0))

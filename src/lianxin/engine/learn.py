@@ -195,6 +195,7 @@ def learn(eng, kw: np.ndarray, start: int, rows: np.ndarray | None = None) -> No
     a.zrun_cur[r_pw] = power.zrun
     a.lost_since[r_pw] = power.lost_since
     a.day_zrun[r_pw] = power.day_zrun
+    a.zrun_outage[r_pw] = power.taint
     a.last_end[rows] = np.where(last_p >= 0, g.tau(last_p), a.last_end[rows])
     a.zrun_pos = np.count_nonzero(zring > 0, axis=1).astype(np.uint8)
     eng.sort_quiet_rings()
@@ -578,6 +579,7 @@ class _PowerRows:
         self.zrun = np.zeros(ns, np.float32)
         self.day_zrun = np.zeros(ns, np.float32)
         self.lost_since = np.zeros(ns, np.int64)
+        self.taint = np.zeros(ns, bool)  # Engine's zrun_outage
         self.last_has = np.full(ns, -(2**40), np.int64)  # interval of the latest reading
         self.gap = -(-int(eng.gap_s[rows[0]]) // g.iv) if len(rows) else 0
         self.reporting = reporting  # see _day_pass
@@ -593,7 +595,7 @@ class _PowerRows:
             return
         iv = g.iv
         areas = len(eng.area_names) > 0
-        zrun, day_zrun, lost_since = self.zrun, self.day_zrun, self.lost_since
+        zrun, day_zrun, lost_since, taint = self.zrun, self.day_zrun, self.lost_since, self.taint
         np_open = np.zeros(ns, bool)
         in_outage = np.zeros(ns, bool)
         outage_since = np.zeros(len(eng.area_names), np.int64)
@@ -626,11 +628,13 @@ class _PowerRows:
             restart = has & (before > 0) & (p - self.last_has[r] - 1 >= self.gap)
             zr = np.where(zero, np.where(restart, 0, before) + ih, np.where(has, 0, before))
             zrun[r] = zr
-            # A run enters the history when it ends (Engine.tick).
+            # A run enters the history when it ends, unless it was an outage's (Engine.tick).
             ended = has & (~zero | restart)
-            day_zrun[r] = np.where(ended, np.maximum(day_zrun[r], before), day_zrun[r])
+            tainted = taint[r]
+            own = ended & ~tainted
+            day_zrun[r] = np.where(own, np.maximum(day_zrun[r], before), day_zrun[r])
+            taint[r] = tainted & ~ended
             self.last_has[r[has]] = p
-            was_out = in_outage[r]  # (a copy: fancy indexing)
             # power.tick
             zero_long = zr > self.zthr[r] + 1e-3
             lost = zr > 0
@@ -654,7 +658,9 @@ class _PowerRows:
                 cand &= ~((neighbours >= 2) & (now - ls < 2 * iv))
             np_open[r] = (np_open[r] | cand) & lost
             self.anom[j, r] |= np_open[r] | in_outage[r]
-            day_zrun[r[in_outage[r] | was_out]] = 0
+            out_now = in_outage[r]
+            day_zrun[r[out_now]] = 0
+            taint[r] = taint[r] | out_now
 
     def _grid(self, p, now, r, lost, in_outage, outage_since, cfg) -> None:
         """power._grid without the finding: areas where enough homes went dark together.

@@ -33,9 +33,6 @@ def tick(eng, t) -> list:
     a, now = eng.a, t.now
     out: list = []
     areas = len(eng.area_names) > 0
-    # Homes inside an outage as the interval began: a zero run that ends now, as the outage
-    # ends, was the outage's.
-    was_out = a.in_outage.copy() if areas and np.count_nonzero(a.in_outage) else None
     if len(t.ev_rows):
         off = t.ev_codes == EngineEvent.POWER_OFF
         for r, ts in zip(t.ev_rows[off], t.ev_ts[off], strict=True):
@@ -129,10 +126,12 @@ def tick(eng, t) -> list:
     a.explained |= explains
     a.hour_anom |= dark_home
     if areas:
-        # A grid outage says nothing about this home's own zero runs: keep it out of their history.
-        a.day_zrun[a.in_outage] = 0
-        if was_out is not None:
-            a.day_zrun[was_out] = 0
+        # A grid outage says nothing about this home's own zero runs: keep it out of their
+        # history, the run going on too when it ends (after the outage, for a home whose
+        # supply came back later than the area's; Engine.tick).
+        if np.count_nonzero(a.in_outage):
+            a.day_zrun[a.in_outage] = 0
+            a.zrun_outage |= a.in_outage
     return out
 
 
