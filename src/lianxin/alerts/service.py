@@ -300,32 +300,28 @@ def _record_applied(rows: list[tuple[Finding, int | None, dict]], now, ignore_co
     meta = AppliedFinding._meta
     fields = [meta.get_field(n) for n in ("finding_id", "event", "alert", "applied_at", "finding")]
     qn = connection.ops.quote_name
+    into = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     at = fields[3].get_db_prep_save(now, connection)
-    if connection.vendor == "postgresql":
-        # One statement with the rows as one JSON parameter: executemany sends and quotes
-        # ~30 k statements of a burst one by one (1.7 s at a million homes).
-        table = ", ".join(qn(f.column) for f in fields)
-        rows_json = json.dumps(
-            [{"f": f.finding_id, "e": f.event, "a": alert, "d": kept} for f, alert, kept in rows],
-            cls=fields[4].encoder,
-        )
-        sql = (
-            f"INSERT INTO {qn(meta.db_table)} ({table}) "
-            "SELECT r.f, r.e, r.a, %s, r.d FROM jsonb_to_recordset(%s::jsonb) "
-            "AS r(f text, e text, a bigint, d jsonb)"
-        ) + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, (at, rows_json))
-        return
-    sql = (
-        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    ) + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
-    adapt, encoder = connection.ops.adapt_json_value, fields[4].encoder  # what the field does
+    encoder = fields[4].encoder  # what the field does
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement with the rows as one JSON parameter: executemany sends and quotes
+            # ~30 k statements of a burst one by one (1.7 s at a million homes).
+            rows_json = json.dumps(
+                [{"f": f.finding_id, "e": f.event, "a": a, "d": kept} for f, a, kept in rows],
+                cls=encoder,
+            )
+            select = (
+                "SELECT r.f, r.e, r.a, %s, r.d FROM jsonb_to_recordset(%s::jsonb) "
+                "AS r(f text, e text, a bigint, d jsonb)"
+            )
+            cursor.execute(into + select + tail, (at, rows_json))
+            return
+        adapt = connection.ops.adapt_json_value
         cursor.executemany(
-            sql,
-            [(f.finding_id, f.event, alert, at, adapt(kept, encoder)) for f, alert, kept in rows],
+            into + f"VALUES ({', '.join(['%s'] * len(fields))})" + tail,
+            [(f.finding_id, f.event, a, at, adapt(kept, encoder)) for f, a, kept in rows],
         )
 
 

@@ -64,6 +64,12 @@ STARTS_CLEAR = frozenset(
 )
 
 
+def _gap_intervals(eng, rows: np.ndarray, iv: int) -> int:
+    """data_gap's silence, in whole intervals of the block (its rows share an interval): a
+    reading this many intervals after the previous one ends a gap (Engine.resume_s)."""
+    return -(-int(eng.gap_s[rows[0]]) // iv)
+
+
 @dataclass
 class _Grid:
     """The block's intervals laid out on whole local hours (absolute hours, DST-safe)."""
@@ -232,7 +238,7 @@ def _day_pass(eng, kw, rows, g: _Grid):
     none = np.zeros(0, np.int64)
     changes = [(none, none, none)]
     zero_at = [(none, none)]  # (interval, row) of zero readings
-    gap_ticks = -(-int(eng.gap_s[rows[0]]) // g.iv)
+    gap_ticks = _gap_intervals(eng, rows, g.iv)
     # A silence of at least `gap_ticks` intervals always spans a whole hour when it is at least
     # two hours minus one interval long; otherwise any missing reading may start one.
     whole_hour = gap_ticks >= 2 * k - 1
@@ -380,7 +386,7 @@ def _hour_pass(eng, kw, rows, g: _Grid, thr_start, fresh_start, first_p, gappy, 
     p0 = w0 * k  # its first padded interval
     sub_pos = np.full(len(rows), -1, np.int64)
     sub_pos[power.rows] = np.arange(len(power.rows))
-    gap = -(-int(eng.gap_s[rows[0]]) // iv)  # data_gap's silence, in intervals
+    gap = _gap_intervals(eng, rows, iv)
     p_all = np.arange(H * k)[:, None]
     real = (p_all >= g.pre) & (p_all < g.pre + g.T)  # intervals of the block, not padding
     cur0, cur1 = (h - w0 for h in g.seg_hours[-1])
@@ -581,7 +587,7 @@ class _PowerRows:
         self.lost_since = np.zeros(ns, np.int64)
         self.taint = np.zeros(ns, bool)  # Engine's zrun_outage
         self.last_has = np.full(ns, -(2**40), np.int64)  # interval of the latest reading
-        self.gap = -(-int(eng.gap_s[rows[0]]) // g.iv) if len(rows) else 0
+        self.gap = _gap_intervals(eng, rows, g.iv)
         self.reporting = reporting  # see _day_pass
         self.n_rep = np.zeros(len(eng.area_names), np.int64)
         self.applied = 0
