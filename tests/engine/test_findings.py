@@ -4,6 +4,8 @@ import json
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from lianxin.engine.findings import Finding
 
 
@@ -29,3 +31,46 @@ def test_a_finding_written_as_json_reads_back_equal_with_every_field():
     d2 = f.to_dict()
     d2["evidence"]["homes_dark"] = 0
     assert f.evidence["homes_dark"] == 12
+
+
+def test_a_finding_worded_later_reads_and_pickles_as_one_worded_at_once():
+    import pickle
+
+    calls = []
+
+    def words():
+        calls.append(1)
+        return "No activity since 23:00", "自23:00起无用电活动", {"quiet_hours": 9.5}
+
+    t0, t1 = datetime(2026, 3, 1, 15, tzinfo=UTC), datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
+    later = Finding.worded_later("inactivity", "warning", t0, t1, "h1", words, "raised")
+    now = Finding.about_home(
+        "inactivity", "warning", t0, t1, "No activity since 23:00", "自23:00起无用电活动",
+        "h1", {"quiet_hours": 9.5}, "raised",
+    )  # fmt: skip
+    # What names it (all the alerts keep about a home nobody is enrolled for) needs no wording.
+    assert later.brief() == {k: v for k, v in now.to_dict().items() if k in later.brief()}
+    assert later.finding_id == now.finding_id and calls == []
+    assert later.to_dict() == now.to_dict() and later == now
+    assert later.evidence == {"quiet_hours": 9.5} and calls == [1]  # worded once
+    # Pickled (Spark, multiprocessing) with its wording, not the function that makes it.
+    fresh = Finding.worded_later("inactivity", "warning", t0, t1, "h1", words, "raised")
+    assert pickle.loads(pickle.dumps(fresh)).to_dict() == now.to_dict()
+    with pytest.raises(AttributeError):
+        _ = fresh.no_such_field
+
+
+def test_an_inactivity_finding_read_days_later_says_what_it_said_when_raised():
+    import polars as pl
+
+    from lianxin.engine.replay import replay
+    from tests.engine.curves import STANDBY, at, edit, home, local, raised
+
+    town = pl.concat([home(f"h{i}", 28, seed=i) for i in range(4)])
+    df = edit(town, "h3", at(23, 23), at(24, 20), pl.lit(STANDBY))
+    (later,) = raised(replay(df), "inactivity", "h3")  # read after four more days
+    cut = local(later.detected_at).replace(tzinfo=None)
+    until_raised = df.filter(pl.col("ts") < cut)  # the last interval ends as it is raised
+    (at_once,) = raised(replay(until_raised), "inactivity", "h3")  # read as it is raised
+    assert later.to_dict() == at_once.to_dict()
+    assert "yesterday" in later.reason_en and later.evidence["history_days"] == 24

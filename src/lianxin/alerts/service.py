@@ -280,7 +280,7 @@ def _apply_unwatched(findings: list[Finding], now, known: _Known) -> list[Findin
         with transaction.atomic():
             # Conflicts ignored: a second monitor that recorded one at the same instant.
             _record_applied(
-                [(f, None, _brief(f)) for _once, f in items[i : i + chunk]],
+                [(f, None, f.brief()) for _once, f in items[i : i + chunk]],
                 now,
                 ignore_conflicts=True,
             )
@@ -490,15 +490,7 @@ def _record(finding: Finding, alert: Alert | None, known: _Known | None = None) 
             consents__scope=Consent.Scope.MONITORING,
             consents__withdrawn_at__isnull=True,
         ).exists()
-    return finding.to_dict() if watched else _brief(finding)
-
-
-def _brief(finding: Finding) -> dict:
-    d = finding.to_dict()
-    return {k: d[k] for k in _BRIEF}
-
-
-_BRIEF = ("kind", "severity", "started_at", "detected_at", "household_id", "event", "finding_id")
+    return finding.to_dict() if watched else finding.brief()
 
 
 def _subject(finding: Finding, known: _Known | None = None):

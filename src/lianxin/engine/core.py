@@ -762,6 +762,25 @@ class Engine:
             event,
         )
 
+    def finding_worded_later(self, kind, severity, row, started, words, history_days) -> Finding:
+        """As finding(..., event="raised"), the wording and evidence made by `words()` ->
+        (en, zh, evidence) when first read (Finding.worded_later): for a detector's burst.
+        history_days: the home's days seen now (rows_history_days(rows), for all at once)."""
+
+        def worded():
+            en, zh, evidence = words()
+            evidence = {k: _plain(v) for k, v in evidence.items()}
+            evidence.setdefault("history_days", history_days)
+            return en, zh, evidence
+
+        return Finding.worded_later(
+            kind, severity, utc(started), utc(self.now), self.households[row], worded, "raised"
+        )
+
+    def rows_history_days(self, rows) -> list[int]:
+        """The days seen of each row's home (as finding() puts in the evidence)."""
+        return self.a.days_seen[self.a.owner[rows]].tolist()
+
     def resolved(self, f_kind, row, started, en, zh, evidence=None) -> Finding:
         return self.finding(f_kind, "info", row, started, en, zh, evidence or {}, "resolved")
 

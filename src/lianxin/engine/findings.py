@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -50,6 +51,8 @@ def finding_id(kind: Kind, subject: str, started_at: datetime) -> str:
     key = f"{kind}|{subject}|{_iso_utc(started_at)}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
+
+_WORDED = frozenset({"reason_en", "reason_zh", "evidence"})
 
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
@@ -111,6 +114,26 @@ class Finding:
         times, a household_id, event raised or resolved): made without __init__'s checks,
         which cost more than the rest of it when a step raises tens of thousands (a warm-up's
         first step at a million homes). The same fields and finding_id as Finding(...)."""
+        f = cls.worded_later(kind, severity, started_at, detected_at, household_id, None, event)
+        f.__dict__.update(reason_en=reason_en, reason_zh=reason_zh, evidence=evidence)
+        return f
+
+    @classmethod
+    def worded_later(
+        cls,
+        kind: Kind | str,
+        severity: Severity | str,
+        started_at: datetime,
+        detected_at: datetime,
+        household_id: str,
+        words: Callable[[], tuple[str, str, dict]] | None,
+        event: str,
+    ) -> Finding:
+        """As about_home, with reason_en, reason_zh and evidence made by `words()` when one of
+        them is first read. Most of a burst of tens of thousands of findings (a million homes)
+        is about homes nobody is enrolled for, whose wording nobody reads: the alerts keep
+        only what names those findings. `words` must rest only on values it holds, not on
+        state that changes after the finding is made."""
         kind, severity = _member(Kind, kind), _member(Severity, severity)
         f = object.__new__(cls)
         f.__dict__.update(
@@ -118,20 +141,50 @@ class Finding:
             severity=severity,
             started_at=started_at,
             detected_at=detected_at,
-            reason_en=reason_en,
-            reason_zh=reason_zh,
             household_id=household_id,
             transformer_area=None,
             households=(),
-            evidence=evidence,
             event=event,
             finding_id=finding_id(kind, household_id, started_at),
         )
+        if words is not None:
+            f.__dict__["_words"] = words
         return f
+
+    def __getattr__(self, name):
+        # Reached only for an attribute not in __dict__: the wording of a finding made by
+        # worded_later, made now, once.
+        words = self.__dict__.get("_words")
+        if words is None or name not in _WORDED:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        en, zh, evidence = words()
+        d = self.__dict__
+        d.update(reason_en=en, reason_zh=zh, evidence=evidence)
+        del d["_words"]
+        return d[name]
+
+    def __getstate__(self):
+        # Pickled (Spark, multiprocessing) with its wording, never with the function making it.
+        if "_words" in self.__dict__:
+            self.__getattr__("evidence")
+        return self.__dict__
 
     @property
     def subject(self) -> str:
         return self.household_id or f"ta:{self.transformer_area}"
+
+    def brief(self) -> dict:
+        """to_dict's fields that name the finding (kind, severity, start, detection, home,
+        event, finding_id), without making a wording left for later."""
+        return {
+            "kind": str(self.kind),
+            "severity": str(self.severity),
+            "started_at": _iso_utc(self.started_at),
+            "detected_at": _iso_utc(self.detected_at),
+            "household_id": self.household_id,
+            "event": self.event,
+            "finding_id": self.finding_id,
+        }
 
     def to_dict(self) -> dict:
         # Field by field, not dataclasses.asdict: its deep copy of every evidence value was

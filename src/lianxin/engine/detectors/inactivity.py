@@ -663,68 +663,76 @@ def _raise(eng, t, rows, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest,
         cols += [an_hours[rows].tolist(), an_days[rows].tolist()]
     else:
         cols += [[None] * len(rows)] * 2
-    at = clock(now, tz)
-    min_days, outliers, cap_h, D = (
-        cfg.inactivity_min_days, cfg.inactivity_anchor_outliers, cfg.inactivity_cap_h, eng.D
+    # Worded when first read (most of a burst is about homes whose wording nobody reads):
+    # from these values only, taken now.
+    shared = (
+        now, tz, clock(now, tz), cfg.inactivity_min_days, cfg.inactivity_anchor_outliers,
+        cfg.inactivity_cap_h, eng.D,
     )  # fmt: skip
-    out = []
-    for r, start, win_start, el, th, nv, nq, lp, b, lg, an, od, seen, sens, an_h, n_an in zip(
-        *cols, strict=True
-    ):
-        w_en, w_zh = when(start, now, tz)
-        e_en, e_zh = hours(el)
-        win_from = clock(win_start, tz)
-        en = f"No activity since {w_en} ({e_en})."
-        zh = f"自{w_zh}起无用电活动（{e_zh}）。"
-        known_longest = lg == lg  # not NaN
-        if an:
-            by = clock(start + int(an_h * 3600), tz)
-            active = n_an - outliers
-            quiet_at = clock(start, tz)
-            en += (
-                f" On {active} of the last {n_an} days this home was in use again by {by} after "
-                f"being quiet at {quiet_at}."
-            )
-            zh += f"过去{n_an}天中有{active}天该户在{quiet_at}之后至{by}前已恢复用电。"
-        elif od:
-            span_en, span_zh = window(win_start, now, tz)
-            k = int(-lp)
-            en += (
-                f" Judged half hour by half hour against its last {nv} days, quiet {span_en} "
-                f"is this unlikely for this home: about 1 in 10^{k}."
-            )
-            zh += f"按过去{nv}天逐半小时的用电规律，{span_zh}持续无活动的可能性约为10^{k}分之一。"
-        elif known_longest and el > lg + 0.5 and seen >= min_days:
-            l_en, l_zh = hours(lg)
-            d = min(seen, D)
-            en += f" In the last {d} days this home was never quiet for longer than {l_en}."
-            zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
-        elif known_longest:
-            c_en, c_zh = hours(cap_h * sens)
-            en += f" A quiet spell over {c_en} is always reported."
-            zh += f"超过{c_zh}无活动一律上报。"
-        elif nv >= min_days:
-            active = nv - nq
-            b_en, b_zh = hours(b / 2)
-            span_en, span_zh = window(win_start, now, tz)
-            en += (
-                f" On {active} of the last {nv} days this home was in use for at least {b_en} "
-                f"{span_en}."
-            )
-            zh += f"过去{nv}天中有{active}天{span_zh}用电活动累计至少{b_zh}。"
-        else:
-            u_en, u_zh = hours(th)
-            en += (
-                f" This home is new ({seen} days of history); for a typical "
-                f"home a quiet spell over {u_en} at this time is unusual."
-            )
-            zh += f"该户为新用户（{seen}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
-        evidence = {"last_activity": utc(start).isoformat(), "quiet_hours": el,
-             "threshold_hours": th, "days_compared": nv,
-             "days_active_in_window": nv - nq, "busy_hours": b / 2,
-             "window": f"{win_from}-{at}", "log10_chance": lp,
-             "longest_quiet_hours": lg if known_longest else None}  # fmt: skip
-        if an:
-            evidence["expected_activity_within_hours"] = an_h
-        out.append(eng.finding(KIND, "warning", r, start, en, zh, evidence))
-    return out
+    words = functools.partial(functools.partial, _words, shared)
+    return [
+        eng.finding_worded_later(KIND, "warning", row[0], row[1], words(row), days)
+        for row, days in zip(zip(*cols, strict=True), eng.rows_history_days(rows), strict=True)
+    ]
+
+
+def _words(shared, row) -> tuple[str, str, dict]:
+    """The wording and evidence of one raised inactivity finding (a row of _raise's columns)."""
+    now, tz, at, min_days, outliers, cap_h, D = shared
+    _r, start, win_start, el, th, nv, nq, lp, b, lg, an, od, seen, sens, an_h, n_an = row
+    w_en, w_zh = when(start, now, tz)
+    e_en, e_zh = hours(el)
+    win_from = clock(win_start, tz)
+    en = f"No activity since {w_en} ({e_en})."
+    zh = f"自{w_zh}起无用电活动（{e_zh}）。"
+    known_longest = lg == lg  # not NaN
+    if an:
+        by = clock(start + int(an_h * 3600), tz)
+        active = n_an - outliers
+        quiet_at = clock(start, tz)
+        en += (
+            f" On {active} of the last {n_an} days this home was in use again by {by} after "
+            f"being quiet at {quiet_at}."
+        )
+        zh += f"过去{n_an}天中有{active}天该户在{quiet_at}之后至{by}前已恢复用电。"
+    elif od:
+        span_en, span_zh = window(win_start, now, tz)
+        k = int(-lp)
+        en += (
+            f" Judged half hour by half hour against its last {nv} days, quiet {span_en} "
+            f"is this unlikely for this home: about 1 in 10^{k}."
+        )
+        zh += f"按过去{nv}天逐半小时的用电规律，{span_zh}持续无活动的可能性约为10^{k}分之一。"
+    elif known_longest and el > lg + 0.5 and seen >= min_days:
+        l_en, l_zh = hours(lg)
+        d = min(seen, D)
+        en += f" In the last {d} days this home was never quiet for longer than {l_en}."
+        zh += f"过去{d}天中该户无活动从未超过{l_zh}。"
+    elif known_longest:
+        c_en, c_zh = hours(cap_h * sens)
+        en += f" A quiet spell over {c_en} is always reported."
+        zh += f"超过{c_zh}无活动一律上报。"
+    elif nv >= min_days:
+        active = nv - nq
+        b_en, b_zh = hours(b / 2)
+        span_en, span_zh = window(win_start, now, tz)
+        en += (
+            f" On {active} of the last {nv} days this home was in use for at least {b_en} "
+            f"{span_en}."
+        )
+        zh += f"过去{nv}天中有{active}天{span_zh}用电活动累计至少{b_zh}。"
+    else:
+        u_en, u_zh = hours(th)
+        en += (
+            f" This home is new ({seen} days of history); for a typical "
+            f"home a quiet spell over {u_en} at this time is unusual."
+        )
+        zh += f"该户为新用户（{seen}天历史）；一般家庭此时超过{u_zh}无活动属异常。"
+    evidence = {"last_activity": utc(start).isoformat(), "quiet_hours": el,
+         "threshold_hours": th, "days_compared": nv,
+         "days_active_in_window": nv - nq, "busy_hours": b / 2,
+         "window": f"{win_from}-{at}", "log10_chance": lp,
+         "longest_quiet_hours": lg if known_longest else None}  # fmt: skip
+    if an:
+        evidence["expected_activity_within_hours"] = an_h
+    return en, zh, evidence
