@@ -14,8 +14,10 @@ Per size, in fresh processes (so each size's peak memory is its own):
            Monitor.step(interval end) is timed: it reads the new interval from the store,
            steps the engine, writes the step's journal record, applies the findings to alerts
            in the database, plus the heartbeat (`monitor_beat`) the loop writes after it. Steps
-           ending a local hour are shown apart. Last, one checkpoint of the whole state by a
-           forked child while the parent goes on (its fork time and the child's write time).
+           ending a local hour are shown apart. Then one more step after one resident is
+           edited through the ORM (as the web app saves it): the registry part of the step.
+           Last, one checkpoint of the whole state by a forked child while the parent goes on
+           (its fork time and the child's write time).
 Prints per size: step times (median, max, hour-ending), start-up, journal record size,
 checkpoint, peak RSS of the monitor process (and of the checkpoint child), and the machine.
 Asserts nothing.
@@ -217,6 +219,23 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int, profile: 
         rec = max(monitor.journal_dir.glob("*.rec"), key=lambda p: int(p.stem))
         records.append(rec.stat().st_size)
         (hourly if (start + 1800) % 3600 == 0 else plain).append(dt)
+    # One more step, after a care worker edits one resident in the web app (its save stamps
+    # the data directory naming the home): the registry part is that home read again.
+    from django.db import transaction
+
+    from lianxin.care.models import CareRecipient
+
+    with transaction.atomic():
+        person = CareRecipient.objects.order_by("pk").first()
+        person.sensitivity = "high" if person.sensitivity != "high" else "normal"
+        person.save()
+    start = now + steps * 1800
+    monitor.stores.readings.write(
+        frame.with_columns(ts=pl.Series([start * 1_000_000] * homes).cast(pl.Datetime("us", "UTC")))
+    )
+    t0 = time.perf_counter()
+    report = monitor.step(datetime.fromtimestamp(start + 1800, UTC))
+    edited = {"step_s": time.perf_counter() - t0, "registry_s": report.seconds["registry"]}
     state_gib = monitor.engine.state_bytes() / 2**30
     # One checkpoint in the background, as the loop does every --checkpoint-minutes.
     monitor.checkpoint_every = timedelta(0)
@@ -240,6 +259,7 @@ def run(homes: int, home: Path, url: str | None, steps: int, now: int, profile: 
                 "split": {k: float(np.median([s[k] for s in split])) for k in split[0]},
                 "worst": max(split, key=lambda s: sum(s.values())),
                 "first_split": first.seconds,
+                "edited": edited,
                 "state_gib": state_gib,
                 "fork_s": fork_s,
                 "child_s": child_s,
@@ -316,6 +336,12 @@ def main() -> None:
                 f"           {name}: " + ", ".join(f"{k} {v:.3f} s" for k, v in r[key].items()),
                 flush=True,
             )
+        e = r["edited"]
+        print(
+            f"           a step after one resident edited in the web app: {e['step_s']:.2f} s "
+            f"(registry {e['registry_s']:.3f} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

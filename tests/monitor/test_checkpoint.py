@@ -5,6 +5,7 @@ again only when it changed."""
 from datetime import time, timedelta
 
 import numpy as np
+import polars as pl
 import pytest
 
 from lianxin.alerts.models import Alert
@@ -126,4 +127,111 @@ def test_the_registry_is_read_again_only_when_it_changed(
     assert monitor.registry_changed()
     monitor.step(LIVE + timedelta(hours=1), raise_alerts=False)
     assert "NEW1" in monitor.engine.index and not monitor.registry_changed()
+    monitor.close()
+
+
+def _registry_of(monitor):
+    eng = monitor.engine
+    return (
+        monitor.meters.sort("meter"),
+        monitor.accounts.sort("account"),
+        monitor._settings.sort(monitor._settings.columns),
+        monitor._one_meter_each,
+        {h: eng.area_names[eng.a.area[r]] for h, r in eng.index.items()},
+        eng.a.quiet_mask.copy(),
+        eng.a.sens.copy(),
+    )
+
+
+def test_an_edit_in_the_web_app_reads_its_homes_again_not_the_whole_registry(
+    town,  # noqa: F811
+    tmp_path,
+    settings,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    """At a million homes the whole registry takes seconds to read: an edit names its homes
+    and only those are read again, with the same result as reading everything."""
+    from lianxin.care import registry
+
+    settings.LIANXIN_HOME = tmp_path
+    stores, monitor = with_history(tmp_path, 3, resync_every=timedelta(days=1))
+    monitor.step(LIVE, raise_alerts=False)
+    read = []
+    real = registry.meters_frame
+    monkeypatch.setattr(
+        registry, "meters_frame", lambda homes=None: read.append(homes) or real(homes)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        area2 = TransformerArea.objects.create(code="TA2", name="三苏路2号台区")  # no home yet
+    monitor.step(LIVE + timedelta(minutes=30), raise_alerts=False)
+    assert read == [None]  # an area changed: any home may have, everything is read
+    read.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        du = CareRecipient.objects.get(household__code=HOMES[0])
+        du.quiet_hours_start, du.quiet_hours_end, du.sensitivity = time(22), time(6), "high"
+        du.save()
+        moved = Household.objects.get(code=HOMES[1])
+        moved.transformer_area = area2
+        moved.save()
+        # A meter taken from one home to another (both are read again), a second meter for a
+        # home (two meters of one kind: readings are summed), and a new home.
+        m2 = Meter.objects.get(number="M2")
+        m2.household = Household.objects.get(code=HOMES[3])
+        m2.save()
+        Meter.objects.create(number="M0b", account_number="A0", household=du.household)
+        new = Household.objects.create(code="NEW1", address="x", transformer_area=area2)
+        Meter.objects.create(number="M9", account_number="A9", household=new)
+    row = monitor.engine.index[HOMES[0]]
+    assert monitor.engine.a.quiet_mask[row] == 0
+    monitor.step(LIVE + timedelta(hours=1), raise_alerts=False)
+    assert [sorted(h) for h in read] == [sorted([HOMES[0], HOMES[1], HOMES[2], HOMES[3], "NEW1"])]
+    assert monitor.engine.a.quiet_mask[row] != 0 and "NEW1" in monitor.engine.index
+    assert monitor.meters.filter(pl.col("meter") == "M2")["household_id"].to_list() == [HOMES[3]]
+    assert not monitor._one_meter_each
+    targeted = _registry_of(monitor)
+    monitor._record = {}
+    monitor.sync_registry()  # everything read: nothing more to hand the engine, the same registry
+    assert monitor._record == {}
+    for a, b in zip(targeted, _registry_of(monitor), strict=True):
+        if isinstance(a, pl.DataFrame):
+            assert a.equals(b)
+        elif isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b
+    # A resident's edit alone: the meters are as they were, the registry is not rebuilt.
+    kept, sens = monitor._registry, monitor.engine.a.sens[row]
+    with django_capture_on_commit_callbacks(execute=True):
+        du.sensitivity = "low"
+        du.save()
+    monitor.step(LIVE + timedelta(hours=1, minutes=30), raise_alerts=False)
+    assert monitor._registry is kept and monitor.engine.a.sens[row] != sens
+    assert monitor._settings.filter(pl.col("household_id") == HOMES[0])[
+        "sensitivity"
+    ].to_list() == ["low"]
+    monitor.close()
+
+
+def test_a_row_added_in_bulk_beside_an_edit_still_reads_the_whole_registry(
+    town,  # noqa: F811
+    tmp_path,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    settings.LIANXIN_HOME = tmp_path
+    stores, monitor = with_history(tmp_path, 3, resync_every=timedelta(days=1))
+    monitor.step(LIVE, raise_alerts=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        du = CareRecipient.objects.get(household__code=HOMES[0])
+        du.sensitivity = "high"
+        du.save()
+    assert monitor._registry_change()[0] == {HOMES[0]}
+    # Bulk writes send no signal: a meter for another home, with no stamp naming it.
+    Meter.objects.bulk_create(
+        [Meter(number="M9", account_number="A9", household=Household.objects.get(code=HOMES[2]))]
+    )
+    assert monitor._registry_change()[0] is None
+    monitor.step(LIVE + timedelta(minutes=30), raise_alerts=False)
+    assert "M9" in monitor.meters["meter"].to_list() and not monitor.registry_changed()
     monitor.close()

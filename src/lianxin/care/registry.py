@@ -7,6 +7,8 @@ One reading of the database for the live monitor (`lianxin monitor`) and for Spa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 METERS_SCHEMA = {
@@ -26,13 +28,15 @@ SETTINGS_SCHEMA = {
 }
 
 
-def meters_frame() -> pl.DataFrame:
+def meters_frame(homes: Iterable[str] | None = None) -> pl.DataFrame:
     """Every active meter, and every meter a 换表 replaced (its readings are still the home's
-    history), with its household, kind, interval, transformer area and account (户号)."""
+    history), with its household, kind, interval, transformer area and account (户号), in
+    meter number order; only those of the households `homes` (codes) when given."""
     from lianxin.care.models import Meter, with_replaced
 
+    meters = Meter.objects if homes is None else Meter.objects.filter(household__code__in=homes)
     rows = list(
-        with_replaced(Meter.objects).values_list(
+        with_replaced(meters).values_list(
             "number",
             "household__code",
             "kind",
@@ -59,9 +63,14 @@ def meters_frame() -> pl.DataFrame:
     )
 
 
-def settings_frame() -> pl.DataFrame:
-    """Each enrolled resident's sensitivity and quiet hours (HH:MM), by household."""
+def settings_frame(homes: Iterable[str] | None = None) -> pl.DataFrame:
+    """Each enrolled resident's sensitivity and quiet hours (HH:MM), by household; only those
+    of the households `homes` (codes) when given."""
     from lianxin.care.models import CareRecipient
+
+    people = CareRecipient.objects
+    if homes is not None:
+        people = people.filter(household__code__in=homes)
 
     return pl.DataFrame(
         [
@@ -71,7 +80,7 @@ def settings_frame() -> pl.DataFrame:
                 "quiet_start": _hhmm(start),
                 "quiet_end": _hhmm(end),
             }
-            for code, sensitivity, start, end in CareRecipient.objects.values_list(
+            for code, sensitivity, start, end in people.values_list(
                 "household__code", "sensitivity", "quiet_hours_start", "quiet_hours_end"
             )
         ],

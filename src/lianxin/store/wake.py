@@ -19,10 +19,12 @@ No Django here (the store is read by the engine and by Spark tasks too).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import select
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 DATA = b"d"
@@ -53,16 +55,51 @@ def ring(home: Path | str, what: bytes = DATA) -> bool:
         os.close(fd)
 
 
-def stamp_registry(home: Path | str) -> None:
+def stamp_registry(home: Path | str, homes: Iterable[str] | None = None) -> None:
     """Record that homes, meters or settings changed, and ring. The stamp is what counts (its
-    modification time, see registry_stamp); the ring wakes a monitor that is waiting."""
+    modification time, see registry_stamp); the ring wakes a monitor that is waiting.
+    `homes`: the household codes whose homes, meters or residents changed, when that is all
+    that changed (one edit in the web app): the monitor then reads those homes again, not the
+    whole registry (see registry_changes). None: anything may have changed (a bulk import,
+    a transformer area renamed)."""
     path = Path(home) / REGISTRY_STAMP
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A new content each time: the modification time moves even within the file system's
-    # timestamp granularity on the next stat, and the size says how many changes there were.
+    # One line per change, appended in one write. A new content each time: the modification
+    # time moves even within the file system's timestamp granularity on the next stat.
+    line = f"{time.time_ns()}"
+    if homes is not None:
+        line += " " + json.dumps(sorted(set(homes)), ensure_ascii=True)
     with open(path, "a", encoding="ascii") as fh:
-        fh.write(f"{time.time_ns()}\n")
+        fh.write(line + "\n")
     ring(home, REGISTRY)
+
+
+def registry_changes(home: Path | str, offset: int) -> tuple[int, set[str] | None]:
+    """What the stamp file says changed after byte `offset` (see stamp_registry): (the offset
+    read up to, the household codes named), or codes None when anything may have changed (a
+    change naming no homes, a line that does not read, or a file shorter than `offset`: made
+    anew). A line still being written is left for the next call."""
+    try:
+        with open(Path(home) / REGISTRY_STAMP, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < offset:
+                return size, None
+            fh.seek(offset)
+            data = fh.read(size - offset)
+    except FileNotFoundError:
+        return 0, (set() if offset == 0 else None)
+    end = data.rfind(b"\n") + 1
+    codes: set[str] = set()
+    for line in data[:end].splitlines():
+        _ns, _sep, named = line.partition(b" ")
+        try:
+            homes = json.loads(named) if named else None
+        except ValueError:
+            homes = None
+        if not isinstance(homes, list) or not all(isinstance(h, str) for h in homes):
+            return offset + end, None
+        codes.update(homes)
+    return offset + end, codes
 
 
 def registry_stamp(home: Path | str) -> tuple[int, int] | None:
