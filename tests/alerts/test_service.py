@@ -185,6 +185,17 @@ def test_a_burst_about_homes_without_consent_is_recorded_in_one_insert_as_one_by
     assert rows.first().finding["household_id"] in {h.code for h in strangers}
     assert service.apply_findings(burst, now=NOW) == []  # applied once
     assert AppliedFinding.objects.count() == 2 * len(strangers) + 2
+    # A burst half of which was recorded before (a step retried after the database failed
+    # between its transactions): the new half recorded, the old rows as they were.
+    later = [finding(h, kind="inactivity", severity="warning", started=NOW) for h in strangers[:5]]
+    before = {r.pk: (r.finding_id, r.applied_at) for r in AppliedFinding.objects.all()}
+    step = NOW + timedelta(hours=1)
+    assert service.apply_findings(raised[:5] + later, now=step) == []
+    after = {r.pk: (r.finding_id, r.applied_at) for r in AppliedFinding.objects.all()}
+    assert {pk: after[pk] for pk in before} == before
+    new = AppliedFinding.objects.exclude(pk__in=before)
+    assert sorted(new.values_list("finding_id", flat=True)) == sorted(f.finding_id for f in later)
+    assert {r.applied_at for r in new} == {step}
 
 
 def test_a_grid_outage_inhibits_the_homes_inside_and_lists_them_for_welfare_calls(home, operator):
