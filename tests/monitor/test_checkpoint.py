@@ -99,6 +99,43 @@ def test_a_large_state_is_checkpointed_by_a_background_child(town, tmp_path):  #
     again.close()
 
 
+def test_a_large_registry_is_read_with_the_cycle_collector_paused_then_kept_from_it(
+    town,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    """At a million homes (here: any size) the collector is paused while the registry is read
+    and what is alive afterwards is frozen out of its reach; the monitor works as before,
+    through a background checkpoint (a fork of the frozen process) and a restart."""
+    import gc
+
+    from lianxin.care import registry
+    from lianxin.monitor import loop
+
+    monkeypatch.setattr(loop, "FREEZE_FROM_METERS", 0)
+    collecting = []
+    meters_frame = registry.meters_frame
+    monkeypatch.setattr(
+        registry, "meters_frame", lambda *a: collecting.append(gc.isenabled()) or meters_frame(*a)
+    )
+    try:
+        stores, monitor = with_history(
+            tmp_path, 7, checkpoint_every=timedelta(0), background_bytes=0
+        )
+        monitor.step(LIVE, raise_alerts=False)
+        assert collecting == [False] and gc.isenabled() and gc.get_freeze_count() > 0
+        power_cut(stores)
+        monitor.step(LIVE + timedelta(hours=1))
+        assert Alert.objects.filter(kind="no_power").count() == 1
+        monitor._wait_child()
+        crash(monitor)
+        again = Monitor(tmp_path, "Asia/Shanghai")
+        assert_same_state(again.engine, monitor.engine)
+        again.close()
+    finally:
+        gc.unfreeze()
+
+
 def test_the_registry_is_read_again_only_when_it_changed(
     town,  # noqa: F811
     tmp_path,
