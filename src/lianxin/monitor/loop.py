@@ -89,7 +89,7 @@ class Monitor:
     bulk (the newest row moves), and every `resync_every` in any case (a change made with SQL
     by hand); only what changed is handed to the engine. An edit in the web app names its
     homes in the stamp: only those are read again. At a million homes a full read costs
-    ~6–9 s of a step: a bulk import, or the safety net every 6 hours, not every edit.
+    ~3–4 s of a step: a bulk import, or the safety net every 6 hours, not every edit.
     """
 
     def __init__(
