@@ -12,7 +12,6 @@ import os
 import signal
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -454,9 +453,11 @@ class Monitor:
         self._stamp_at = _stamp_size(self.home)
         self._counts = self._registry_counts()
         self._synced_at = time.monotonic()
-        with _collector_paused(lambda: len(self._registry) >= FREEZE_FROM_METERS):
+        with _collector_paused():
             meters = meters_frame().sort("meter")  # bytewise, as _sync_homes keeps it
             self._use_registry(meters, meters, settings_frame(), None)
+        if len(self._registry) >= FREEZE_FROM_METERS:
+            _freeze_what_lives()
 
     def _sync_homes(self, homes: set[str], offset: int, counts: tuple) -> None:
         """Read again the meters and residents of these homes only (an edit in the web app):
@@ -723,29 +724,33 @@ class _Damaged(Exception):
 
 
 # From this many meters on, a full read of the registry ends by moving what is alive out of
-# the cycle collector's reach (below); under it, the full collection that goes with it costs
-# more than it saves.
+# the cycle collector's reach (_freeze_what_lives); under it, the full collection that goes
+# with it costs more than it saves.
 FREEZE_FROM_METERS = 100_000
 
 
 @contextlib.contextmanager
-def _collector_paused(freeze: Callable[[], bool]):
-    """Python's cycle collector paused while the registry is read; then, if `freeze()`, what
-    is alive is kept out of its reach (gc.freeze). At a million homes the engine state and the
-    registry are millions of Python objects that each full collection walks (~0.1 s): eight
-    came during a full read (1 s of its 5), three in a step that raised 30 k findings. Unfrozen
-    and collected first, so that what died since the last full read is freed."""
+def _collector_paused():
+    """Python's cycle collector paused while the registry is read: at a million homes the
+    read makes millions of objects, and each full collection meanwhile walked them all
+    (~0.1 s, eight times: 1 s of a 5 s read)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if freeze():
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
         if enabled:
             gc.enable()
+
+
+def _freeze_what_lives() -> None:
+    """What is alive now (the engine state, the registry: millions of objects at a million
+    homes) kept out of the cycle collector's reach, which walked them all in every full
+    collection (three in a step that raised 30 k findings). Unfrozen and collected first, so
+    that what died since the last full read is freed."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _stamp_size(home: Path) -> int:
