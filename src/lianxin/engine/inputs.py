@@ -4,6 +4,8 @@ of theirs (lianxin.meterdata says what a unit, a meter kind and a local time mea
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 
@@ -221,21 +223,41 @@ def _stable_by_meter(code: np.ndarray, counts: np.ndarray, *columns: np.ndarray)
     A block of rows at a time: rows of one block sorted among themselves, then each meter's
     run of them copied to where that meter's readings have got to. Reads and writes stay
     within a few cache-sized spans, which makes it several times quicker than gathering by
-    one whole-array sort order, whose every read misses the cache."""
+    one whole-array sort order, whose every read misses the cache. The rows are cut into
+    SORT_THREADS spans, each sorted by a thread of its own into the places its meters'
+    readings take (numpy lets go of the GIL while it sorts and copies: 0.37 s -> 0.25 s for
+    16.7 M rows on two cores)."""
     block = 1 << 14
-    at = np.cumsum(counts) - counts  # where each meter's next reading goes
-    outs = [np.empty_like(c) for c in columns]
     code16 = code.astype(np.uint16)
-    for b0 in range(0, len(code), block):
-        c = code16[b0 : b0 + block]
-        o = np.argsort(c, kind="stable")
-        cs = c[o]
-        per = np.bincount(cs, minlength=len(counts))
-        dest = at[cs] + (np.arange(len(cs)) - (np.cumsum(per) - per)[cs])
-        at += per
-        for col, out in zip(columns, outs, strict=True):
-            out[dest] = col[b0 : b0 + block][o]
+    n = len(code)
+    cuts = [0, *(n * i // SORT_THREADS // block * block for i in range(1, SORT_THREADS)), n]
+    spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+    at = np.cumsum(counts) - counts  # where each meter's first reading goes
+    starts = []  # where each span's first reading of each meter goes
+    for s0, s1 in spans:
+        starts.append(at.copy())
+        at += np.bincount(code16[s0:s1], minlength=len(counts))
+    outs = [np.empty_like(c) for c in columns]
+
+    def sort_span(s0: int, s1: int, at: np.ndarray) -> None:
+        for b0 in range(s0, s1, block):
+            c = code16[b0 : min(b0 + block, s1)]
+            o = np.argsort(c, kind="stable")
+            cs = c[o]
+            per = np.bincount(cs, minlength=len(counts))
+            dest = at[cs] + (np.arange(len(cs)) - (np.cumsum(per) - per)[cs])
+            at += per
+            for col, out in zip(columns, outs, strict=True):
+                out[dest] = col[b0 : b0 + len(cs)][o]
+
+    with ThreadPoolExecutor(SORT_THREADS) as pool:
+        jobs = [pool.submit(sort_span, *span, at) for span, at in zip(spans, starts, strict=True)]
+        for job in jobs:
+            job.result()
     return outs
+
+
+SORT_THREADS = 2
 
 
 def _meter_time_order(meter: np.ndarray, st: np.ndarray) -> np.ndarray:
