@@ -74,3 +74,29 @@ def test_an_inactivity_finding_read_days_later_says_what_it_said_when_raised():
     (at_once,) = raised(replay(until_raised), "inactivity", "h3")  # read as it is raised
     assert later.to_dict() == at_once.to_dict()
     assert "yesterday" in later.reason_en and later.evidence["history_days"] == 24
+
+
+def test_a_finding_line_is_json_dumps_of_its_dict_character_for_character():
+    """The replay file's lines (Finding.to_json) are what json.dumps of to_dict writes, for
+    every kind the engine raises and for texts that need escaping."""
+    from tests.engine.test_golden_scenario import scenario
+
+    odd = Finding(
+        kind="grid_outage",
+        severity="critical",
+        started_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
+        detected_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        reason_en='Area "T-7"\nback\\slash\ttab \u2028',
+        reason_zh="台区“七”停电",
+        transformer_area='T-"7"',
+        households=("h1", 'h"2'),
+        evidence={"homes_dark": 12, "ratio": float("nan"), "names": ["甲", None], "ok": True},
+    )
+    quiet = Finding.about_home(
+        "inactivity", "warning", odd.started_at, odd.detected_at, "x", "y",
+        "户 \"7\"", {}, "resolved",
+    )  # fmt: skip
+    findings = [odd, quiet, *(Finding.from_dict(d) for d in scenario())]
+    assert {f.kind for f in findings} >= {"grid_outage", "inactivity", "no_power", "voltage"}
+    for f in findings:
+        assert f.to_json() == json.dumps(f.to_dict(), ensure_ascii=False)

@@ -42,7 +42,6 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import json
     import time
     from collections import Counter
     from pathlib import Path
@@ -67,8 +66,7 @@ def run(args) -> int:
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     with atomic_write(out, "w", encoding="utf-8") as f:
-        for finding in findings:
-            f.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
+        f.writelines(finding.to_json() + "\n" for finding in findings)
     raised = Counter(str(x.kind) for x in findings if x.event == "raised")
     summary = ", ".join(f"{k} {v}" for k, v in sorted(raised.items())) or "none"
     print(f"replayed in {elapsed:.1f} s; findings raised: {summary}; wrote {out}")
