@@ -2,6 +2,7 @@
 ordinary days around it raise nothing of that kind."""
 
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -511,3 +512,35 @@ def test_the_day_counts_equal_counting_each_half_hour_of_each_day(days, homes):
     for got, w in zip(_slot_counts(words, act), (words, act), strict=True):
         bits = (w[:, :, None] >> np.arange(48, dtype=np.uint64)) & np.uint64(1)
         assert np.array_equal(got, bits.sum(axis=0))
+
+
+def test_the_day_counts_table_brought_forward_day_by_day_equals_counting_afresh(monkeypatch):
+    # A small engine keeps every home's day counts in a table brought forward once a day (the
+    # day that came in added, the one that left taken away). On 120 days of the real sample,
+    # each day's table equals counting every home's past days afresh.
+    import numpy as np
+
+    from lianxin.engine.detectors import inactivity
+
+    real, days = inactivity._day_keys, {"forward": 0, "afresh": 0}
+
+    def checked(eng, today):
+        held = eng._memo.get("inactivity_day_keys")
+        if held is not None and held[0] == (eng.n, today):
+            return held[1]
+        days["forward" if held is not None and held[0] == (eng.n, today - 1) else "afresh"] += 1
+        keys = real(eng, today)
+        past = (today - np.arange(1, eng.D - 1)) % eng.D
+        n_seen, n_act = inactivity._slot_counts(
+            eng.a.seen_bits[:, past].T, eng.a.act_bits[:, past].T
+        )
+        assert np.array_equal(keys, n_seen.astype(np.uint16) * 256 + n_act), today
+        return keys
+
+    monkeypatch.setattr(inactivity, "_day_keys", checked)
+    sample = pl.read_parquet(Path(__file__).parents[1] / "data" / "lcl_sample.parquet")
+    sample = sample.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    replay(
+        sample.filter(pl.col("ts") < pl.col("ts").min() + timedelta(days=120)), tz="Europe/London"
+    )
+    assert days["forward"] >= 50, days  # brought forward on most days, not counted afresh

@@ -555,7 +555,7 @@ class Engine:
             resumed, resumed_from = restart & (last_end > 0), last_end.copy()
         else:
             resumed, resumed_from = restart, last_end
-        last_end[has] = now
+        np.copyto(last_end, now, where=has)  # (no boolean indexing: cheaper)
 
         # kw is NaN where there is no reading, and NaN compares false: no `has &` needed.
         elec = self.elec
@@ -588,8 +588,10 @@ class Engine:
         if any_restart:
             r = own[restart]
             qs[r] = np.maximum(qs[r], now - iv[restart])
-        if np.count_nonzero(active):
-            qs[own[active] if not self.all_primary else active] = now
+        if self.all_primary:
+            np.copyto(qs, now, where=active)
+        elif np.count_nonzero(active):
+            qs[own[active]] = now
 
         ih = a.ih
         # kw * ih where there is a reading, else 0: kw is NaN exactly there, and fmax drops NaN.

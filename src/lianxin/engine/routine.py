@@ -227,9 +227,11 @@ def median(v: np.ndarray):
     if np.count_nonzero(np.isnan(v)):
         return np.median(v)
     h = n // 2
+    p = v.copy()  # partitioned in place (np.partition copies too, behind two Python calls)
     if n % 2:
-        return np.partition(v, h)[h]
-    p = np.partition(v, (h - 1, h))
+        p.partition(h)
+        return p[h]
+    p.partition((h - 1, h))
     return (p[h - 1] + p[h]) / 2
 
 

@@ -42,7 +42,7 @@ def tick(eng, t) -> list:
     under = t.has & ~over if any_over else t.has
     if any_over:
         fresh = over & (a.hl_run_h == 0)
-        a.hl_start[fresh] = now - a.interval_s[fresh]
+        np.copyto(a.hl_start, now - a.interval_s, where=fresh)  # (no boolean indexing: cheaper)
         np.add(a.hl_run_h, ih, out=a.hl_run_h, where=over)
         np.add(a.hl_excess, (t.kw - usual) * ih, out=a.hl_excess, where=over)
         calm = a.hl_calm_h
@@ -74,7 +74,8 @@ def tick(eng, t) -> list:
         return out
     run = a.hl_run_h
     mean_excess = a.hl_excess / np.maximum(run, 1e-6)
-    fire = (run >= cfg.high_load_min_h * s) & (mean_excess >= cfg.high_load_mean_excess_kw * s)
+    min_h, min_excess = _fire_levels(eng)
+    fire = (run >= min_h) & (mean_excess >= min_excess)
     if not eng.all_elec:
         fire = np.where(elec, fire, run >= cfg.flow_min_h * s)
     fire &= (a.hl_open == 0) & over
@@ -82,6 +83,17 @@ def tick(eng, t) -> list:
         out.append(_raise(eng, r, t, float(usual[r]), float(mean_excess[r])))
         a.hl_open[r] = a.hl_start[r]
     return out
+
+
+def _fire_levels(eng) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the run (h) and mean excess (kW) that raise high_load, from its sensitivity
+    (they change only with settings)."""
+    cfg, s = eng.cfg, eng.a.sens
+    return eng.memo(
+        "high_load_levels",
+        (eng.settings_version, eng.n),
+        lambda: (cfg.high_load_min_h * s, cfg.high_load_mean_excess_kw * s),
+    )
 
 
 def _line(eng, hour: int) -> np.ndarray:

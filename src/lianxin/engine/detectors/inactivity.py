@@ -115,9 +115,10 @@ def tick(eng, t) -> list:
     cand &= t.has
     if not eng.all_primary:
         cand &= eng.primary
-    # (qs > 0 and no open inactivity: a spell of 0 is no spell, an open one was raised)
-    cand &= (a.in_open == 0) & (qs > 0)
-    cand &= ~a.explained
+    # qs > 0 and no open inactivity (a spell of 0 is no spell, an open one was raised): after
+    # the resolving above, an open one has in_open >= qs, so both are in_open < qs.
+    cand &= a.in_open < qs
+    np.greater(cand, a.explained, out=cand)  # cand & ~explained, in one call
     rows = cand.nonzero()[0]
     if len(rows):
         quiet_hours, away = _settings_in_use(eng)
@@ -134,28 +135,32 @@ def tick(eng, t) -> list:
         el = elapsed[rows]  # (indexed once: a replay pays per numpy call)
         late = el > thr[rows] + budget_h
         keep = np.zeros(len(rows), bool)
-        # The expected first activity: the home is always active again within so many hours of
-        # this clock time, and that time (plus a margin and the alarm budget) has passed.
-        soon = el >= early[rows] if cfg.inactivity_anchor else np.zeros(len(rows), bool)
         anchored = np.zeros(len(rows), bool)
-        if np.count_nonzero(soon):
-            an_h = first_activity_h(eng, t, rows[soon])
-            margin = cfg.inactivity_anchor_margin_h * a.sens[rows[soon]] + budget_h[soon]
-            anchored[soon] = elapsed[rows[soon]] > an_h + margin  # NaN (no anchor): never
-        if np.count_nonzero(anchored):
-            # ... and quiet that long is as unlikely, slot by slot, as the routine path asks.
-            _nv, _nq, log10_p, _busy = quiet_windows(eng, t, rows[anchored])
-            anchored[anchored] = log10_p < log10_limit[rows[anchored]]
-        keep |= anchored
-        late &= ~anchored
+        # (each step below only when its option is on: a replay pays per numpy call)
+        if cfg.inactivity_anchor:
+            # The expected first activity: the home is always active again within so many
+            # hours of this clock time, and that time (plus a margin and the alarm budget) has
+            # passed.
+            soon = el >= early[rows]
+            if np.count_nonzero(soon):
+                an_h = first_activity_h(eng, t, rows[soon])
+                margin = cfg.inactivity_anchor_margin_h * a.sens[rows[soon]] + budget_h[soon]
+                anchored[soon] = elapsed[rows[soon]] > an_h + margin  # NaN (no anchor): never
+            if np.count_nonzero(anchored):
+                # ... and quiet that long is as unlikely, slot by slot, as the routine asks.
+                _nv, _nq, log10_p, _busy = quiet_windows(eng, t, rows[anchored])
+                anchored[anchored] = log10_p < log10_limit[rows[anchored]]
+            keep |= anchored
+            late &= ~anchored
         odds = np.zeros(len(rows), bool)
         if np.count_nonzero(late):
             lr = rows[late]
             n_valid, n_quiet, log10_p, _busy = quiet_windows(eng, t, lr)
             unlikely = log10_p < log10_limit[lr]
-            keep[late] = (n_valid < cfg.inactivity_min_days) | (
-                (n_quiet <= allowed[lr] + _budget_days(cfg, n_valid)) & unlikely
-            )
+            quiet_ok = allowed[lr]
+            if cfg.inactivity_quiet_share:
+                quiet_ok = quiet_ok + _budget_days(cfg, n_valid)
+            keep[late] = (n_valid < cfg.inactivity_min_days) | ((n_quiet <= quiet_ok) & unlikely)
             if cfg.inactivity_odds_log10_p > 0:
                 # Past its threshold, a spell the clock window lets pass (too many loose past
                 # days: a holiday, a few lie-ins) is still raised if, half hour by half hour,
@@ -166,10 +171,8 @@ def tick(eng, t) -> list:
                     & (log10_p < -cfg.inactivity_odds_log10_p / a.sens[lr])
                 )
                 keep |= odds
-        low = np.zeros(len(rows), bool)
         if cfg.inactivity_low_use:
-            low = _low_use(eng, t, rows, ~keep & (el >= _low_use_h(eng)[rows]))
-            keep |= low
+            keep |= _low_use(eng, t, rows, ~keep & (el >= _low_use_h(eng)[rows]))
         # The safety floor: past the fixed rule's length and longer than any quiet spell the
         # home had in its history, or past the hard cap, it is raised however loose the routine.
         longest = np.full(len(rows), np.nan, np.float32)
@@ -405,7 +408,8 @@ def _longest(eng, t, rows: np.ndarray) -> np.ndarray:
         lambda: (np.full(eng.n, np.nan, np.float32), np.zeros(eng.n, np.int64)),
     )
     qs = eng.a.quiet_since[rows]
-    stale = np.isnan(held[rows]) | (qs_for[rows] != qs)
+    # (a row not worked out yet today has qs_for 0, and a candidate's spell began after 0)
+    stale = qs_for[rows] != qs
     if np.count_nonzero(stale):
         need = rows[stale]
         held[need] = longest_spell_h(eng, t, need)
@@ -525,7 +529,8 @@ def _quiet_windows(eng, t, rows):
     # index k - 1 (that day) and index k (the day before it) along the days axis. The day
     # rings are kept rows last.
     at = _past_days(today, eng.D, eng.n) + rows
-    act, seen = a.act_bits.T.reshape(-1).take(at), a.seen_bits.T.reshape(-1).take(at)
+    flat_act, flat_seen = _flat_bits(eng)
+    act, seen = flat_act.take(at), flat_seen.take(at)
     unseen = ~seen
     valid = ((unseen[:-1] & m_today) | (unseen[1:] & m_prev)) == 0
     same = _same_day_type(today, eng.D) if cfg.inactivity_day_type else None
@@ -546,11 +551,14 @@ def _quiet_windows(eng, t, rows):
     stale = a.in_cnt_day[rows] != today
     if np.count_nonzero(stale):
         fix = rows[stale]
-        past_seen, past_act = seen[:-1, stale], act[:-1, stale]  # past days only
-        if same is not None and np.count_nonzero(same) >= cfg.inactivity_min_days:
-            past_seen, past_act = past_seen[same], past_act[same]
-        n_seen, n_act = _slot_counts(past_seen, past_act)
-        a.in_cnt_key[fix] = n_seen.astype(np.uint16) * 256 + n_act
+        if same is None and eng.n < COUNT_TABLE_BELOW:
+            a.in_cnt_key[fix] = _day_keys(eng, today)[fix]
+        else:
+            past_seen, past_act = seen[:-1, stale], act[:-1, stale]  # past days only
+            if same is not None and np.count_nonzero(same) >= cfg.inactivity_min_days:
+                past_seen, past_act = past_seen[same], past_act[same]
+            n_seen, n_act = _slot_counts(past_seen, past_act)
+            a.in_cnt_key[fix] = n_seen.astype(np.uint16) * 256 + n_act
         a.in_cnt_day[fix] = today
     log_quiet = _LOG_QUIET.take(a.in_cnt_key[rows])
     log10_p = (log_quiet * _INSIDE[s1].take(first, axis=0)).sum(axis=1)
@@ -597,6 +605,56 @@ def _past_days(today: int, days: int, rows: int) -> np.ndarray:
     """Where the ring slots of yesterday and the days before it (back to days - 1 days ago)
     start in a day ring of `rows` rows kept rows last, as a column."""
     return ((today - np.arange(1, days)) % days)[:, None] * rows
+
+
+def _flat_bits(eng) -> tuple[np.ndarray, np.ndarray]:
+    """The activity and data day rings (rows last) as flat views, for one take of many
+    (row, day) words: made again only when the rings are."""
+    a = eng.a
+    held = eng._memo.get("inactivity_flat_bits")
+    if held is None or held[0] is not a.act_bits or held[1] is not a.seen_bits:
+        flat = (a.act_bits.T.reshape(-1), a.seen_bits.T.reshape(-1))
+        held = eng._memo["inactivity_flat_bits"] = (a.act_bits, a.seen_bits, flat)
+    return held[2]
+
+
+# Below this many rows, the day counts of every row (quiet_windows' in_cnt_key) are kept in a
+# table beside the state, brought forward once a day by the day that came into the count and
+# the one that left it (a few numpy calls over all rows), and a row's counts are copied from
+# it when first needed that day: a replay of a thousand homes asks for some new row at nearly
+# every interval, and counting it there cost a dozen numpy calls each time. The counts are the
+# same either way. Above it, counting only the rows asked for costs less than the table.
+COUNT_TABLE_BELOW = 4096
+
+
+def _day_keys(eng, today: int) -> np.ndarray:
+    """Every row's in_cnt_key for local day `today` (rows x 48, uint16): over days 1 .. D-2
+    ago, days with data x 256 + days active, half hour by half hour. Past days' bits do not
+    change: Engine.tick writes today's, learn() only warms an engine that has not ticked, and
+    new rows (register) change n, which starts the table again."""
+    n, D, a = eng.n, eng.D, eng.a
+    held = eng._memo.get("inactivity_day_keys")
+    if held is not None and held[0] == (n, today):
+        return held[1]
+    if held is not None and held[0] == (n, today - 1):
+        keys = held[1]
+        keys += _day_key(a, (today - 1) % D)  # yesterday comes in
+        # D - 1 days ago leaves the count (its ring slot is cleared only at today's end)
+        keys -= _day_key(a, (today - D + 1) % D)
+    else:
+        past = (today - np.arange(1, D - 1)) % D
+        n_seen, n_act = _slot_counts(a.seen_bits[:, past].T, a.act_bits[:, past].T)
+        keys = n_seen.astype(np.uint16) * 256 + n_act
+    eng._memo["inactivity_day_keys"] = ((n, today), keys)
+    return keys
+
+
+def _day_key(a, slot: int) -> np.ndarray:
+    """One day's contribution to the day counts' keys: 256 where a half hour had data, plus 1
+    where it was active (rows x 48, uint16)."""
+    words = np.stack([a.seen_bits[:, slot], a.act_bits[:, slot]])  # little-endian words
+    bits = np.unpackbits(words.view(np.uint8).reshape(2, -1, 8), axis=-1, bitorder="little")
+    return bits[0, :, :48].astype(np.uint16) * 256 + bits[1, :, :48]
 
 
 # Homes at and above which the day counts are counted bit-sliced: its fixed cost (a few

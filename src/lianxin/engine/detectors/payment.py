@@ -36,8 +36,9 @@ def tick(eng, t) -> list:
     out = []
     if eng.tracks_balance:
         a.bal_kwh += np.where(t.has & eng.elec, t.kw * a.ih, 0).astype(np.float32)
-    opened = np.zeros(eng.n, bool)
+    opened = None  # rows whose relay opened in this interval (made only when there are events)
     if len(t.ev_rows):
+        opened = np.zeros(eng.n, bool)
         for r in t.ev_rows[t.ev_codes == EngineEvent.RELAY_OPEN]:
             a.relay_open[r] = True
             opened[r] = True
@@ -46,7 +47,9 @@ def tick(eng, t) -> list:
     if eng.any_cutoff:
         # Electricity metered in a whole interval after the relay opened means it is closed
         # again, whether or not the meter reported the closing (many never do).
-        flowing = t.has & eng.elec & (np.nan_to_num(t.kw) > 0) & ~opened
+        flowing = t.has & eng.elec & (np.nan_to_num(t.kw) > 0)
+        if opened is not None:
+            flowing &= ~opened
         a.relay_open &= ~flowing
     for r, amount, bal, ts in zip(t.pay_rows, t.pay_amount, t.pay_balance, t.pay_ts, strict=True):
         if not np.isnan(bal):
