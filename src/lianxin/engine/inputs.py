@@ -86,10 +86,7 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         first_seen, lens = grouped
         code = np.repeat(np.arange(len(lens), dtype=np.int32), lens)
     else:
-        first_seen = df["household_id"].unique(maintain_order=True)
-        hid = df["household_id"].cast(pl.Enum(first_seen)).to_physical().to_numpy()
-        code = hid.astype(np.int32)  # (half the memory of int64: 16 M rows are 64 MiB less)
-        del hid
+        first_seen, code = _numbered_by_first_appearance(df["household_id"])
     code *= 4
     if "meter_kind" in readings.columns:
         code += df["meter_kind"].cast(pl.Enum(METER_KINDS)).to_physical().to_numpy()
@@ -205,6 +202,27 @@ def _household_runs(hid: pl.Series) -> tuple[pl.Series, np.ndarray] | None:
     return runs["value"], runs["len"].to_numpy().astype(np.int64)
 
 
+def _numbered_by_first_appearance(hid: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """The households in order of first appearance, and each row's number among them (int32:
+    half the memory of int64). Worked out on THREADS spans of rows side by side (polars lets go
+    of the GIL): the first appearances of a later span that no earlier one had come after
+    theirs. 0.24 s -> 0.13 s for 16.7 M rows on two cores."""
+    n = len(hid)
+    spans = [hid[n * i // THREADS : n * (i + 1) // THREADS] for i in range(THREADS)]
+    starts = [n * i // THREADS for i in range(THREADS)]
+    code = np.empty(n, np.int32)
+    with ThreadPoolExecutor(THREADS) as pool:
+        firsts = list(pool.map(lambda span: span.unique(maintain_order=True), spans))
+        first_seen = pl.concat(firsts).unique(maintain_order=True)
+        enum = pl.Enum(first_seen)
+
+        def number(at: int, span: pl.Series) -> None:
+            code[at : at + len(span)] = span.cast(enum).to_physical().to_numpy()
+
+        list(pool.map(number, starts, spans))
+    return first_seen, code
+
+
 def _with_lines(work: pl.DataFrame, code: np.ndarray | None) -> pl.DataFrame:
     """work with its rows' line numbers: as they are, or (rows in time order sorted stably by
     meter) that sort's order again, for an error message."""
@@ -224,19 +242,18 @@ def _stable_by_meter(code: np.ndarray, counts: np.ndarray, *columns: np.ndarray)
     run of them copied to where that meter's readings have got to. Reads and writes stay
     within a few cache-sized spans, which makes it several times quicker than gathering by
     one whole-array sort order, whose every read misses the cache. The rows are cut into
-    SORT_THREADS spans, each sorted by a thread of its own into the places its meters'
-    readings take (numpy lets go of the GIL while it sorts and copies: 0.37 s -> 0.25 s for
-    16.7 M rows on two cores)."""
+    THREADS spans, each sorted by a thread of its own into the places its meters' readings
+    take (numpy lets go of the GIL while it sorts and copies: 0.37 s -> 0.25 s for 16.7 M
+    rows on two cores)."""
     block = 1 << 14
     code16 = code.astype(np.uint16)
     n = len(code)
-    cuts = [0, *(n * i // SORT_THREADS // block * block for i in range(1, SORT_THREADS)), n]
+    cuts = [0, *(n * i // THREADS // block * block for i in range(1, THREADS)), n]
     spans = list(zip(cuts[:-1], cuts[1:], strict=True))
     at = np.cumsum(counts) - counts  # where each meter's first reading goes
-    starts = []  # where each span's first reading of each meter goes
-    for s0, s1 in spans:
-        starts.append(at.copy())
-        at += np.bincount(code16[s0:s1], minlength=len(counts))
+    starts = [at]  # where each span's first reading of each meter goes
+    for s0, s1 in spans[:-1]:
+        starts.append(starts[-1] + np.bincount(code16[s0:s1], minlength=len(counts)))
     outs = [np.empty_like(c) for c in columns]
 
     def sort_span(s0: int, s1: int, at: np.ndarray) -> None:
@@ -250,14 +267,15 @@ def _stable_by_meter(code: np.ndarray, counts: np.ndarray, *columns: np.ndarray)
             for col, out in zip(columns, outs, strict=True):
                 out[dest] = col[b0 : b0 + len(cs)][o]
 
-    with ThreadPoolExecutor(SORT_THREADS) as pool:
+    with ThreadPoolExecutor(THREADS) as pool:
         jobs = [pool.submit(sort_span, *span, at) for span, at in zip(spans, starts, strict=True)]
         for job in jobs:
             job.result()
     return outs
 
 
-SORT_THREADS = 2
+# Threads for the few steps over every reading that numpy or polars run without the GIL.
+THREADS = 2
 
 
 def _meter_time_order(meter: np.ndarray, st: np.ndarray) -> np.ndarray:
@@ -323,8 +341,26 @@ def epoch_seconds(
         return (ts.to_physical() // per_s).alias("start")
     # numpy's floor division by a constant is several times quicker than polars' on 16 M
     # rows, and its result is one array (the polars one had the input's many chunks, copied
-    # again by every to_numpy after it).
-    return pl.Series("start", ts.to_physical().to_numpy() // per_s)
+    # again by every to_numpy after it). Chunk by chunk straight into that array, on THREADS
+    # threads: no copy of the input made first (0.11 s -> 0.04 s at 16.7 M rows).
+    return pl.Series("start", _floor_divided(ts.to_physical(), per_s))
+
+
+def _floor_divided(values: pl.Series, d: int) -> np.ndarray:
+    """values // d (an integer Series without nulls) as one int64 array."""
+    out = np.empty(len(values), np.int64)
+    chunks, at = [], 0
+    for chunk in values.get_chunks():
+        chunks.append((chunk.to_numpy(), at))
+        at += len(chunk)
+
+    def divide(span: list) -> None:
+        for x, at in span:
+            np.floor_divide(x, d, out=out[at : at + len(x)])
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(divide, [chunks[i::THREADS] for i in range(THREADS)]))
+    return out
 
 
 def no_nulls(df, table, cols):
