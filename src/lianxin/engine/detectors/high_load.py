@@ -67,9 +67,10 @@ def tick(eng, t) -> list:
         )  # fmt: skip
         a.hl_open[r] = 0
     if np.count_nonzero(ended):
-        going = ~ended
-        for k in ("hl_run_h", "hl_excess", "hl_calm_h"):  # never negative: x * False is 0
-            np.multiply(a[k], going, out=a[k])
+        going = ~ended  # (the three are never negative: x * False is 0)
+        np.multiply(a.hl_run_h, going, out=a.hl_run_h)
+        np.multiply(a.hl_excess, going, out=a.hl_excess)
+        np.multiply(a.hl_calm_h, going, out=a.hl_calm_h)
     if not any_over:
         return out
     run = a.hl_run_h

@@ -497,8 +497,9 @@ def quiet_windows(eng, t, rows):
     before = held.get("rows")
     if before is not None and len(rows) and len(before):
         at = np.minimum(before.searchsorted(rows), len(before) - 1)
-        if np.array_equal(before[at], rows):
-            return tuple(x[at] for x in held["figures"])
+        if not np.count_nonzero(before[at] != rows):
+            n_valid, n_quiet, log10_p, busy = held["figures"]
+            return n_valid[at], n_quiet[at], log10_p[at], busy[at]
     figures = _quiet_windows(eng, t, rows)
     held["rows"], held["figures"] = rows, figures
     return figures
@@ -709,12 +710,12 @@ def _raise(eng, t, rows, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest,
     numpy as Python values a column at a time: a warm-up's first step raises tens of thousands
     of these, and a numpy scalar per figure and finding costs more than the wording."""
     a, cfg, tz, now = eng.a, eng.cfg, eng.tz, t.now
-    starts = a.quiet_since[rows]
+    # (the rows are homes' primary meters: their days seen are their homes' history_days)
+    seen = a.days_seen[rows].tolist()
     cols = [
-        rows.tolist(), starts.tolist(), np.maximum(starts, now - 86400 + 1800).tolist(),
-        np.asarray(elapsed, np.float64).tolist(), thr.tolist(), n_valid.tolist(),
-        n_quiet.tolist(), log10_p.tolist(), busy.tolist(), longest.tolist(),
-        anchored.tolist(), odds.tolist(), a.days_seen[rows].tolist(), a.sens[rows].tolist(),
+        rows.tolist(), a.quiet_since[rows].tolist(), elapsed.tolist(), thr.tolist(),
+        n_valid.tolist(), n_quiet.tolist(), log10_p.tolist(), busy.tolist(), longest.tolist(),
+        anchored.tolist(), odds.tolist(), seen, a.sens[rows].tolist(),
     ]  # fmt: skip
     if np.count_nonzero(anchored):
         _qs_for, an_hours, an_days = _anchors(eng)
@@ -730,14 +731,15 @@ def _raise(eng, t, rows, elapsed, thr, n_valid, n_quiet, log10_p, busy, longest,
     words = functools.partial(functools.partial, _words, shared)
     return [
         eng.finding_worded_later(KIND, "warning", row[0], row[1], words(row), days)
-        for row, days in zip(zip(*cols, strict=True), eng.rows_history_days(rows), strict=True)
+        for row, days in zip(zip(*cols, strict=True), seen, strict=True)
     ]
 
 
 def _words(shared, row) -> tuple[str, str, dict]:
     """The wording and evidence of one raised inactivity finding (a row of _raise's columns)."""
     now, tz, at, min_days, outliers, cap_h, D = shared
-    _r, start, win_start, el, th, nv, nq, lp, b, lg, an, od, seen, sens, an_h, n_an = row
+    _r, start, el, th, nv, nq, lp, b, lg, an, od, seen, sens, an_h, n_an = row
+    win_start = max(start, now - 86400 + 1800)  # the clock window: at most the last 24 h
     w_en, w_zh = when(start, now, tz)
     e_en, e_zh = hours(el)
     win_from = clock(win_start, tz)
