@@ -311,3 +311,57 @@ def test_a_file_read_in_pieces_replays_exactly_as_in_one_piece(lcl):
     assert [f.to_dict() for f in replay(pieces, engine=Engine(EngineConfig(tz=TZ)))] == [
         f.to_dict() for f in whole
     ]
+
+
+def test_findings_written_by_two_processes_are_the_file_one_would_write(tmp_path, monkeypatch):
+    # A long list of findings is written half by a forked copy of the process: the file is
+    # json.dumps of each finding, in order, whether the copy writes its half, fails (the
+    # parent writes it), or the parent fails (no file, no part left, the copy stopped).
+    import os
+
+    from lianxin.commands import replay as command
+    from tests.engine.test_golden_scenario import scenario
+
+    findings = [Finding.from_dict(d) for d in scenario()]
+    want = "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in findings)
+    monkeypatch.setattr(command, "FORK_WRITER_FROM", 2)
+    out = tmp_path / "f.jsonl"
+    command.write_findings(findings, out)
+    assert out.read_text(encoding="utf-8") == want
+
+    parent, real = os.getpid(), Finding.to_json
+
+    def fails_in(pid_test):
+        def to_json(self):
+            if pid_test(os.getpid()):
+                raise OSError("disk full")
+            return real(self)
+
+        return to_json
+
+    monkeypatch.setattr(Finding, "to_json", fails_in(lambda pid: pid != parent))
+    out.unlink()
+    command.write_findings(findings, out)
+    assert out.read_text(encoding="utf-8") == want
+
+    monkeypatch.setattr(Finding, "to_json", fails_in(lambda pid: pid == parent))
+    out.unlink()
+    with pytest.raises(OSError, match="disk full"):
+        command.write_findings(findings, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 3, 1001])
+def test_households_are_numbered_by_first_appearance_over_the_whole_file(rows):
+    # Numbered on two spans of rows side by side: a home first seen in the second span comes
+    # after every home of the first, in its own order of appearance.
+    from lianxin.engine.inputs import _numbered_by_first_appearance
+
+    rng = np.random.default_rng(rows)
+    names = [f"h{i}" for i in rng.integers(0, 40, rows)] + [f"late{i % 3}" for i in range(rows)]
+    hid = pl.Series(names[: rows + rows // 2 + (rows > 0)], dtype=pl.Utf8)
+    first_seen, code = _numbered_by_first_appearance(hid)
+    want = hid.unique(maintain_order=True)
+    assert first_seen.to_list() == want.to_list()
+    assert code.dtype == np.int32
+    assert code.tolist() == hid.cast(pl.Enum(want)).to_physical().to_list()

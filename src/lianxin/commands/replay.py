@@ -46,7 +46,6 @@ def run(args) -> int:
     from collections import Counter
     from pathlib import Path
 
-    from lianxin.atomic import atomic_write
     from lianxin.engine.replay import replay
     from lianxin.meterdata import deployment_zone
 
@@ -65,12 +64,80 @@ def run(args) -> int:
         findings = replay(readings, tz=tz, progress=ticks(b), engine=engine, **frames)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
-    with atomic_write(out, "w", encoding="utf-8") as f:
-        f.writelines(finding.to_json() + "\n" for finding in findings)
+    write_findings(findings, out)
     raised = Counter(str(x.kind) for x in findings if x.event == "raised")
     summary = ", ".join(f"{k} {v}" for k, v in sorted(raised.items())) or "none"
     print(f"replayed in {elapsed:.1f} s; findings raised: {summary}; wrote {out}")
     return 0
+
+
+# From this many findings, a forked copy of the process writes the second half's lines while
+# this one writes the first half's: wording and encoding them is most of writing a replay's
+# findings (44 k findings: 0.55 s -> 0.35 s on two cores).
+FORK_WRITER_FROM = 10_000
+
+
+def write_findings(findings: list, out) -> None:
+    """One JSON line per finding, in order, to `out`, durably (lianxin.atomic). The second half
+    of a long list is written by a forked copy of this process into a part file, copied in
+    after the first half; if the copy cannot be made or fails, this process writes that half
+    itself: the file is the same either way."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from lianxin.atomic import atomic_write
+
+    out = Path(out)
+    half, pid = len(findings), None
+    part = out.with_name(f".{out.name}.part")
+    if len(findings) >= FORK_WRITER_FROM and hasattr(os, "fork") and (os.cpu_count() or 1) > 1:
+        half = len(findings) // 2
+        pid = _forked_writer(findings[half:], part)
+    try:
+        with atomic_write(out, "w", encoding="utf-8") as f:
+            f.writelines(x.to_json() + "\n" for x in findings[:half])
+            rest = findings[half:]
+            if pid is not None:
+                _, status = os.waitpid(pid, 0)
+                pid = None
+                if os.waitstatus_to_exitcode(status) == 0:
+                    f.flush()
+                    with open(part, "rb") as lines:
+                        while chunk := lines.read(1 << 20):
+                            f.buffer.write(chunk)
+                    rest = []
+            f.writelines(x.to_json() + "\n" for x in rest)
+    finally:
+        if pid is not None:  # this process failed first: stop the copy
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        part.unlink(missing_ok=True)
+
+
+def _forked_writer(findings: list, part) -> int | None:
+    """Fork a copy of this process that writes these findings' lines to `part` and exits 0
+    (non-zero if anything went wrong); None if no copy could be made. The copy only formats
+    Python values already in memory and writes one file: nothing it does takes a lock another
+    thread of this process (polars' pool, a progress bar) could have held when it forked."""
+    import os
+
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid:
+        return pid
+    import gc
+
+    gc.disable()  # (no collection in the copy: an object's finaliser could touch shared files)
+    code = 1
+    try:
+        with open(part, "w", encoding="utf-8") as f:
+            f.writelines(x.to_json() + "\n" for x in findings)
+        code = 0
+    finally:
+        os._exit(code)  # no cleanup of the parent's state: it is the parent's
 
 
 def _pinned_engine(readings, tz: str, days: int):
