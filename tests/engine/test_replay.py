@@ -360,8 +360,9 @@ def test_households_are_numbered_by_first_appearance_over_the_whole_file(rows):
     rng = np.random.default_rng(rows)
     names = [f"h{i}" for i in rng.integers(0, 40, rows)] + [f"late{i % 3}" for i in range(rows)]
     hid = pl.Series(names[: rows + rows // 2 + (rows > 0)], dtype=pl.Utf8)
-    first_seen, code = _numbered_by_first_appearance(hid)
+    first_seen, code, lens = _numbered_by_first_appearance(hid)
     want = hid.unique(maintain_order=True)
     assert first_seen.to_list() == want.to_list()
     assert code.dtype == np.int32
     assert code.tolist() == hid.cast(pl.Enum(want)).to_physical().to_list()
+    assert lens.tolist() == [hid.to_list().count(h) for h in want.to_list()]

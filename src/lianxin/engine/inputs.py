@@ -86,16 +86,14 @@ def prepare_readings(readings: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.
         first_seen, lens = grouped
         code = np.repeat(np.arange(len(lens), dtype=np.int32), lens)
     else:
-        first_seen, code = _numbered_by_first_appearance(df["household_id"])
+        first_seen, code, lens = _numbered_by_first_appearance(df["household_id"])
     code *= 4
     if "meter_kind" in readings.columns:
         code += df["meter_kind"].cast(pl.Enum(METER_KINDS)).to_physical().to_numpy()
         counts = np.bincount(code)
-    elif grouped is not None:  # every meter is a home's electricity meter: code 4 x home
+    else:  # every meter is a home's electricity meter: code 4 x home
         counts = np.zeros(4 * len(lens) - 3, np.int64)
         counts[::4] = lens
-    else:
-        counts = np.bincount(code)
     # Each meter's household and kind, from its code.
     present = np.flatnonzero(counts)
     named = pl.DataFrame(
@@ -202,11 +200,12 @@ def _household_runs(hid: pl.Series) -> tuple[pl.Series, np.ndarray] | None:
     return runs["value"], runs["len"].to_numpy().astype(np.int64)
 
 
-def _numbered_by_first_appearance(hid: pl.Series) -> tuple[pl.Series, np.ndarray]:
-    """The households in order of first appearance, and each row's number among them (int32:
-    half the memory of int64). Worked out on THREADS spans of rows side by side (polars lets go
-    of the GIL): the first appearances of a later span that no earlier one had come after
-    theirs. 0.24 s -> 0.13 s for 16.7 M rows on two cores."""
+def _numbered_by_first_appearance(hid: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+    """The households in order of first appearance, each row's number among them (int32:
+    half the memory of int64) and each household's number of rows. Worked out on THREADS
+    spans of rows side by side (polars, and numpy mostly, let go of the GIL): the first
+    appearances of a later span that no earlier one had come after theirs. 0.29 s -> 0.16 s
+    for 16.7 M rows on two cores."""
     n = len(hid)
     spans = [hid[n * i // THREADS : n * (i + 1) // THREADS] for i in range(THREADS)]
     starts = [n * i // THREADS for i in range(THREADS)]
@@ -216,11 +215,13 @@ def _numbered_by_first_appearance(hid: pl.Series) -> tuple[pl.Series, np.ndarray
         first_seen = pl.concat(firsts).unique(maintain_order=True)
         enum = pl.Enum(first_seen)
 
-        def number(at: int, span: pl.Series) -> None:
-            code[at : at + len(span)] = span.cast(enum).to_physical().to_numpy()
+        def number(at: int, span: pl.Series) -> np.ndarray:
+            numbers = code[at : at + len(span)]
+            numbers[:] = span.cast(enum).to_physical().to_numpy()
+            return np.bincount(numbers, minlength=len(first_seen))
 
-        list(pool.map(number, starts, spans))
-    return first_seen, code
+        lens = sum(pool.map(number, starts, spans))
+    return first_seen, code, lens
 
 
 def _with_lines(work: pl.DataFrame, code: np.ndarray | None) -> pl.DataFrame:
