@@ -226,15 +226,16 @@ def test_readings_in_any_row_order_replay_the_same(lcl, lcl_findings):
     _, full = lcl_findings
     shuffled = lcl.sample(fraction=1.0, shuffle=True, seed=1)
     again = replay(shuffled, engine=Engine(EngineConfig(tz=TZ)))
-
-    # Homes get their rows in another order, so findings of one instant may come in another.
-    def by_instant(findings):
-        return sorted(
-            (f.to_dict() for f in findings),
-            key=lambda d: (d["detected_at"], d["household_id"] or "", d["kind"], d["event"]),
-        )
-
     assert by_instant(again) == by_instant(full)
+
+
+def by_instant(findings):
+    """Findings as dicts in an order of their own: homes numbered in another order (rows in
+    another order) may give the findings of one instant in another."""
+    return sorted(
+        (f.to_dict() for f in findings),
+        key=lambda d: (d["detected_at"], d["household_id"] or "", d["kind"], d["event"]),
+    )
 
 
 def test_meters_on_other_quarter_hours_are_judged_when_their_readings_end():
@@ -351,11 +352,18 @@ def test_findings_written_by_two_processes_are_the_file_one_would_write(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("threaded", [False, True])
 @pytest.mark.parametrize("rows", [0, 1, 2, 3, 1001])
-def test_households_are_numbered_by_first_appearance_over_the_whole_file(rows):
+def test_households_are_numbered_by_first_appearance_over_the_whole_file(
+    rows, threaded, monkeypatch
+):
     # Numbered on two spans of rows side by side: a home first seen in the second span comes
     # after every home of the first, in its own order of appearance.
+    from lianxin.engine import inputs
     from lianxin.engine.inputs import _numbered_by_first_appearance
+
+    if threaded:
+        monkeypatch.setattr(inputs, "THREADED_FROM", 0)
 
     rng = np.random.default_rng(rows)
     names = [f"h{i}" for i in rng.integers(0, 40, rows)] + [f"late{i % 3}" for i in range(rows)]
@@ -366,3 +374,20 @@ def test_households_are_numbered_by_first_appearance_over_the_whole_file(rows):
     assert code.dtype == np.int32
     assert code.tolist() == hid.cast(pl.Enum(want)).to_physical().to_list()
     assert lens.tolist() == [hid.to_list().count(h) for h in want.to_list()]
+
+
+def test_a_file_in_time_order_replays_the_same_on_threads_as_without(
+    lcl, lcl_findings, monkeypatch
+):
+    # A file of millions of readings is numbered, sorted by meter and timed on two threads;
+    # the real sample (80 k readings) is done in this thread unless told otherwise. Either way
+    # the findings are those of the file grouped by meter.
+    from lianxin.engine import inputs
+
+    _, full = lcl_findings
+    rows = lcl.sort("ts", "household_id")
+    alone = replay(rows, engine=Engine(EngineConfig(tz=TZ)))
+    monkeypatch.setattr(inputs, "THREADED_FROM", 0)
+    threaded = replay(rows, engine=Engine(EngineConfig(tz=TZ)))
+    assert alone and [f.to_dict() for f in threaded] == [f.to_dict() for f in alone]
+    assert by_instant(threaded) == by_instant(full)

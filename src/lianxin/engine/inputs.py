@@ -210,17 +210,16 @@ def _numbered_by_first_appearance(hid: pl.Series) -> tuple[pl.Series, np.ndarray
     spans = [hid[n * i // THREADS : n * (i + 1) // THREADS] for i in range(THREADS)]
     starts = [n * i // THREADS for i in range(THREADS)]
     code = np.empty(n, np.int32)
-    with ThreadPoolExecutor(THREADS) as pool:
-        firsts = list(pool.map(lambda span: span.unique(maintain_order=True), spans))
-        first_seen = pl.concat(firsts).unique(maintain_order=True)
-        enum = pl.Enum(first_seen)
+    firsts = _side_by_side(lambda span: span.unique(maintain_order=True), spans, rows=n)
+    first_seen = pl.concat(firsts).unique(maintain_order=True)
+    enum = pl.Enum(first_seen)
 
-        def number(at: int, span: pl.Series) -> np.ndarray:
-            numbers = code[at : at + len(span)]
-            numbers[:] = span.cast(enum).to_physical().to_numpy()
-            return np.bincount(numbers, minlength=len(first_seen))
+    def number(at: int, span: pl.Series) -> np.ndarray:
+        numbers = code[at : at + len(span)]
+        numbers[:] = span.cast(enum).to_physical().to_numpy()
+        return np.bincount(numbers, minlength=len(first_seen))
 
-        lens = sum(pool.map(number, starts, spans))
+    lens = sum(_side_by_side(number, starts, spans, rows=n))
     return first_seen, code, lens
 
 
@@ -250,10 +249,9 @@ def _stable_by_meter(code: np.ndarray, counts: np.ndarray, *columns: np.ndarray)
     code16 = code.astype(np.uint16)
     n = len(code)
     cuts = [0, *(n * i // THREADS // block * block for i in range(1, THREADS)), n]
-    spans = list(zip(cuts[:-1], cuts[1:], strict=True))
     at = np.cumsum(counts) - counts  # where each meter's first reading goes
     starts = [at]  # where each span's first reading of each meter goes
-    for s0, s1 in spans[:-1]:
+    for s0, s1 in zip(cuts[:-2], cuts[1:-1], strict=True):
         starts.append(starts[-1] + np.bincount(code16[s0:s1], minlength=len(counts)))
     outs = [np.empty_like(c) for c in columns]
 
@@ -268,15 +266,23 @@ def _stable_by_meter(code: np.ndarray, counts: np.ndarray, *columns: np.ndarray)
             for col, out in zip(columns, outs, strict=True):
                 out[dest] = col[b0 : b0 + len(cs)][o]
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        jobs = [pool.submit(sort_span, *span, at) for span, at in zip(spans, starts, strict=True)]
-        for job in jobs:
-            job.result()
+    _side_by_side(sort_span, cuts[:-1], cuts[1:], starts, rows=n)
     return outs
 
 
-# Threads for the few steps over every reading that numpy or polars run without the GIL.
+# Threads for the few steps over every reading that numpy or polars run without the GIL, from
+# so many readings on (below it, starting threads costs more than they save).
 THREADS = 2
+THREADED_FROM = 1 << 20
+
+
+def _side_by_side(work, *args, rows: int) -> list:
+    """list(map(work, *args)), on THREADS threads when the work is over `rows` >=
+    THREADED_FROM readings, in this thread otherwise."""
+    if rows < THREADED_FROM:
+        return list(map(work, *args))
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(work, *args))
 
 
 def _meter_time_order(meter: np.ndarray, st: np.ndarray) -> np.ndarray:
@@ -359,8 +365,7 @@ def _floor_divided(values: pl.Series, d: int) -> np.ndarray:
         for x, at in span:
             np.floor_divide(x, d, out=out[at : at + len(x)])
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        list(pool.map(divide, [chunks[i::THREADS] for i in range(THREADS)]))
+    _side_by_side(divide, [chunks[i::THREADS] for i in range(THREADS)], rows=len(values))
     return out
 
 
