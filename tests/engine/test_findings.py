@@ -1,27 +1,29 @@
 """A finding's dict (what replay files, alerts and Spark carry) holds every field and reads back."""
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from lianxin.engine.findings import Finding
 
+# A finding with every field set: a grid outage of an area (started 08:00 at UTC+8).
+OUTAGE = Finding(
+    kind="grid_outage",
+    severity="critical",
+    started_at=datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=8))),
+    detected_at=datetime(2026, 3, 1, 1, 30, tzinfo=UTC),
+    reason_en="12 homes dark",
+    reason_zh="12户停电",
+    transformer_area="T-7",
+    households=("h1", "h2"),
+    evidence={"homes_dark": 12, "names": ["h1", "h2"]},
+)
+
 
 def test_a_finding_written_as_json_reads_back_equal_with_every_field():
-    east8 = timezone(timedelta(hours=8))
-    f = Finding(
-        kind="grid_outage",
-        severity="critical",
-        started_at=datetime(2026, 3, 1, 8, 0, tzinfo=east8),
-        detected_at=datetime(2026, 3, 1, 1, 30, tzinfo=UTC),
-        reason_en="12 homes dark",
-        reason_zh="12户停电",
-        transformer_area="T-7",
-        households=("h1", "h2"),
-        evidence={"homes_dark": 12, "names": ["h1", "h2"]},
-    )
+    f = OUTAGE
     d = json.loads(json.dumps(f.to_dict(), ensure_ascii=False))
     assert set(d) == {x.name for x in fields(Finding)}
     assert d["started_at"] == "2026-03-01T00:00:00+00:00"
@@ -81,11 +83,8 @@ def test_a_finding_line_is_json_dumps_of_its_dict_character_for_character():
     every kind the engine raises and for texts that need escaping."""
     from tests.engine.test_golden_scenario import scenario
 
-    odd = Finding(
-        kind="grid_outage",
-        severity="critical",
-        started_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
-        detected_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+    odd = replace(
+        OUTAGE,
         reason_en='Area "T-7"\nback\\slash\ttab \u2028',
         reason_zh="台区“七”停电",
         transformer_area='T-"7"',
